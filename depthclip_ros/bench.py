@@ -1,0 +1,235 @@
+# Copyright 2026 The depthclip_ros Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""
+``depthclip bench``: where the time of one frame goes, and what the alternatives cost.
+
+All numbers are medians over ``--repeats`` timed runs after one warm-up run, per frame.
+
+- ``encoder_ms``: the image-encoder forward passes one predict call needs (one pass over
+  the batch, twice as many images with flip TTA), divided by the batch size.
+- ``predict_ms``: the full :meth:`DepthClipEngine.predict` (pre-processing, encoder, head,
+  flip, upsampling to the camera size, copies to NumPy).
+- ``per_patch_ms``: the seed pseudo-code's method: the image resized to 224 x 224, cut into
+  49 crops of 32 x 32, each crop encoded separately (at CLIP's 224 x 224 input), with the
+  same flip setting as predict (so 98 encoder passes with flip TTA).
+- ``fp32_ms`` / ``bf16_ms`` / ``fp16_ms``: predict with the weights in each precision
+  (fp16 only on CUDA), and the largest depth difference to fp32.
+"""
+
+import argparse
+import statistics
+import time
+from typing import Any, Callable, Dict, List
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from depthclip_ros.config import DepthClipConfig
+from depthclip_ros.engine import DepthClipEngine
+from depthclip_ros.loading import cpu_has_native_bf16, ModelLoadError
+
+
+def median_ms(fn: Callable[[], Any], repeats: int, sync: Callable[[], None]) -> float:
+    """Run ``fn`` once to warm up, then ``repeats`` times; return the median in ms."""
+    fn()
+    sync()
+    times = []
+    for _ in range(max(1, repeats)):
+        start = time.perf_counter()
+        fn()
+        sync()
+        times.append((time.perf_counter() - start) * 1000.0)
+    return statistics.median(times)
+
+
+def _sync_for(device: str) -> Callable[[], None]:
+    if device.startswith('cuda'):
+        return torch.cuda.synchronize
+    return lambda: None
+
+
+def parse_size(text: str) -> tuple:
+    """Parse ``'480x640'`` into ``(480, 640)``."""
+    try:
+        h, w = (int(v) for v in text.lower().split('x'))
+    except ValueError:
+        raise ValueError(f'--size must look like 480x640, got {text!r}') from None
+    if h < 1 or w < 1 or h * w > 50_000_000:
+        raise ValueError(f'--size {text} is out of range')
+    return h, w
+
+
+def make_engine(config: DepthClipConfig, notes: List[str]) -> DepthClipEngine:
+    """Load the engine; fall back to random weights when the configured ones are missing."""
+    try:
+        return DepthClipEngine(config)
+    except ModelLoadError as error:
+        if not config.model.pretrained:
+            raise
+        notes.append(f'weights unavailable ({error}); timing RANDOM weights instead')
+        return DepthClipEngine(config.with_updates({'model.pretrained': ''}))
+
+
+@torch.inference_mode()
+def per_patch_frame(engine: DepthClipEngine, image: np.ndarray, flip: bool) -> torch.Tensor:
+    """
+    Run the seed pseudo-code's per-patch method on one frame (the baseline; never used).
+
+    The frame is resized to 224 x 224 and cut into a 7 x 7 grid of 32 x 32 crops; each crop
+    is upsampled to CLIP's 224 x 224 input and encoded on its own.
+
+    :return: the 49 (or 98 with ``flip``) image embeddings
+    """
+    loaded = engine.loaded
+    x = engine.preprocess([image])
+    x = F.interpolate(x, size=(224, 224), mode='bilinear', align_corners=False)
+    views = [x, torch.flip(x, dims=[3])] if flip else [x]
+    out = []
+    for view in views:
+        for row in range(7):
+            for col in range(7):
+                crop = view[:, :, row * 32:(row + 1) * 32, col * 32:(col + 1) * 32]
+                crop = F.interpolate(crop, size=(224, 224), mode='bilinear',
+                                     align_corners=False)
+                out.append(loaded.model.encode_image(crop.to(loaded.dtype)))
+    return torch.cat(out)
+
+
+def run_benchmark(config: DepthClipConfig, size=(480, 640), batch: int = 1,
+                  repeats: int = 5, baseline: bool = True, precisions: bool = True,
+                  force_bf16: bool = False) -> Dict[str, Any]:
+    """Measure the engine; see the module docstring for what each key means."""
+    if batch < 1:
+        raise ValueError('--batch must be >= 1')
+    notes: List[str] = []
+    engine = make_engine(config, notes)
+    sync = _sync_for(engine.device)
+    rng = np.random.default_rng(0)
+    frames = [rng.integers(0, 256, size=(size[0], size[1], 3), dtype=np.uint8)
+              for _ in range(batch)]
+    cfg = engine.config
+    batch_tensor = engine.preprocess(frames)
+    if cfg.flip_tta:
+        batch_tensor = torch.cat([batch_tensor, torch.flip(batch_tensor, dims=[3])])
+    result: Dict[str, Any] = {
+        'device': engine.device,
+        'precision': engine.precision,
+        'weights': engine.weights,
+        'model': cfg.model.name,
+        'feature_mode': cfg.feature_mode,
+        'input': f'{cfg.input.height}x{cfg.input.width}',
+        'size': f'{size[0]}x{size[1]}',
+        'batch': batch,
+        'flip_tta': cfg.flip_tta,
+        'repeats': repeats,
+        'torch_threads': torch.get_num_threads(),
+        'encoder_passes': 1,
+        'encoder_images_per_pass': int(batch_tensor.shape[0]),
+    }
+    result['encoder_ms'] = median_ms(lambda: engine.encode(batch_tensor), repeats, sync) / batch
+    result['predict_ms'] = median_ms(lambda: engine.predict(frames), repeats, sync) / batch
+    result['predict_over_encoder'] = result['predict_ms'] / result['encoder_ms']
+    if baseline:
+        result['per_patch_passes'] = 49 * (2 if cfg.flip_tta else 1)
+        result['per_patch_ms'] = median_ms(
+            lambda: per_patch_frame(engine, frames[0], cfg.flip_tta), max(1, repeats // 2),
+            sync)
+        result['per_patch_speedup'] = result['per_patch_ms'] / result['predict_ms']
+    else:
+        result['per_patch_ms'] = None
+    result.update(_precisions(engine, frames, repeats, sync, force_bf16) if precisions else
+                  {'fp32_ms': None, 'bf16_ms': None, 'fp16_ms': None, 'precision_notes': []})
+    result['bf16_native_cpu'] = cpu_has_native_bf16()
+    result['notes'] = notes + result.pop('precision_notes')
+    return result
+
+
+def _precisions(engine: DepthClipEngine, frames, repeats: int, sync,
+                force_bf16: bool = False) -> Dict[str, Any]:
+    out: Dict[str, Any] = {'fp16_ms': None, 'fp16_max_abs_diff_m': None, 'bf16_ms': None,
+                           'bf16_max_abs_diff_m': None, 'precision_notes': []}
+    base = engine.config
+    engines = {engine.precision: engine}
+    cuda = engine.device.startswith('cuda')
+    wanted = ['fp32']
+    if cuda and torch.cuda.is_bf16_supported() or not cuda and (
+            cpu_has_native_bf16() or force_bf16):
+        wanted.append('bf16')
+    else:
+        out['precision_notes'].append(
+            'bf16 not timed: this CPU has no native bf16 (avx512_bf16/amx_bf16), so torch '
+            'emulates it about 70x slower than fp32; --force-bf16 times it anyway')
+    if cuda:
+        wanted.append('fp16')
+    for precision in wanted:
+        if precision not in engines:
+            cfg = base.with_updates({'model.precision': precision})
+            engines[precision] = DepthClipEngine(cfg)
+    reference = engines['fp32'].predict(frames)
+    for precision in wanted:
+        eng = engines[precision]
+        out[f'{precision}_ms'] = median_ms(lambda: eng.predict(frames), repeats, sync) / len(
+            frames)
+        if precision != 'fp32':
+            diff = max(float(np.abs(a.depth - b.depth).max())
+                       for a, b in zip(eng.predict(frames), reference))
+            out[f'{precision}_max_abs_diff_m'] = diff
+            out[f'{precision}_speedup'] = out['fp32_ms'] / out[f'{precision}_ms']
+    return out
+
+
+def format_report(result: Dict[str, Any]) -> str:
+    """Return a human-readable table of a benchmark result."""
+    def ms(key: str) -> str:
+        value = result.get(key)
+        return 'n/a' if value is None else f'{value:9.1f} ms'
+
+    lines = [
+        f"device {result['device']} ({result['precision']}, {result['torch_threads']} threads), "
+        f"{result['weights']}, {result['feature_mode']} mode",
+        f"camera {result['size']} -> input {result['input']}, batch {result['batch']}, "
+        f"flip_tta {result['flip_tta']}; medians of {result['repeats']} runs, per frame",
+        f"  encoder (1 pass, {result['encoder_images_per_pass']} images)  {ms('encoder_ms')}",
+        f"  full predict                          {ms('predict_ms')}"
+        f"   = {result['predict_over_encoder']:.3f} x encoder",
+    ]
+    if result.get('per_patch_ms') is not None:
+        lines.append(f"  per-patch baseline ({result['per_patch_passes']} passes)     "
+                     f"{ms('per_patch_ms')}   one pass is {result['per_patch_speedup']:.1f}x "
+                     'faster')
+    if result.get('fp32_ms') is not None:
+        lines.append(f"  fp32 predict                          {ms('fp32_ms')}")
+        if result.get('bf16_ms') is not None:
+            lines.append(f"  bf16 predict                          {ms('bf16_ms')}   "
+                         f"speedup {result['bf16_speedup']:.2f}x, max |depth - fp32| "
+                         f"{result['bf16_max_abs_diff_m']:.4f} m")
+        if result.get('fp16_ms') is not None:
+            lines.append(f"  fp16 predict                          {ms('fp16_ms')}   "
+                         f"speedup {result['fp16_speedup']:.2f}x, max |depth - fp32| "
+                         f"{result['fp16_max_abs_diff_m']:.4f} m")
+    lines += [f'  note: {note}' for note in result['notes']]
+    return '\n'.join(lines)
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    """Entry point of ``depthclip bench``."""
+    from depthclip_ros.cli import dumps, load_engine_config
+    config = load_engine_config(args)
+    result = run_benchmark(config, size=parse_size(args.size), batch=args.batch,
+                           repeats=args.repeats, baseline=not args.skip_baseline,
+                           precisions=not args.skip_precision, force_bf16=args.force_bf16)
+    print(dumps(result) if args.json else format_report(result))
+    return 0

@@ -1,0 +1,489 @@
+# Copyright 2026 The depthclip_ros Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""
+Engine configuration: one dataclass, one parameter file format, one set of defaults.
+
+Every setting has a dotted name (``model.name``, ``prompts.depth_classes``, ``depth_bins``,
+...). The ROS node declares parameters with exactly these names, the command line overrides
+them with ``--set name=value`` and parameter files nest on the dots under
+``/**: ros__parameters:`` like every ROS 2 parameter file. This module never imports rclpy.
+"""
+
+from dataclasses import dataclass, field, fields, replace
+import math
+import os
+import string
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
+
+import yaml
+
+#: Backbones whose ``layer4`` output paper mode can read (2 x the text width).
+PAPER_MODE_BACKBONES = ('RN50',)
+
+FEATURE_MODES = ('paper', 'projected')
+DEVICES_HELP = 'auto, cpu, cuda or cuda:N'
+PRECISIONS = ('auto', 'fp32', 'fp16', 'bf16')
+NORMALIZATIONS = ('imagenet', 'clip')
+QUICK_GELU = ('auto', 'true', 'false')
+
+#: Input sizes are bounded so that a typo cannot ask the encoder for gigabytes.
+MIN_INPUT_SIDE = 64
+MAX_INPUT_SIDE = 2048
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Which CLIP model to load, from where, and how to run it (all read-only at run time)."""
+
+    name: str = 'RN50'
+    pretrained: str = 'openai'
+    device: str = 'auto'
+    precision: str = 'auto'
+    quick_gelu: str = 'auto'
+
+
+@dataclass(frozen=True)
+class InputConfig:
+    """Network input size and normalization (read-only at run time)."""
+
+    height: int = 416
+    width: int = 544
+    normalization: str = 'imagenet'
+
+
+@dataclass(frozen=True)
+class PromptConfig:
+    """Prompt templates, objects and depth classes; one class embedding per depth class."""
+
+    templates: Tuple[str, ...] = ('This {} is {}',)
+    objects: Tuple[str, ...] = ('object',)
+    depth_classes: Tuple[str, ...] = (
+        'giant', 'extremely close', 'close', 'not in distance', 'a little remote', 'far',
+        'unseen')
+
+
+@dataclass(frozen=True)
+class DepthClipConfig:
+    """
+    Every engine setting, with the DepthCLIP paper's defaults (indoor, NYU Depth v2).
+
+    Build one with :meth:`from_flat` or :func:`load_config`; both validate. Instances are
+    immutable: :meth:`with_updates` returns a new, validated configuration.
+    """
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    input: InputConfig = field(default_factory=InputConfig)
+    prompts: PromptConfig = field(default_factory=PromptConfig)
+    depth_bins: Tuple[float, ...] = (1.00, 1.50, 2.00, 2.25, 2.50, 2.75, 3.00)
+    temperature: float = 0.1
+    flip_tta: bool = True
+    feature_mode: str = 'paper'
+    smoothing_sigma: float = 0.0
+    depth_scale: float = 1.0
+
+    # ----------------------------------------------------------------------------------------
+    def to_flat(self) -> Dict[str, Any]:
+        """
+        Return the settings as a flat dict keyed by dotted parameter names.
+
+        :return: ``{'model.name': 'RN50', ..., 'depth_bins': [...], ...}`` (lists, not tuples)
+        """
+        flat = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if hasattr(value, '__dataclass_fields__'):
+                for sub in fields(value):
+                    flat[f'{f.name}.{sub.name}'] = _plain(getattr(value, sub.name))
+            else:
+                flat[f.name] = _plain(value)
+        return flat
+
+    @classmethod
+    def from_flat(cls, values: Mapping[str, Any],
+                  base: Optional['DepthClipConfig'] = None) -> 'DepthClipConfig':
+        """
+        Build a validated configuration from dotted names.
+
+        :param values: dotted name -> value; names not listed keep ``base``'s values
+        :param base: configuration to start from (the defaults when ``None``)
+        :raises ValueError: unknown name, wrong type or invalid value (the message says which)
+        """
+        base = base if base is not None else cls()
+        groups: Dict[str, Dict[str, Any]] = {}
+        top: Dict[str, Any] = {}
+        known = set(base.to_flat())
+        for name, raw in values.items():
+            if name not in known:
+                raise ValueError(f'unknown parameter {name!r}; known: {", ".join(sorted(known))}')
+            value = _coerce(name, raw, getattr_dotted(base, name))
+            if '.' in name:
+                group, key = name.split('.', 1)
+                groups.setdefault(group, {})[key] = value
+            else:
+                top[name] = value
+        for group, updates in groups.items():
+            top[group] = replace(getattr(base, group), **updates)
+        config = replace(base, **top)
+        config.validate()
+        return config
+
+    def with_updates(self, values: Mapping[str, Any]) -> 'DepthClipConfig':
+        """Return a new validated configuration with ``values`` (dotted names) applied."""
+        return type(self).from_flat(values, base=self)
+
+    # ----------------------------------------------------------------------------------------
+    def validate(self) -> None:
+        """
+        Check every setting and the rules between them.
+
+        :raises ValueError: with a message naming the parameter and the reason
+        """
+        m, i, p = self.model, self.input, self.prompts
+        if not m.name.strip():
+            raise ValueError('model.name must not be empty (e.g. RN50, ViT-B-16)')
+        _check_device(m.device)
+        _choice('model.precision', m.precision, PRECISIONS)
+        _choice('model.quick_gelu', m.quick_gelu, QUICK_GELU)
+        for name, side in (('input.height', i.height), ('input.width', i.width)):
+            if not MIN_INPUT_SIDE <= side <= MAX_INPUT_SIDE:
+                raise ValueError(f'{name} must be between {MIN_INPUT_SIDE} and '
+                                 f'{MAX_INPUT_SIDE} pixels, got {side}')
+            if side % 32:
+                raise ValueError(f'{name} must be a multiple of 32 (the encoder stride), '
+                                 f'got {side}')
+        _choice('input.normalization', i.normalization, NORMALIZATIONS)
+        _choice('feature_mode', self.feature_mode, FEATURE_MODES)
+        if not p.templates:
+            raise ValueError('prompts.templates must list at least one template')
+        for template in p.templates:
+            if _count_slots(template) != 2:
+                raise ValueError(
+                    f'prompts.templates: {template!r} must have exactly 2 empty "{{}}" slots '
+                    '(each template needs exactly 2: object first, then depth class), e.g. '
+                    '"This {} is {}"')
+        for name, items in (('prompts.objects', p.objects),
+                            ('prompts.depth_classes', p.depth_classes)):
+            if not items:
+                raise ValueError(f'{name} must list at least one entry')
+            if any(not item.strip() for item in items):
+                raise ValueError(f'{name} must not contain empty strings')
+        bins = self.depth_bins
+        if len(bins) < 2:
+            raise ValueError(f'depth_bins needs at least 2 values, got {len(bins)}')
+        if len(bins) != len(p.depth_classes):
+            raise ValueError(
+                f'depth_bins has {len(bins)} values but prompts.depth_classes has '
+                f'{len(p.depth_classes)}; they must match one to one')
+        if any(not math.isfinite(b) or b <= 0.0 for b in bins):
+            raise ValueError(f'depth_bins must be finite and positive (metres), got {list(bins)}')
+        if any(b2 <= b1 for b1, b2 in zip(bins, bins[1:])):
+            raise ValueError(f'depth_bins must be strictly increasing, got {list(bins)}')
+        if not math.isfinite(self.temperature) or self.temperature <= 0.0:
+            raise ValueError(f'temperature must be > 0, got {self.temperature}')
+        if not math.isfinite(self.smoothing_sigma) or not 0.0 <= self.smoothing_sigma <= 50.0:
+            raise ValueError(
+                'smoothing_sigma must be between 0 (off) and 50 pixels, got '
+                f'{self.smoothing_sigma}')
+        if not math.isfinite(self.depth_scale) or not 0.01 <= self.depth_scale <= 100.0:
+            raise ValueError(f'depth_scale must be between 0.01 and 100, got {self.depth_scale}')
+
+    # ----------------------------------------------------------------------------------------
+    @property
+    def metric_bins(self) -> Tuple[float, ...]:
+        """Depth bins in metres after ``depth_scale``."""
+        return tuple(b * self.depth_scale for b in self.depth_bins)
+
+    @property
+    def depth_range(self) -> Tuple[float, float]:
+        """Smallest and largest depth the head can output, in metres."""
+        bins = self.metric_bins
+        return bins[0], bins[-1]
+
+    def text_key(self) -> Tuple:
+        """Key of everything the class embeddings depend on (prompts only)."""
+        return (self.prompts.templates, self.prompts.objects, self.prompts.depth_classes)
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """Description of one engine parameter, from which the node builds its descriptors."""
+
+    name: str
+    description: str
+    read_only: bool
+    min_value: Optional[float] = None
+    max_value: Optional[float] = None
+    choices: Tuple[str, ...] = ()
+
+
+#: One entry per engine parameter: documentation, range and whether it is live.
+ENGINE_PARAMETERS: Tuple[ParamSpec, ...] = (
+    ParamSpec('model.name', 'open_clip architecture (RN50, RN101, RN50x4, ViT-B-16, ...)', True),
+    ParamSpec('model.pretrained',
+              'open_clip pretrained tag (openai, laion2b_s34b_b79k, ...), or a local checkpoint '
+              'file (.pt/.bin/.safetensors); empty = random weights (tests/benchmarks only)',
+              True),
+    ParamSpec('model.device', f'Inference device: {DEVICES_HELP} (auto: cuda when available)',
+              True),
+    ParamSpec('model.precision', 'auto|fp32|fp16|bf16 (auto: fp16 on CUDA, fp32 on CPU)', True,
+              choices=PRECISIONS),
+    ParamSpec('model.quick_gelu',
+              'auto|true|false: QuickGELU text activation (auto: as the pretrained tag says; '
+              'true for local RN* and OpenAI checkpoints)', True, choices=QUICK_GELU),
+    ParamSpec('input.height', 'Network input height in pixels (multiple of 32)', True,
+              MIN_INPUT_SIDE, MAX_INPUT_SIDE),
+    ParamSpec('input.width', 'Network input width in pixels (multiple of 32)', True,
+              MIN_INPUT_SIDE, MAX_INPUT_SIDE),
+    ParamSpec('input.normalization',
+              'imagenet (the paper) or clip (CLIP mean/std) input normalization', True,
+              choices=NORMALIZATIONS),
+    ParamSpec('prompts.templates', 'Prompt templates with two {} slots: object, depth class',
+              False),
+    ParamSpec('prompts.objects', 'Objects filled into the first slot; embeddings are averaged',
+              False),
+    ParamSpec('prompts.depth_classes',
+              'Depth class words, nearest first; one per depth bin', False),
+    ParamSpec('depth_bins', 'Metric depth (m) of each depth class, strictly increasing', False,
+              0.0, None),
+    ParamSpec('temperature', 'Softmax temperature over depth classes (> 0)', False, 0.0, None),
+    ParamSpec('flip_tta', 'Average with the horizontally flipped image (paper: true)', False),
+    ParamSpec('feature_mode',
+              'paper (RN50 layer4, exact reference) or projected (MaskCLIP value path, any '
+              'backbone)', True, choices=FEATURE_MODES),
+    ParamSpec('smoothing_sigma', 'Gaussian smoothing of the output depth in pixels (0 = off)',
+              False, 0.0, 50.0),
+    ParamSpec('depth_scale', 'Scale factor applied to every depth bin (see depthclip calibrate)',
+              False, 0.01, 100.0),
+)
+
+
+def engine_parameter_names() -> List[str]:
+    """Return the dotted names of all engine parameters, in declaration order."""
+    return [spec.name for spec in ENGINE_PARAMETERS]
+
+
+# -------------------------------------------------------------------------------------------
+# Parameter files
+# -------------------------------------------------------------------------------------------
+def flatten_parameters(tree: Mapping[str, Any], prefix: str = '') -> Dict[str, Any]:
+    """
+    Flatten nested parameter mappings into dotted names, as ROS 2 does.
+
+    :param tree: e.g. ``{'model': {'name': 'RN50'}, 'temperature': 0.1}``
+    :param prefix: prefix for the keys of this level
+    :return: e.g. ``{'model.name': 'RN50', 'temperature': 0.1}``
+    """
+    flat = {}
+    for key, value in tree.items():
+        name = f'{prefix}{key}'
+        if isinstance(value, Mapping):
+            flat.update(flatten_parameters(value, prefix=name + '.'))
+        else:
+            flat[name] = value
+    return flat
+
+
+def load_params_file(path: str, node_name: Optional[str] = None) -> Dict[str, Any]:
+    """
+    Read a ROS 2 parameter YAML file into dotted names.
+
+    Sections ``/**`` (any node) and, when given, ``node_name`` / ``/node_name`` apply, in
+    that order, as in ROS 2.
+
+    :param path: the YAML file
+    :param node_name: node whose own section also applies
+    :raises ValueError: the file is not a ROS 2 parameter file
+    """
+    try:
+        with open(path, encoding='utf-8') as f:
+            document = yaml.safe_load(f)
+    except OSError as error:
+        raise ValueError(f'cannot read parameter file {path}: {error.strerror}') from None
+    except yaml.YAMLError as error:
+        raise ValueError(f'parameter file {path} is not valid YAML: {error}') from None
+    if not isinstance(document, Mapping):
+        raise ValueError(f'parameter file {path} must map node names to ros__parameters')
+    sections = ['/**', '**']
+    if node_name:
+        bare = node_name.lstrip('/')
+        sections += [bare, '/' + bare]
+    flat: Dict[str, Any] = {}
+    found = False
+    for section in sections:
+        body = document.get(section)
+        if body is None:
+            continue
+        if not isinstance(body, Mapping) or 'ros__parameters' not in body:
+            raise ValueError(f'parameter file {path}: section {section!r} has no ros__parameters')
+        found = True
+        flat.update(flatten_parameters(body['ros__parameters'] or {}))
+    if not found:
+        raise ValueError(f'parameter file {path} has no "/**: ros__parameters:" section')
+    return flat
+
+
+def split_engine_parameters(values: Mapping[str, Any]) -> Tuple[Dict[str, Any], Dict[str, Any]]:
+    """Split dotted parameters into (engine parameters, everything else)."""
+    names = set(engine_parameter_names())
+    engine = {k: v for k, v in values.items() if k in names}
+    other = {k: v for k, v in values.items() if k not in names}
+    return engine, other
+
+
+def load_config(path: Optional[str] = None, overrides: Iterable[str] = (),
+                node_name: Optional[str] = None) -> DepthClipConfig:
+    """
+    Build the engine configuration from a parameter file and ``name=value`` overrides.
+
+    Parameters in the file that are not engine parameters (the node's own) are ignored here.
+
+    :param path: parameter file; ``None`` for the built-in defaults
+    :param overrides: ``'name=value'`` strings; values are parsed as YAML
+    :param node_name: node whose own section of the file also applies
+    :raises ValueError: unreadable file, unknown name or invalid value
+    """
+    values: Dict[str, Any] = {}
+    if path is not None:
+        values, _ = split_engine_parameters(load_params_file(path, node_name))
+    for item in overrides:
+        name, value = parse_override(item)
+        values[name] = value
+    return DepthClipConfig.from_flat(values)
+
+
+def parse_override(item: str) -> Tuple[str, Any]:
+    """
+    Parse ``'name=value'`` with the value read as YAML (``[1, 2]``, ``true``, ``0.5``).
+
+    :raises ValueError: no ``=`` or an empty name
+    """
+    name, sep, text = item.partition('=')
+    name = name.strip()
+    if not sep or not name:
+        raise ValueError(f'override {item!r} must look like name=value, e.g. temperature=0.2')
+    try:
+        value = yaml.safe_load(text) if text.strip() else ''
+    except yaml.YAMLError:
+        value = text
+    return name, value
+
+
+def default_params_file() -> str:
+    """Return the path of the installed ``config/depthclip.yaml``."""
+    return find_share_file('config', 'depthclip.yaml')
+
+
+def find_share_file(*parts: str) -> str:
+    """
+    Find a file installed under ``share/depthclip_ros`` (colcon or pip) or in a source tree.
+
+    :raises FileNotFoundError: the file is in none of those places
+    """
+    candidates = []
+    try:
+        from ament_index_python.packages import get_package_share_directory
+        candidates.append(get_package_share_directory('depthclip_ros'))
+    except Exception:  # noqa: B902 - no ament index, or package not in it
+        pass
+    import sys
+    candidates.append(os.path.join(sys.prefix, 'share', 'depthclip_ros'))
+    candidates.append(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    for root in candidates:
+        path = os.path.join(root, *parts)
+        if os.path.isfile(path):
+            return path
+    raise FileNotFoundError(f'{os.path.join(*parts)} not found in {", ".join(candidates)}')
+
+
+# -------------------------------------------------------------------------------------------
+# helpers
+# -------------------------------------------------------------------------------------------
+def getattr_dotted(obj: Any, name: str) -> Any:
+    """Return ``obj.a.b`` for ``name == 'a.b'``."""
+    for part in name.split('.'):
+        obj = getattr(obj, part)
+    return obj
+
+
+def _plain(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
+
+
+def _coerce(name: str, raw: Any, current: Any) -> Any:
+    """Convert ``raw`` to the type of the current value of parameter ``name``."""
+    if isinstance(current, bool):
+        if isinstance(raw, bool):
+            return raw
+        if isinstance(raw, str) and raw.lower() in ('true', 'false'):
+            return raw.lower() == 'true'
+        raise ValueError(f'{name} must be true or false, got {raw!r}')
+    if isinstance(current, int):
+        if isinstance(raw, bool) or not isinstance(raw, (int, float)) or raw != int(raw):
+            raise ValueError(f'{name} must be an integer, got {raw!r}')
+        return int(raw)
+    if isinstance(current, float):
+        if isinstance(raw, bool) or not isinstance(raw, (int, float)):
+            raise ValueError(f'{name} must be a number, got {raw!r}')
+        return float(raw)
+    if isinstance(current, str):
+        if raw is None:
+            return ''
+        if not isinstance(raw, str):
+            if name in ('model.quick_gelu',) and isinstance(raw, bool):
+                return 'true' if raw else 'false'
+            raise ValueError(f'{name} must be a string, got {raw!r}')
+        return raw
+    if isinstance(current, tuple):
+        if isinstance(raw, (str, bytes)) or not isinstance(raw, (list, tuple)):
+            raise ValueError(f'{name} must be a list, got {raw!r}')
+        if current and isinstance(current[0], float):
+            out = []
+            for item in raw:
+                if isinstance(item, bool) or not isinstance(item, (int, float)):
+                    raise ValueError(f'{name} must be a list of numbers, got {list(raw)!r}')
+                out.append(float(item))
+            return tuple(out)
+        if any(not isinstance(item, str) for item in raw):
+            raise ValueError(f'{name} must be a list of strings, got {list(raw)!r}')
+        return tuple(raw)
+    raise ValueError(f'{name}: unsupported type {type(current).__name__}')
+
+
+def _choice(name: str, value: str, choices: Tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ValueError(f'{name} must be one of {"|".join(choices)}, got {value!r}')
+
+
+def _check_device(device: str) -> None:
+    if device in ('auto', 'cpu', 'cuda'):
+        return
+    if device.startswith('cuda:') and device[5:].isdigit():
+        return
+    raise ValueError(f'model.device must be {DEVICES_HELP}, got {device!r}')
+
+
+def _count_slots(template: str) -> int:
+    try:
+        parsed = list(string.Formatter().parse(template))
+    except ValueError:
+        return -1
+    slots = 0
+    for _, field_name, _, _ in parsed:
+        if field_name is None:
+            continue
+        if field_name != '':
+            return -1
+        slots += 1
+    return slots

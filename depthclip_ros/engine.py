@@ -1,0 +1,279 @@
+# Copyright 2026 The depthclip_ros Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""
+The DepthCLIP engine: a loaded model, cached class embeddings and batched prediction.
+
+Thread-safe: :meth:`DepthClipEngine.update` swaps the live settings and the class
+embeddings that go with them in one step, and :meth:`DepthClipEngine.predict` takes one
+consistent snapshot of both per call, so no frame is ever made with new prompts and old
+bins.
+"""
+
+from dataclasses import dataclass
+import threading
+from typing import Any, List, Mapping, Optional, Sequence, Tuple
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from depthclip_ros.config import DepthClipConfig
+from depthclip_ros.loading import load_clip, LoadedModel, ModelLoadError
+from depthclip_ros.model import (class_embeddings, class_probabilities, confidence,
+                                 DenseFeatures, expected_depth, normalization_stats,
+                                 UnsupportedBackboneError)
+
+__all__ = ['DepthClipEngine', 'ModelLoadError', 'Prediction', 'READ_ONLY_PREFIXES']
+
+#: Settings fixed once the model is loaded.
+READ_ONLY_PREFIXES = ('model.', 'input.', 'feature_mode')
+
+
+@dataclass
+class Prediction:
+    """Depth (float32 metres, finite) and confidence (float32 in [0, 1]) of one image."""
+
+    depth: np.ndarray
+    confidence: np.ndarray
+
+
+@dataclass(frozen=True)
+class _LiveState:
+    config: DepthClipConfig
+    text: torch.Tensor          # (K, C) float32 on the device
+    bins: torch.Tensor          # (K,) float32 metres (depth_scale applied) on the device
+
+
+def check_images(images: Sequence[np.ndarray]) -> None:
+    """
+    Check that every image is a non-empty H x W x 3 uint8 array.
+
+    :raises ValueError: naming what is wrong
+    """
+    for image in images:
+        if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 \
+                or image.shape[2] != 3 or image.shape[0] < 1 or image.shape[1] < 1:
+            raise ValueError('images must be H x W x 3 uint8 RGB arrays, got '
+                             f'{getattr(image, "shape", None)} '
+                             f'{getattr(image, "dtype", type(image).__name__)}')
+
+
+class DepthClipEngine:
+    """
+    Zero-shot monocular depth with a frozen CLIP model (DepthCLIP).
+
+    :param config: validated settings (model, input, prompts, bins, ...)
+    :param loaded: an already loaded model (tests, several engines on one model)
+    :raises ModelLoadError: the model or its weights cannot be loaded, or the backbone
+        cannot serve ``feature_mode`` (the message names the setting to change)
+    """
+
+    def __init__(self, config: DepthClipConfig, loaded: Optional[LoadedModel] = None):
+        config.validate()
+        self._loaded = loaded if loaded is not None else load_clip(config.model)
+        try:
+            self._features = DenseFeatures(self._loaded.model, config.feature_mode)
+        except UnsupportedBackboneError as error:
+            raise ModelLoadError(str(error)) from None
+        mean, std = normalization_stats(config.input.normalization)
+        device = self._loaded.device
+        self._mean = torch.tensor(mean, device=device).reshape(1, 3, 1, 1)
+        self._std = torch.tensor(std, device=device).reshape(1, 3, 1, 1)
+        self._lock = threading.Lock()
+        self._text_computations = 0
+        self._state = self._make_state(config, previous=None)
+
+    # ---------------------------------------------------------------------------- properties
+    @property
+    def config(self) -> DepthClipConfig:
+        """Return the settings in force now."""
+        return self._state.config
+
+    @property
+    def device(self) -> str:
+        """Return the device inference runs on (``cpu``, ``cuda:0``, ...)."""
+        dev = self._loaded.device
+        if dev.type == 'cuda' and dev.index is None:
+            return f'cuda:{torch.cuda.current_device()}'
+        return str(dev)
+
+    @property
+    def precision(self) -> str:
+        """Return the weight precision: fp32, fp16 or bf16."""
+        return self._loaded.precision
+
+    @property
+    def weights(self) -> str:
+        """Return what was loaded, e.g. ``RN50 openai`` or ``RN50 RANDOM weights``."""
+        return self._loaded.weights
+
+    @property
+    def random_weights(self) -> bool:
+        """Return whether the weights are random (tests and benchmarks only)."""
+        return self._loaded.random_weights
+
+    @property
+    def loaded(self) -> LoadedModel:
+        """Return the loaded model (to share it with another engine)."""
+        return self._loaded
+
+    @property
+    def text_computations(self) -> int:
+        """Return how many times class embeddings have been computed."""
+        return self._text_computations
+
+    @property
+    def stride(self) -> int:
+        """Return the feature stride in input pixels."""
+        return self._features.stride
+
+    # ------------------------------------------------------------------------------ settings
+    def update(self, values: Mapping[str, Any]) -> DepthClipConfig:
+        """
+        Apply live settings (dotted names) atomically.
+
+        All values are validated together; the class embeddings are recomputed once when
+        the prompts change. On any error nothing changes.
+
+        :raises ValueError: unknown or read-only name, or an invalid value (the reason)
+        """
+        for name in values:
+            if name.startswith(READ_ONLY_PREFIXES):
+                raise ValueError(f'{name} is read-only: it cannot change while the model is '
+                                 'loaded (restart with the new value)')
+        with self._lock:
+            current = self._state
+            config = current.config.with_updates(values)
+            if config != current.config:
+                self._state = self._make_state(config, previous=current)
+            return config
+
+    def _make_state(self, config: DepthClipConfig, previous: Optional[_LiveState]) -> _LiveState:
+        device = self._loaded.device
+        if previous is not None and previous.config.text_key() == config.text_key():
+            text = previous.text
+        else:
+            p = config.prompts
+            text = class_embeddings(self._loaded.model, self._loaded.tokenizer, p.templates,
+                                    p.objects, p.depth_classes, device)
+            self._text_computations += 1
+        bins = torch.tensor(config.metric_bins, dtype=torch.float32, device=device)
+        return _LiveState(config=config, text=text, bins=bins)
+
+    # ---------------------------------------------------------------------------- prediction
+    def preprocess(self, images: Sequence[np.ndarray]) -> torch.Tensor:
+        """
+        Turn RGB uint8 images into one normalized batch at the network input size.
+
+        Images already at the input size are used as they are (no resampling); others are
+        resized bilinearly (with antialiasing when shrinking) to input.height x input.width.
+
+        :raises ValueError: an image that is not H x W x 3 uint8
+        """
+        cfg = self._state.config.input
+        size = (cfg.height, cfg.width)
+        device = self._loaded.device
+        batch = []
+        check_images(images)
+        for image in images:
+            tensor = torch.from_numpy(np.ascontiguousarray(image))
+            if device.type == 'cuda':
+                tensor = tensor.pin_memory().to(device, non_blocking=True)
+            tensor = tensor.permute(2, 0, 1).unsqueeze(0).float().div_(255.0)
+            if tuple(tensor.shape[-2:]) != size:
+                shrink = tensor.shape[-2] > size[0] or tensor.shape[-1] > size[1]
+                tensor = F.interpolate(tensor, size=size, mode='bilinear', align_corners=False,
+                                       antialias=shrink)
+            batch.append(tensor)
+        x = torch.cat(batch, dim=0)
+        return (x - self._mean) / self._std
+
+    @torch.inference_mode()
+    def encode(self, batch: torch.Tensor) -> torch.Tensor:
+        """Run the image encoder once on a normalized batch: dense features (B, C, h, w)."""
+        return self._features(batch)
+
+    @torch.inference_mode()
+    def predict_low_res(self, batch: torch.Tensor,
+                        state: Optional[_LiveState] = None) -> Tuple[torch.Tensor, torch.Tensor]:
+        """
+        Depth and confidence at feature resolution for a normalized batch.
+
+        With flip_tta, the image and its mirror go through the encoder as one batch and the
+        class probabilities of the mirror, flipped back, are averaged with the image's
+        (the reference averages depths; depth is linear in the probabilities, so the
+        depth is the same, and the confidence comes from the averaged distribution).
+
+        :return: depth ``(B, 1, h, w)`` metres and confidence ``(B, 1, h, w)``, float32
+        """
+        state = state if state is not None else self._state
+        cfg = state.config
+        n = batch.shape[0]
+        if cfg.flip_tta:
+            batch = torch.cat([batch, torch.flip(batch, dims=[3])], dim=0)
+        features = self._features(batch)
+        probabilities = class_probabilities(features, state.text, cfg.temperature)
+        if cfg.flip_tta:
+            probabilities = 0.5 * (probabilities[:n] + torch.flip(probabilities[n:], dims=[3]))
+        return expected_depth(probabilities, state.bins), confidence(probabilities)
+
+    @torch.inference_mode()
+    def predict(self, images: Sequence[np.ndarray],
+                output_sizes: Optional[Sequence[Tuple[int, int]]] = None) -> List[Prediction]:
+        """
+        Predict metric depth for a batch of RGB images in one encoder pass.
+
+        :param images: H x W x 3 uint8 RGB arrays (any sizes)
+        :param output_sizes: (height, width) per image; default: each image's own size
+        :return: one :class:`Prediction` per image
+        :raises ValueError: malformed image or output size
+        """
+        if len(images) == 0:
+            return []
+        check_images(images)
+        if output_sizes is None:
+            output_sizes = [image.shape[:2] for image in images]
+        if len(output_sizes) != len(images):
+            raise ValueError('output_sizes must give one (height, width) per image')
+        for size in output_sizes:
+            if len(size) != 2 or int(size[0]) < 1 or int(size[1]) < 1:
+                raise ValueError(f'output size must be (height, width) >= 1, got {size}')
+        state = self._state  # one consistent snapshot for the whole batch
+        batch = self.preprocess(images)
+        depth, conf = self.predict_low_res(batch, state)
+        low, high = state.config.depth_range
+        sigma = state.config.smoothing_sigma
+        out = []
+        for i, (h, w) in enumerate(output_sizes):
+            h, w = int(h), int(w)
+            d = F.interpolate(depth[i:i + 1], size=(h, w), mode='bilinear', align_corners=True)
+            c = F.interpolate(conf[i:i + 1], size=(h, w), mode='bilinear', align_corners=True)
+            d_np = d[0, 0].float().cpu().numpy()
+            c_np = c[0, 0].float().cpu().numpy()
+            if sigma > 0:
+                d_np = cv2.GaussianBlur(d_np, (0, 0), sigmaX=sigma, sigmaY=sigma,
+                                        borderType=cv2.BORDER_REFLECT)
+            d_np = np.nan_to_num(d_np, nan=low, posinf=high, neginf=low)
+            np.clip(d_np, low, high, out=d_np)
+            c_np = np.clip(np.nan_to_num(c_np, nan=0.0), 0.0, 1.0)
+            out.append(Prediction(depth=np.ascontiguousarray(d_np, dtype=np.float32),
+                                  confidence=np.ascontiguousarray(c_np, dtype=np.float32)))
+        return out
+
+    def predict_one(self, image: np.ndarray,
+                    output_size: Optional[Tuple[int, int]] = None) -> Prediction:
+        """Predict depth for one RGB image; see :meth:`predict`."""
+        return self.predict([image], None if output_size is None else [output_size])[0]

@@ -1,0 +1,279 @@
+# Copyright 2026 The depthclip_ros Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""
+Glue between ROS 2 messages and NumPy arrays (the only place that builds or reads them).
+
+Images, compressed images, camera info and point clouds are converted here; the numerics
+(pixel encodings, back-projection, packing) live in the ROS-free core modules
+:mod:`depthclip_ros.image_conversion` and :mod:`depthclip_ros.geometry`.
+"""
+
+import array
+import sys
+from typing import Dict, List, Optional, Sequence, Tuple
+
+from builtin_interfaces.msg import Time
+import numpy as np
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2, PointField
+from std_msgs.msg import Header
+
+from depthclip_ros.geometry import Intrinsics
+from depthclip_ros.image_conversion import (decode_compressed, encode_compressed, encode_image,
+                                            image_to_rgb)
+
+#: encoding -> (NumPy dtype character code, channels) for :func:`image_msg_to_array`.
+ARRAY_ENCODINGS: Dict[str, Tuple[str, int]] = {
+    '32FC1': ('f4', 1), '64FC1': ('f8', 1), '16UC1': ('u2', 1), '16SC1': ('i2', 1),
+    '32SC1': ('i4', 1), '8UC1': ('u1', 1), 'mono8': ('u1', 1), 'mono16': ('u2', 1),
+    '8UC3': ('u1', 3), 'bgr8': ('u1', 3), 'rgb8': ('u1', 3), '8UC4': ('u1', 4),
+    'bgra8': ('u1', 4), 'rgba8': ('u1', 4), '16UC3': ('u2', 3), 'bgr16': ('u2', 3),
+    'rgb16': ('u2', 3), '32FC3': ('f4', 3),
+}
+
+#: NumPy (kind, item size, channels) -> encoding, for :func:`array_to_image_msg`.
+_ENCODING_OF = {
+    ('f', 4, 1): '32FC1', ('f', 8, 1): '64FC1', ('u', 2, 1): '16UC1', ('u', 1, 1): 'mono8',
+    ('i', 2, 1): '16SC1', ('i', 4, 1): '32SC1',
+}
+
+
+def copy_header(header: Header) -> Header:
+    """Return an independent copy of ``header`` (same stamp and frame_id)."""
+    return Header(stamp=Time(sec=header.stamp.sec, nanosec=header.stamp.nanosec),
+                  frame_id=header.frame_id)
+
+
+def stamp_to_ns(stamp: Time) -> int:
+    """Return a ``builtin_interfaces/Time`` as integer nanoseconds."""
+    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
+
+
+# -------------------------------------------------------------------------------------------
+# Images
+# -------------------------------------------------------------------------------------------
+def array_to_image_msg(data: np.ndarray, header: Header,
+                       encoding: Optional[str] = None) -> Image:
+    """
+    Wrap a NumPy image as a ``sensor_msgs/Image`` without changing its pixels.
+
+    :param data: (H, W) or (H, W, C) array; float32 (H, W) becomes ``32FC1`` (REP 118 depth)
+    :param header: header copied into the message
+    :param encoding: the encoding of ``data`` (``bgr8``, ``rgb8``, ...); inferred for
+        single-channel arrays when ``None``
+    :raises ValueError: the array's shape or dtype does not fit the encoding
+    """
+    data = np.asarray(data)
+    if data.ndim not in (2, 3):
+        raise ValueError(f'image arrays must be (H, W) or (H, W, C), got shape {data.shape}')
+    channels = 1 if data.ndim == 2 else data.shape[2]
+    if encoding is None:
+        encoding = _ENCODING_OF.get((data.dtype.kind, data.dtype.itemsize, channels))
+        if encoding is None:
+            raise ValueError(f'cannot infer an encoding for a {data.dtype} array with '
+                             f'{channels} channel(s); pass encoding=')
+    expected = ARRAY_ENCODINGS.get(encoding)
+    if expected is None:
+        raise ValueError(f'unsupported encoding {encoding!r}')
+    dtype = np.dtype(expected[0])
+    if data.dtype.kind != dtype.kind or data.dtype.itemsize != dtype.itemsize \
+            or channels != expected[1]:
+        raise ValueError(f'{encoding} needs {expected[1]} channel(s) of {dtype}, got '
+                         f'{channels} of {data.dtype}')
+    data = np.ascontiguousarray(data, dtype=dtype.newbyteorder('<'))
+    msg = Image()
+    msg.header = copy_header(header)
+    msg.height, msg.width = int(data.shape[0]), int(data.shape[1])
+    msg.encoding = encoding
+    msg.is_bigendian = 0
+    msg.step = int(data.shape[1] * channels * dtype.itemsize)
+    msg.data = array.array('B', data.tobytes())
+    return msg
+
+
+def image_msg_to_array(msg: Image) -> np.ndarray:
+    """
+    Return the pixels of an ``Image`` as a NumPy array in its own encoding (no conversion).
+
+    Honours ``step`` (row padding) and ``is_bigendian``; the result is a native-endian copy.
+
+    :raises ValueError: unknown encoding or a buffer too small for height x step
+    """
+    spec = ARRAY_ENCODINGS.get(msg.encoding)
+    if spec is None:
+        raise ValueError(f'image_msg_to_array: unsupported encoding {msg.encoding!r}')
+    dtype = np.dtype(spec[0]).newbyteorder('>' if msg.is_bigendian else '<')
+    channels = spec[1]
+    row_bytes = msg.width * channels * dtype.itemsize
+    if msg.step < row_bytes or len(msg.data) < msg.height * msg.step:
+        raise ValueError(f'image buffer too small: {len(msg.data)} bytes for {msg.height} rows '
+                         f'of step {msg.step} (need {row_bytes} bytes per row)')
+    raw = np.frombuffer(msg.data, dtype=np.uint8, count=msg.height * msg.step)
+    rows = raw.reshape(msg.height, msg.step)[:, :row_bytes]
+    pixels = np.ascontiguousarray(rows).view(dtype).astype(dtype.newbyteorder('='))
+    shape = (msg.height, msg.width) if channels == 1 else (msg.height, msg.width, channels)
+    return pixels.reshape(shape)
+
+
+def image_msg_to_rgb(msg: Image, max_pixels: Optional[int] = None) -> np.ndarray:
+    """
+    Convert any supported ``Image`` to RGB uint8 (H, W, 3).
+
+    :raises depthclip_ros.image_conversion.ImageConversionError: unsupported or malformed
+    """
+    kwargs = {} if max_pixels is None else {'max_pixels': max_pixels}
+    return image_to_rgb(msg.height, msg.width, msg.encoding, msg.is_bigendian, msg.step,
+                        msg.data, **kwargs)
+
+
+def compressed_msg_to_rgb(msg: CompressedImage) -> np.ndarray:
+    """
+    Decode a ``CompressedImage`` (jpeg, png, image_transport formats) to RGB uint8.
+
+    :raises depthclip_ros.image_conversion.ImageConversionError: undecodable data
+    """
+    return decode_compressed(msg.format, msg.data)
+
+
+def rgb_to_image_msg(rgb: np.ndarray, header: Header, encoding: str = 'rgb8',
+                     is_bigendian: bool = False) -> Image:
+    """
+    Encode an RGB uint8 image as an ``Image`` in ``encoding`` (any supported encoding).
+
+    :raises depthclip_ros.image_conversion.ImageConversionError: unsupported encoding
+    """
+    step, data = encode_image(rgb, encoding, is_bigendian=is_bigendian)
+    msg = Image()
+    msg.header = copy_header(header)
+    msg.height, msg.width = int(rgb.shape[0]), int(rgb.shape[1])
+    msg.encoding = encoding
+    msg.is_bigendian = int(bool(is_bigendian))
+    msg.step = int(step)
+    msg.data = array.array('B', bytes(data))
+    return msg
+
+
+def rgb_to_compressed_msg(rgb: np.ndarray, header: Header, fmt: str = 'jpeg',
+                          quality: int = 90) -> CompressedImage:
+    """Compress an RGB uint8 image into a ``CompressedImage`` (``format`` = ``fmt``)."""
+    msg = CompressedImage()
+    msg.header = copy_header(header)
+    msg.format = fmt
+    msg.data = array.array('B', bytes(encode_compressed(rgb, fmt=fmt, quality=quality)))
+    return msg
+
+
+# -------------------------------------------------------------------------------------------
+# Camera info
+# -------------------------------------------------------------------------------------------
+def intrinsics_from_camera_info(msg: CameraInfo) -> Intrinsics:
+    """
+    Read the pinhole intrinsics (K, width, height) of a ``CameraInfo``.
+
+    :raises ValueError: uncalibrated (all-zero K), NaN values or a zero size
+    """
+    return Intrinsics.from_camera_info(list(msg.k), msg.width, msg.height)
+
+
+def camera_info_msg(intr: Intrinsics, header: Header,
+                    source: Optional[CameraInfo] = None) -> CameraInfo:
+    """
+    Build a ``CameraInfo`` for an image with intrinsics ``intr``.
+
+    :param intr: intrinsics of the image this message describes (its size is used)
+    :param header: header copied into the message
+    :param source: camera info the image was derived from; its distortion model,
+        coefficients and rectification are kept (they do not change with resizing)
+    """
+    msg = CameraInfo()
+    msg.header = copy_header(header)
+    msg.width, msg.height = int(intr.width), int(intr.height)
+    msg.k = [float(v) for v in intr.k()]
+    msg.p = [float(v) for v in intr.p()]
+    if source is not None and source.distortion_model:
+        msg.distortion_model = source.distortion_model
+        msg.d = [float(v) for v in source.d]
+        msg.r = [float(v) for v in source.r]
+    else:
+        msg.distortion_model = 'plumb_bob'
+        msg.d = [0.0] * 5
+        msg.r = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
+    return msg
+
+
+# -------------------------------------------------------------------------------------------
+# Point clouds
+# -------------------------------------------------------------------------------------------
+def cloud_msg(packed: Dict[str, object], header: Header) -> PointCloud2:
+    """
+    Build a ``PointCloud2`` from :func:`depthclip_ros.geometry.pack_cloud`'s output.
+
+    :param packed: dict with height, width, point_step, row_step, is_dense, is_bigendian,
+        data and fields ``[(name, offset, datatype, count)]``
+    :param header: header copied into the message
+    """
+    msg = PointCloud2()
+    msg.header = copy_header(header)
+    msg.height = int(packed['height'])
+    msg.width = int(packed['width'])
+    msg.fields = point_fields(packed['fields'])
+    msg.is_bigendian = bool(packed['is_bigendian'])
+    msg.point_step = int(packed['point_step'])
+    msg.row_step = int(packed['row_step'])
+    msg.is_dense = bool(packed['is_dense'])
+    msg.data = array.array('B', packed['data'])
+    return msg
+
+
+def point_fields(fields: Sequence[Tuple[str, int, int, int]]) -> List[PointField]:
+    """Return ``PointField`` messages for ``(name, offset, datatype, count)`` tuples."""
+    return [PointField(name=name, offset=int(offset), datatype=int(datatype), count=int(count))
+            for name, offset, datatype, count in fields]
+
+
+#: PointField datatype -> NumPy type character code.
+_FIELD_DTYPES = {PointField.INT8: 'i1', PointField.UINT8: 'u1', PointField.INT16: 'i2',
+                 PointField.UINT16: 'u2', PointField.INT32: 'i4', PointField.UINT32: 'u4',
+                 PointField.FLOAT32: 'f4', PointField.FLOAT64: 'f8'}
+
+
+def cloud_msg_to_array(msg: PointCloud2) -> np.ndarray:
+    """
+    Read a ``PointCloud2`` into a structured NumPy array (rows, cols), native byte order.
+
+    :raises ValueError: unknown field datatype or a buffer too small
+    """
+    order = '>' if msg.is_bigendian else '<'
+    names, formats, offsets = [], [], []
+    for field in msg.fields:
+        code = _FIELD_DTYPES.get(field.datatype)
+        if code is None:
+            raise ValueError(f'point field {field.name!r}: unknown datatype {field.datatype}')
+        names.append(field.name)
+        fmt = np.dtype(order + code)
+        formats.append(fmt if field.count <= 1 else (fmt, (field.count,)))
+        offsets.append(field.offset)
+    dtype = np.dtype({'names': names, 'formats': formats, 'offsets': offsets,
+                      'itemsize': msg.point_step})
+    if len(msg.data) < msg.height * msg.row_step or msg.row_step < msg.width * msg.point_step:
+        raise ValueError(f'point cloud buffer too small: {len(msg.data)} bytes for '
+                         f'{msg.height} rows of {msg.row_step}')
+    raw = np.frombuffer(msg.data, dtype=np.uint8, count=msg.height * msg.row_step)
+    rows = np.ascontiguousarray(
+        raw.reshape(msg.height, msg.row_step)[:, :msg.width * msg.point_step])
+    points = rows.view(dtype).reshape(msg.height, msg.width)
+    native = '<' if sys.byteorder == 'little' else '>'
+    if order != native:
+        points = points.astype(points.dtype.newbyteorder('='))
+    return points

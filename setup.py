@@ -1,0 +1,97 @@
+# Copyright 2026 The depthclip_ros Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""ament_python / pip package definition for depthclip_ros."""
+
+from glob import glob
+import os
+import re
+
+from setuptools import find_packages, setup
+
+package_name = 'depthclip_ros'
+here = os.path.dirname(os.path.abspath(__file__))
+
+
+def read_version():
+    """Return the one version string, kept in depthclip_ros/__init__.py."""
+    with open(os.path.join(here, package_name, '__init__.py'), encoding='utf-8') as f:
+        match = re.search(r"^__version__ = '([^']+)'", f.read(), re.M)
+    return match.group(1)
+
+
+def share(subdir, pattern='*'):
+    """Return a data_files entry installing subdir/pattern to share/<package>/subdir."""
+    return (os.path.join('share', package_name, subdir),
+            sorted(p for p in glob(os.path.join(subdir, pattern)) if os.path.isfile(p)))
+
+
+setup(
+    name=package_name,
+    version=read_version(),
+    packages=find_packages(exclude=['test', 'test.*']),
+    package_data={package_name: ['data/*', 'data/**/*']},
+    include_package_data=True,
+    data_files=[
+        ('share/ament_index/resource_index/packages', ['resource/' + package_name]),
+        ('share/' + package_name, ['package.xml']),
+        share('launch', '*.launch.py'),
+        share('config', '*.yaml'),
+        share('rviz', '*.rviz'),
+    ],
+    python_requires='>=3.10',
+    install_requires=[
+        'setuptools',
+        'numpy',
+        'pyyaml',
+        'opencv-python-headless',
+        'open_clip_torch',
+        'safetensors',
+    ],
+    extras_require={
+        # The PyPI ROS 2 wheels, for machines without a ROS distribution.
+        # Users of a ROS 2 distribution skip this extra: rosdep provides rclpy and the messages.
+        'ros': [
+            'ros-rclpy',
+            'ros-sensor-msgs',
+            'ros-std-msgs',
+            'ros-diagnostic-msgs',
+            'ros-rcl-interfaces',
+            'ros-lifecycle-msgs',
+            'ros-rmw-fastrtps-cpp',
+        ],
+        'test': [
+            'pytest',
+            'flake8',
+            'flake8-quotes',
+            'flake8-import-order',
+            'pydocstyle',
+            'ros-ament-flake8',
+            'ros-ament-pep257',
+        ],
+    },
+    zip_safe=True,
+    maintainer='depthclip_ros maintainers',
+    maintainer_email='maintainers@depthclip-ros.invalid',
+    description='Zero-shot monocular metric depth from CLIP and language prompts, for ROS 2.',
+    license='Apache-2.0',
+    tests_require=['pytest'],
+    entry_points={
+        'console_scripts': [
+            'depthclip = depthclip_ros.cli:main',
+            'depthclip_node = depthclip_ros.depthclip_node:main',
+            'camera_player = depthclip_ros.camera_player:main',
+        ],
+    },
+)

@@ -1,0 +1,195 @@
+# Copyright 2026 The depthclip_ros Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""Test utilities for real rclpy nodes over DDS: spinning, a probe node, waiting."""
+
+import threading
+import time
+from typing import Any, Callable, Dict, List, Optional
+
+from builtin_interfaces.msg import Time
+import cv2
+import numpy as np
+import rclpy
+from rclpy.context import Context
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.signals import SignalHandlerOptions
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+from std_msgs.msg import Header
+
+from depthclip_ros import ros_msgs
+from depthclip_ros.geometry import Intrinsics
+from depthclip_ros.sample import load_sample_rgb, sample_intrinsics
+
+RELIABLE = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10,
+                      reliability=ReliabilityPolicy.RELIABLE)
+
+
+def new_context() -> Context:
+    """Initialize and return a private rclpy context (no signal handlers installed)."""
+    context = Context()
+    rclpy.init(context=context, signal_handler_options=SignalHandlerOptions.NO)
+    return context
+
+
+def overrides(values: Dict[str, Any]) -> List[Parameter]:
+    """Return ``Parameter`` overrides for ``{name: value}``."""
+    return [Parameter(name, value=value) for name, value in values.items()]
+
+
+def sample_image(width: int = 160, height: int = 120, index: int = 0):
+    """Return (RGB uint8 image, intrinsics) of a bundled sample frame resized to width x height."""
+    rgb = load_sample_rgb(index)
+    intr = sample_intrinsics()
+    if (rgb.shape[1], rgb.shape[0]) != (width, height):
+        rgb = cv2.resize(rgb, (width, height), interpolation=cv2.INTER_AREA)
+        intr = intr.scaled(width, height)
+    return np.ascontiguousarray(rgb), intr
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float = 20.0, period: float = 0.01,
+               what: str = 'condition') -> Any:
+    """
+    Poll ``predicate`` until it returns something truthy; return that.
+
+    :raises TimeoutError: after ``timeout`` seconds
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise TimeoutError(f'timed out after {timeout} s waiting for {what}')
+        time.sleep(period)
+
+
+class Spinner:
+    """Spin nodes with a SingleThreadedExecutor in a background thread (context manager)."""
+
+    def __init__(self, *nodes: Node, context: Optional[Context] = None):
+        self.executor = SingleThreadedExecutor(context=context)
+        for node in nodes:
+            self.executor.add_node(node)
+        self.thread = threading.Thread(target=self._spin, daemon=True)
+
+    def _spin(self):
+        try:
+            self.executor.spin()
+        except Exception:  # noqa: B902 - context shut down under us at teardown
+            pass
+
+    def start(self) -> 'Spinner':
+        """Start spinning."""
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop spinning and wait for the thread."""
+        self.executor.shutdown(timeout_sec=5.0)
+        self.thread.join(timeout=10.0)
+
+    def __enter__(self) -> 'Spinner':
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+class Probe(Node):
+    """
+    A test node: publishes camera input and records what arrives on subscribed topics.
+
+    Topic names are relative, so the probe lives in the namespace of the node under test.
+    """
+
+    def __init__(self, name: str = 'probe', **kwargs):
+        super().__init__(name, **kwargs)
+        self._lock = threading.Lock()
+        self.messages: Dict[str, List[Any]] = {}
+        self._subs: Dict[str, Any] = {}
+        self.image_pub = self.create_publisher(Image, 'image', RELIABLE)
+        self.compressed_pub = self.create_publisher(CompressedImage, 'image/compressed',
+                                                    RELIABLE)
+        self.info_pub = self.create_publisher(CameraInfo, 'camera_info', RELIABLE)
+        self._seconds = 1000
+
+    # ------------------------------------------------------------------ subscriptions
+    def subscribe(self, topic: str, msg_type, qos: QoSProfile = RELIABLE) -> None:
+        """Record every message on ``topic`` into ``self.messages[topic]``."""
+        with self._lock:
+            self.messages.setdefault(topic, [])
+
+        def callback(msg, topic=topic):
+            with self._lock:
+                self.messages[topic].append(msg)
+
+        self._subs[topic] = self.create_subscription(msg_type, topic, callback, qos)
+
+    def unsubscribe(self, topic: str) -> None:
+        """Stop recording ``topic``."""
+        self.destroy_subscription(self._subs.pop(topic))
+
+    def received(self, topic: str) -> List[Any]:
+        """Return a copy of the messages received on ``topic``."""
+        with self._lock:
+            return list(self.messages.get(topic, []))
+
+    def wait_for_message(self, topic: str, predicate: Callable[[Any], bool] = lambda m: True,
+                         timeout: float = 20.0):
+        """Return the first message on ``topic`` that satisfies ``predicate``."""
+        def find():
+            for msg in self.received(topic):
+                if predicate(msg):
+                    return msg
+            return None
+        return wait_until(find, timeout, what=f'a message on {topic}')
+
+    def wait_for_stamp(self, topic: str, header: Header, timeout: float = 20.0):
+        """Return the message on ``topic`` whose header stamp equals ``header``'s."""
+        return self.wait_for_message(topic, lambda m: m.header.stamp == header.stamp, timeout)
+
+    # --------------------------------------------------------------------- publishing
+    def header(self, frame_id: str = 'test_optical_frame') -> Header:
+        """Return a header with a unique, increasing stamp."""
+        self._seconds += 1
+        return Header(stamp=Time(sec=self._seconds, nanosec=123456789), frame_id=frame_id)
+
+    def publish_camera_info(self, intr: Intrinsics, header: Optional[Header] = None) -> Header:
+        """Publish a CameraInfo for ``intr``."""
+        header = header or self.header()
+        self.info_pub.publish(ros_msgs.camera_info_msg(intr, header))
+        return header
+
+    def publish_rgb(self, rgb: np.ndarray, encoding: str = 'rgb8',
+                    header: Optional[Header] = None) -> Header:
+        """Publish ``rgb`` as an Image in ``encoding``; return its header."""
+        header = header or self.header()
+        self.image_pub.publish(ros_msgs.rgb_to_image_msg(rgb, header, encoding))
+        return header
+
+    def publish_compressed(self, rgb: np.ndarray, fmt: str = 'jpeg',
+                           header: Optional[Header] = None) -> Header:
+        """Publish ``rgb`` as a CompressedImage; return its header."""
+        header = header or self.header()
+        self.compressed_pub.publish(ros_msgs.rgb_to_compressed_msg(rgb, header, fmt))
+        return header
+
+    def wait_for_subscribers(self, publisher, count: int = 1, timeout: float = 20.0) -> None:
+        """Wait until ``publisher`` is matched with ``count`` subscriptions."""
+        wait_until(lambda: publisher.get_subscription_count() >= count, timeout,
+                   what=f'{count} subscriber(s) on {publisher.topic_name}')
