@@ -493,7 +493,7 @@ class DepthClipNode(Node):
     # ---------------------------------------------------------------------------- public
     @property
     def engine(self) -> DepthClipEngine:
-        """Return the engine (model, live settings)."""
+        """Return the DepthCLIP engine: the model and its live settings."""
         return self._engine
 
     @property
@@ -602,6 +602,7 @@ class DepthClipNode(Node):
             intr, source_info = self._intrinsics(frame.camera_info, width, height, settings)
             if (out_w, out_h) != (width, height):
                 intr = intr.scaled(out_w, out_h)
+            self._bump('processed')  # before publishing: a listener never sees a stale count
             self._publish(frame.msg.header, prediction, rgb, intr, source_info, settings,
                           config)
         latency_ms = None
@@ -609,7 +610,6 @@ class DepthClipNode(Node):
         if stamp_ns > 0:
             latency_ms = (self.get_clock().now().nanoseconds - stamp_ns) / 1e6
         with self._stats_lock:
-            self._counts['processed'] += 1
             self._inference_ms.append(inference_ms)
             self._pipeline_ms.append((time.monotonic() - frame.received) * 1000.0)
             if latency_ms is not None:
@@ -653,8 +653,8 @@ class DepthClipNode(Node):
         if settings.publish_colorized and self._pub_color.get_subscription_count() > 0:
             low, high = config.depth_range
             bgr = colorize_depth(depth, low, high)
-            self._pub_color.publish(ros_msgs.array_to_image_msg(bgr, header, 'bgr8'))
             self._bump('colorized_built')
+            self._pub_color.publish(ros_msgs.array_to_image_msg(bgr, header, 'bgr8'))
         if settings.publish_points and self._pub_points.get_subscription_count() > 0:
             colors = None
             if settings.cloud_color:
@@ -668,8 +668,9 @@ class DepthClipNode(Node):
                 confidence=prediction.confidence if use_conf else None,
                 min_confidence=settings.cloud_min_confidence, rgb=colors,
                 organized=settings.cloud_organized)
-            self._pub_points.publish(ros_msgs.cloud_msg(pack_cloud(points), header))
+            cloud = ros_msgs.cloud_msg(pack_cloud(points), header)
             self._bump('clouds_built')
+            self._pub_points.publish(cloud)
 
     # ------------------------------------------------------------------------ diagnostics
     def _publish_diagnostics(self) -> None:

@@ -167,7 +167,8 @@ def _quick_gelu(model_cfg: ModelConfig, pretrained: str, is_file: bool) -> bool:
 
 def _create_from_tag(open_clip, name: str, tag: str, quick_gelu: bool) -> torch.nn.Module:
     try:
-        return open_clip.create_model(name, pretrained=tag, force_quick_gelu=quick_gelu)
+        with _quiet_random_init():
+            return open_clip.create_model(name, pretrained=tag, force_quick_gelu=quick_gelu)
     except Exception as error:  # noqa: B902 - download/cache failures come in many types
         raise ModelLoadError(
             f'cannot obtain the {tag!r} weights of {name} (offline and not cached?): '
@@ -265,12 +266,13 @@ def save_random_checkpoint(name: str, path: str, seed: int = 0,
 
 class _RandomInitFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:  # noqa: A003 - logging API
-        return 'initialized randomly' not in record.getMessage()
+        message = record.getMessage()
+        return 'initialized randomly' not in message and 'Failed to download' not in message
 
 
 @contextlib.contextmanager
 def _quiet_random_init():
-    """Hide open_clip's 'initialized randomly' warning when weights are loaded right after."""
+    """Hide open_clip's root-logger noise that this module reports better itself."""
     root = logging.getLogger()
     log_filter = _RandomInitFilter()
     root.addFilter(log_filter)

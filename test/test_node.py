@@ -42,6 +42,8 @@ from depthclip_ros.image_conversion import SUPPORTED_ENCODINGS
 NS = '/dc_node_test'
 OUTPUTS = (('depth/image', Image), ('depth/camera_info', CameraInfo),
            ('depth/confidence', Image), ('depth/colorized', Image), ('points', PointCloud2))
+# Faster diagnostics, and half the encoder work per frame.
+TEST_SETTINGS = {'diagnostics_period': 0.2, 'flip_tta': False}
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -57,9 +59,8 @@ def context():
 
 @pytest.fixture(scope='module')
 def system(context, small_overrides):
-    """The node under test (model loaded once) and a probe node, both spinning."""
-    params = dict(small_overrides)
-    params['diagnostics_period'] = 0.2
+    """Start the node under test (model loaded once) and a probe node, both spinning."""
+    params = dict(small_overrides, **TEST_SETTINGS)
     node = DepthClipNode(namespace=NS, context=context, parameter_overrides=overrides(params))
     probe = Probe(namespace=NS, context=context)
     for topic, msg_type in OUTPUTS:
@@ -166,14 +167,15 @@ def test_parameters_match_yaml_and_descriptors(system, small_overrides):
     declared = {spec.name for spec in ENGINE_PARAMETERS} | {s.name for s in NODE_PARAMETERS}
     assert set(yaml_values) == declared
     for name, value in yaml_values.items():
-        if name in small_overrides or name == 'diagnostics_period':
+        if name in small_overrides or name in TEST_SETTINGS:
             continue
         got = node.get_parameter(name).value
         if isinstance(value, list):
             assert list(got) == value, name
         else:
             assert got == value, name
-    assert node.get_parameter('diagnostics_period').value == 0.2
+    for name, value in TEST_SETTINGS.items():
+        assert node.get_parameter(name).value == value
 
     bins = node.describe_parameter('depth_bins')
     assert bins.type == ParameterType.PARAMETER_DOUBLE_ARRAY and not bins.read_only
@@ -453,7 +455,7 @@ def test_bad_frame_is_rejected_then_good_frame_processed_and_diagnosed(system):
     bad.encoding = 'not_an_encoding'
     probe.image_pub.publish(bad)
     wait_until(lambda: node.stats['rejected'] > before['rejected'] + 1, what='a rejection')
-    assert probe.received('depth/image')[-1].header.stamp != bad.header.stamp
+    assert all(m.header.stamp != bad.header.stamp for m in probe.received('depth/image'))
     roundtrip(system, ['depth/image'])
     after = node.stats
     assert after['processed'] > before['processed']
@@ -511,6 +513,7 @@ def test_engine_and_node_settings_never_half_applied(system, restore):
         time.sleep(0.15)
     probe.wait_for_stamp('depth/image', headers[-1], timeout=30.0)
     stamps = {h.stamp.sec for h in headers}
+    checked = 0
     for msg in probe.received('depth/image'):
         if msg.header.stamp.sec not in stamps:
             continue
@@ -519,6 +522,8 @@ def test_engine_and_node_settings_never_half_applied(system, restore):
             assert depth.max() <= 3.0 + 1e-4
         else:
             assert depth.shape == (60, 80) and depth.min() >= 20.0 - 1e-4
+        checked += 1
+    assert checked >= 1
 
 
 # -------------------------------------------------------------------------------------------
@@ -529,9 +534,19 @@ def _start(ns, *params):
            '-r', f'__ns:={ns}']
     for param in params:
         cmd += ['-p', param]
-    env = dict(os.environ, PYTHONUNBUFFERED='1')
+    env = dict(os.environ, PYTHONUNBUFFERED='1', PYTHONFAULTHANDLER='1')
     return subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
+
+
+def _finish(proc, timeout):
+    """Wait for ``proc``; if it hangs, abort it so that faulthandler shows where."""
+    try:
+        return proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGABRT)
+        out, err = proc.communicate()
+        pytest.fail(f'process did not exit within {timeout} s; its stacks:\n{err[-8000:]}')
 
 
 def _model_params(small_overrides):
@@ -577,7 +592,7 @@ def test_process_exits_cleanly_on_sigint_and_sigterm(system, processes):
         processes[name].send_signal(sig)
     for name in signals:
         proc = processes[name]
-        out, err = proc.communicate(timeout=30)
+        out, err = _finish(proc, 30)
         assert proc.returncode == 0, (name, err)
         assert 'Traceback' not in out + err, err
         assert 'ready' in err
@@ -585,12 +600,12 @@ def test_process_exits_cleanly_on_sigint_and_sigterm(system, processes):
 
 def test_process_startup_errors_exit_1_with_one_line(processes):
     missing, bad_size = processes['missing'], processes['bad_size']
-    out, err = missing.communicate(timeout=90)
+    out, err = _finish(missing, 90)
     assert missing.returncode == 1, err
     assert 'Traceback' not in out + err, err
     fatal = [line for line in err.splitlines() if 'FATAL' in line]
     assert len(fatal) == 1 and '/nonexistent/weights.safetensors' in fatal[0], err
-    out, err = bad_size.communicate(timeout=90)
+    out, err = _finish(bad_size, 90)
     assert bad_size.returncode == 1, err
     assert 'Traceback' not in out + err, err
     assert 'multiple of 32' in err

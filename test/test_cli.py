@@ -1,0 +1,103 @@
+# Copyright 2026 The depthclip_ros Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""The ``depthclip`` command line, run for real on real files."""
+
+import json
+import os
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+
+from depthclip_ros.cli import main
+from depthclip_ros.sample import sample_frames
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PARAMS = os.path.join(REPO, 'config', 'depthclip.yaml')
+
+
+def test_predict_end_to_end_on_image_files(tmp_path, rn50_checkpoint, capsys):
+    frames = sample_frames()[:2]
+    jpg = tmp_path / 'photo.jpg'
+    cv2.imwrite(str(jpg), cv2.resize(cv2.imread(frames[0]), (333, 251)))
+    out = tmp_path / 'out'
+    rc = main(['predict', frames[0], frames[1], str(jpg), '--params', PARAMS,
+               '--output', str(out), '--batch', '2',
+               '--set', f'model.pretrained={rn50_checkpoint}', '--set', 'model.device=cpu',
+               '--set', 'input.height=128', '--set', 'input.width=160',
+               '--set', 'depth_bins=[2, 3, 4, 5, 6, 7, 8]'])
+    assert rc == 0
+    printed = capsys.readouterr()
+    assert 'RANDOM' not in printed.out and f'RN50 {rn50_checkpoint}' in printed.out
+    for path, shape in ((frames[0], (480, 640)), (str(jpg), (251, 333))):
+        stem = os.path.splitext(os.path.basename(path))[0]
+        depth = np.load(out / f'{stem}_depth.npy')
+        conf = np.load(out / f'{stem}_confidence.npy')
+        assert depth.dtype == np.float32 and depth.shape == shape
+        assert np.isfinite(depth).all() and depth.min() >= 2.0 and depth.max() <= 8.0
+        assert conf.shape == shape and 0.0 <= conf.min() and conf.max() <= 1.0
+        png = cv2.imread(str(out / f'{stem}_depth.png'))
+        assert png.shape[0] == shape[0] and png.shape[1] > shape[1]  # colour bar appended
+
+
+def test_predict_errors_are_one_line(tmp_path, capsys):
+    rc = main(['predict', str(tmp_path / 'missing.png'), '--output', str(tmp_path),
+               '--set', 'model.pretrained=', '--set', 'model.device=cpu',
+               '--set', 'input.height=64', '--set', 'input.width=64'])
+    assert rc == 2
+    assert 'cannot read image' in capsys.readouterr().err
+    rc = main(['predict', sample_frames()[0], '--output', str(tmp_path),
+               '--set', 'temperature=-1'])
+    assert rc == 2
+    assert 'temperature must be > 0' in capsys.readouterr().err
+    rc = main(['predict', sample_frames()[0], '--output', str(tmp_path),
+               '--set', 'model.pretrained=' + str(tmp_path / 'none.safetensors')])
+    err = capsys.readouterr().err
+    assert rc == 2 and 'does not exist' in err and 'Traceback' not in err
+
+
+def test_offline_without_weights_is_one_clear_message(tmp_path):
+    env = dict(os.environ, HF_HUB_OFFLINE='1', HF_HOME=str(tmp_path / 'hf'),
+               XDG_CACHE_HOME=str(tmp_path / 'cache'))
+    proc = subprocess.run([sys.executable, '-m', 'depthclip_ros.cli', 'predict',
+                           sample_frames()[0], '--output', str(tmp_path)],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 2
+    assert 'Traceback' not in proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if 'error' in line]
+    assert len(errors) == 1 and 'model.pretrained' in errors[0]
+
+
+def test_checkpoint_command_writes_loadable_random_weights(tmp_path, capsys):
+    path = tmp_path / 'w.safetensors'
+    assert main(['checkpoint', '--random', '--seed', '3', '--output', str(path)]) == 0
+    assert 'RANDOM' in capsys.readouterr().out
+    assert path.stat().st_size > 1e8
+
+
+def test_bench_json_has_the_documented_keys(rn50_checkpoint, capsys):
+    rc = main(['bench', '--json', '--size', '120x160', '--repeats', '1',
+               '--set', f'model.pretrained={rn50_checkpoint}', '--set', 'model.device=cpu',
+               '--set', 'input.height=64', '--set', 'input.width=64',
+               '--set', 'flip_tta=false', '--skip-precision'])
+    assert rc == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    for key in ('encoder_ms', 'encoder_passes', 'predict_ms', 'per_patch_ms', 'fp32_ms',
+                'bf16_ms', 'device', 'predict_over_encoder', 'per_patch_speedup'):
+        assert key in result, key
+    assert result['device'] == 'cpu' and result['encoder_passes'] == 1
+    assert result['per_patch_passes'] == 49
+    assert result['encoder_ms'] > 0 and result['predict_ms'] > 0 and result['per_patch_ms'] > 0
