@@ -227,6 +227,11 @@ def format_report(result: Dict[str, Any]) -> str:
 def run_bench(args: argparse.Namespace) -> int:
     """Entry point of ``depthclip bench``."""
     from depthclip_ros.cli import dumps, load_engine_config
+    if args.node:
+        from depthclip_ros.node_bench import format_node_report, run_node_bench
+        result = run_node_bench(args)
+        print(dumps(result) if args.json else format_node_report(result))
+        return 0
     config = load_engine_config(args)
     result = run_benchmark(config, size=parse_size(args.size), batch=args.batch,
                            repeats=args.repeats, baseline=not args.skip_baseline,

@@ -26,6 +26,7 @@ The ``depthclip`` command line (no ROS needed except for ``demo``).
 """
 
 import argparse
+import importlib
 import json
 import logging
 import os
@@ -35,6 +36,10 @@ from typing import List, Optional, Sequence
 from depthclip_ros import __version__
 
 LOG = logging.getLogger('depthclip_ros')
+
+#: Modules that add sub-commands: each has ``register(subparsers, add_config_args)`` that
+#: adds its parser(s) with ``set_defaults(run=function)``; ``function(args) -> int``.
+SUBCOMMAND_MODULES = ()
 
 
 def _add_config_args(parser: argparse.ArgumentParser, params_required: bool = False) -> None:
@@ -69,6 +74,12 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument('--skip-precision', action='store_true', help='skip the fp32/bf16/fp16 runs')
     b.add_argument('--force-bf16', action='store_true',
                    help='time bf16 even on a CPU without native bf16 (very slow)')
+    b.add_argument('--node', action='store_true',
+                   help='benchmark depthclip_node end to end over DDS instead')
+    b.add_argument('--duration', type=float, default=120.0,
+                   help='--node: seconds of steady input')
+    b.add_argument('--rate', type=float, default=0.0,
+                   help='--node: input rate in Hz (default: 2 x the engine frame rate)')
 
     c = sub.add_parser('checkpoint', help='write seeded random weights (smoke tests only)')
     c.add_argument('--random', action='store_true', required=True,
@@ -81,6 +92,10 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser('demo', help='run the ROS 2 demo (camera player + node)',
                        add_help=False)
     d.add_argument('rest', nargs=argparse.REMAINDER)
+
+    for module_name in SUBCOMMAND_MODULES:
+        module = importlib.import_module(module_name)
+        module.register(sub, _add_config_args)
     return parser
 
 
@@ -95,6 +110,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     LOG.setLevel(logging.INFO)
     from depthclip_ros.loading import ModelLoadError
     try:
+        if getattr(args, 'run', None) is not None:
+            return args.run(args)
         if args.command == 'predict':
             return run_predict(args)
         if args.command == 'bench':

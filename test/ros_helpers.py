@@ -14,6 +14,11 @@
 
 """Test utilities for real rclpy nodes over DDS: spinning, a probe node, waiting."""
 
+import os
+import signal
+import subprocess
+import sys
+import tempfile
 import threading
 import time
 from typing import Any, Callable, Dict, List, Optional
@@ -34,6 +39,8 @@ from std_msgs.msg import Header
 from depthclip_ros import ros_msgs
 from depthclip_ros.geometry import Intrinsics
 from depthclip_ros.sample import load_sample_rgb, sample_intrinsics
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 RELIABLE = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10,
                       reliability=ReliabilityPolicy.RELIABLE)
@@ -193,3 +200,55 @@ class Probe(Node):
         """Wait until ``publisher`` is matched with ``count`` subscriptions."""
         wait_until(lambda: publisher.get_subscription_count() >= count, timeout,
                    what=f'{count} subscriber(s) on {publisher.topic_name}')
+
+
+# -------------------------------------------------------------------------------------------
+# real processes
+# -------------------------------------------------------------------------------------------
+def start_process(module: str, namespace: str, *params: str) -> subprocess.Popen:
+    """
+    Start ``python -m module --ros-args -r __ns:=namespace -p param ...``.
+
+    Output goes to a temporary file (never a pipe that could fill up and block the process);
+    read it with :func:`process_output`. The environment (DDS settings, domain id) is ours.
+    """
+    cmd = [sys.executable, '-m', module, '--ros-args', '-r', f'__ns:={namespace}']
+    for param in params:
+        cmd += ['-p', param]
+    log = tempfile.TemporaryFile(mode='w+')
+    env = dict(os.environ, PYTHONUNBUFFERED='1', PYTHONFAULTHANDLER='1')
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+                            text=True)
+    proc.log = log
+    return proc
+
+
+def process_output(proc: subprocess.Popen) -> str:
+    """Return everything the process wrote so far (stdout and stderr)."""
+    proc.log.seek(0)
+    return proc.log.read()
+
+
+def finish_process(proc: subprocess.Popen, timeout: float) -> str:
+    """
+    Wait for the process to exit and return its output.
+
+    A process that does not exit in time is aborted (faulthandler prints its stacks) and the
+    test fails with that output.
+    """
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGABRT)
+        proc.wait(timeout=30)
+        raise AssertionError(f'process did not exit within {timeout} s:\n'
+                             f'{process_output(proc)[-8000:]}') from None
+    return process_output(proc)
+
+
+def kill_process(proc: subprocess.Popen) -> None:
+    """Kill the process if it still runs, and close its log."""
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait(timeout=30)
+    proc.log.close()

@@ -14,25 +14,21 @@
 
 """camera_player over real DDS: rate, intrinsics, frame_id, sources, max_frames, exit codes."""
 
-import os
 import signal
-import subprocess
-import sys
 import time
 
 import cv2
 import numpy as np
 import pytest
 import rclpy
-from ros_helpers import new_context, overrides, Probe, Spinner, wait_until
+from ros_helpers import (finish_process, kill_process, new_context, overrides, Probe,
+                         process_output, Spinner, start_process, wait_until)
 from sensor_msgs.msg import CameraInfo, Image
 
 from depthclip_ros import ros_msgs
 from depthclip_ros.camera_player import CameraPlayer, SourceError
 from depthclip_ros.geometry import Intrinsics
 from depthclip_ros.sample import load_sample_rgb, sample_frames, sample_intrinsics
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.fixture(scope='module')
@@ -139,38 +135,27 @@ def test_bad_source_raises(context, tmp_path):
                      parameter_overrides=overrides({'source': str(tmp_path)}))
 
 
-def _run(*params, namespace='/cp_process'):
-    cmd = [sys.executable, '-m', 'depthclip_ros.camera_player', '--ros-args',
-           '-r', f'__ns:={namespace}']
-    for param in params:
-        cmd += ['-p', param]
-    return subprocess.Popen(cmd, cwd=REPO, env=dict(os.environ), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-
-
 def test_process_exit_codes(context, tmp_path):
-    finite = _run('rate:=50', 'max_frames:=3', namespace='/cp_finite')
-    forever = _run('rate:=5', namespace='/cp_forever')
-    missing = _run(f'source:={tmp_path / "missing.mp4"}', namespace='/cp_missing')
-    procs = (finite, forever, missing)
+    module = 'depthclip_ros.camera_player'
+    finite = start_process(module, '/cp_finite', 'rate:=50', 'max_frames:=3')
+    forever = start_process(module, '/cp_forever', 'rate:=5')
+    missing = start_process(module, '/cp_missing', f'source:={tmp_path / "missing.mp4"}')
     watcher = Probe('watcher', context=context)
     try:
-        out, err = finite.communicate(timeout=60)
-        assert finite.returncode == 0 and 'Traceback' not in out + err, err
-        assert 'done after 3 frames' in err
-        out, err = missing.communicate(timeout=60)
-        assert missing.returncode == 1 and 'Traceback' not in out + err, err
-        assert 'FATAL' in err and 'missing.mp4' in err
+        output = finish_process(finite, 60)
+        assert finite.returncode == 0 and 'Traceback' not in output, output
+        assert 'done after 3 frames' in output
+        output = finish_process(missing, 60)
+        assert missing.returncode == 1 and 'Traceback' not in output, output
+        assert 'FATAL' in output and 'missing.mp4' in output
         wait_until(lambda: forever.poll() is not None
                    or watcher.count_publishers('/cp_forever/image') > 0,
                    timeout=60, what='the player process')
-        assert forever.poll() is None
+        assert forever.poll() is None, process_output(forever)
         forever.send_signal(signal.SIGINT)
-        out, err = forever.communicate(timeout=30)
-        assert forever.returncode == 0 and 'Traceback' not in out + err, err
+        output = finish_process(forever, 30)
+        assert forever.returncode == 0 and 'Traceback' not in output, output
     finally:
         watcher.destroy_node()
-        for proc in procs:
-            if proc.poll() is None:
-                proc.kill()
-                proc.communicate()
+        for proc in (finite, forever, missing):
+            kill_process(proc)

@@ -15,10 +15,7 @@
 """depthclip_node over real DDS: outputs, geometry, live parameters, robustness, shutdown."""
 
 import math
-import os
 import signal
-import subprocess
-import sys
 import time
 from types import SimpleNamespace
 
@@ -29,7 +26,8 @@ from rcl_interfaces.msg import ParameterType
 import rclpy
 from rclpy.parameter import Parameter
 from rclpy.parameter_client import AsyncParameterClient
-from ros_helpers import new_context, overrides, Probe, sample_image, Spinner, wait_until
+from ros_helpers import (finish_process, kill_process, new_context, overrides, Probe,
+                         process_output, sample_image, Spinner, start_process, wait_until)
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 
 from depthclip_ros import ros_msgs
@@ -44,7 +42,6 @@ OUTPUTS = (('depth/image', Image), ('depth/camera_info', CameraInfo),
            ('depth/confidence', Image), ('depth/colorized', Image), ('points', PointCloud2))
 # Faster diagnostics, and half the encoder work per frame.
 TEST_SETTINGS = {'diagnostics_period': 0.2, 'flip_tta': False}
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 # -------------------------------------------------------------------------------------------
@@ -529,28 +526,12 @@ def test_engine_and_node_settings_never_half_applied(system, restore):
 # -------------------------------------------------------------------------------------------
 # a real process: clean shutdown and start-up errors
 # -------------------------------------------------------------------------------------------
-def _start(ns, *params):
-    cmd = [sys.executable, '-m', 'depthclip_ros.depthclip_node', '--ros-args',
-           '-r', f'__ns:={ns}']
-    for param in params:
-        cmd += ['-p', param]
-    env = dict(os.environ, PYTHONUNBUFFERED='1', PYTHONFAULTHANDLER='1')
-    return subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-
-
-def _finish(proc, timeout):
-    """Wait for ``proc``; if it hangs, abort it so that faulthandler shows where."""
-    try:
-        return proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.send_signal(signal.SIGABRT)
-        out, err = proc.communicate()
-        pytest.fail(f'process did not exit within {timeout} s; its stacks:\n{err[-8000:]}')
-
-
 def _model_params(small_overrides):
     return [f'{name}:={value}' for name, value in small_overrides.items()]
+
+
+def _start(namespace, *params):
+    return start_process('depthclip_ros.depthclip_node', namespace, *params)
 
 
 @pytest.fixture(scope='module', autouse=True)
@@ -574,9 +555,7 @@ def processes(small_overrides):
     }
     yield procs
     for proc in procs.values():
-        if proc.poll() is None:
-            proc.kill()
-        proc.communicate()
+        kill_process(proc)
 
 
 def test_process_exits_cleanly_on_sigint_and_sigterm(system, processes):
@@ -587,25 +566,25 @@ def test_process_exits_cleanly_on_sigint_and_sigterm(system, processes):
         wait_until(lambda: proc.poll() is not None
                    or probe.count_publishers(f'/dc_{name}/depth/image') > 0,
                    timeout=90.0, period=0.1, what=f'{name} process to come up')
-        assert proc.poll() is None, proc.communicate()[1]
+        assert proc.poll() is None, process_output(proc)
     for name, sig in signals.items():
         processes[name].send_signal(sig)
     for name in signals:
         proc = processes[name]
-        out, err = _finish(proc, 30)
-        assert proc.returncode == 0, (name, err)
-        assert 'Traceback' not in out + err, err
-        assert 'ready' in err
+        output = finish_process(proc, 30)
+        assert proc.returncode == 0, (name, output)
+        assert 'Traceback' not in output, output
+        assert 'ready' in output
 
 
 def test_process_startup_errors_exit_1_with_one_line(processes):
     missing, bad_size = processes['missing'], processes['bad_size']
-    out, err = _finish(missing, 90)
-    assert missing.returncode == 1, err
-    assert 'Traceback' not in out + err, err
-    fatal = [line for line in err.splitlines() if 'FATAL' in line]
-    assert len(fatal) == 1 and '/nonexistent/weights.safetensors' in fatal[0], err
-    out, err = _finish(bad_size, 90)
-    assert bad_size.returncode == 1, err
-    assert 'Traceback' not in out + err, err
-    assert 'multiple of 32' in err
+    output = finish_process(missing, 90)
+    assert missing.returncode == 1, output
+    assert 'Traceback' not in output, output
+    fatal = [line for line in output.splitlines() if 'FATAL' in line]
+    assert len(fatal) == 1 and '/nonexistent/weights.safetensors' in fatal[0], output
+    output = finish_process(bad_size, 90)
+    assert bad_size.returncode == 1, output
+    assert 'Traceback' not in output, output
+    assert 'multiple of 32' in output

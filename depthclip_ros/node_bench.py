@@ -1,0 +1,226 @@
+# Copyright 2026 The depthclip_ros Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""
+``depthclip bench --node``: the node end to end, against the engine alone.
+
+1. The engine's own predict throughput is measured in this process (median over repeats,
+   same image size and settings as the node will use), then the engine is released.
+2. ``depthclip_node`` is started as a separate process; this process publishes Image +
+   CameraInfo faster than the engine can keep up with (``--rate``, default 2 x the engine's
+   frame rate) for ``--duration`` seconds and receives ``depth/image`` (RELIABLE) and
+   ``points``.
+3. Reported: node frames/s vs engine frames/s (the ratio), end-to-end latency (input stamp to
+   receipt) median and p95 per time window (flat = no queue builds up), and the time to build
+   and pack a point cloud + depth message for a 640 x 480 frame at stride 4.
+
+DDS stays on this machine: shared-memory transport, localhost discovery, an own domain id.
+"""
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Any, Dict, List
+
+import numpy as np
+
+
+def _percentile(values: List[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+def engine_fps(overrides: List[str], size, repeats: int) -> Dict[str, Any]:
+    """Measure the engine's predict rate for one camera frame of ``size`` (h, w)."""
+    from depthclip_ros.bench import median_ms
+    from depthclip_ros.config import default_params_file, load_config
+    from depthclip_ros.engine import DepthClipEngine
+    engine = DepthClipEngine(load_config(default_params_file(), overrides))
+    frame = np.random.default_rng(0).integers(0, 256, size=(size[0], size[1], 3),
+                                              dtype=np.uint8)
+    ms = median_ms(lambda: engine.predict([frame]), repeats, lambda: None)
+    return {'engine_predict_ms': ms, 'engine_fps': 1000.0 / ms, 'device': engine.device,
+            'weights': engine.weights}
+
+
+def packing_ms(size=(480, 640), stride: int = 4, repeats: int = 50) -> Dict[str, float]:
+    """Time building the point cloud and packing the depth + cloud messages of one frame."""
+    from std_msgs.msg import Header
+
+    from depthclip_ros.geometry import depth_to_points, Intrinsics, pack_cloud
+    from depthclip_ros.ros_msgs import array_to_image_msg, cloud_msg
+    h, w = size
+    depth = np.random.default_rng(1).uniform(1.0, 3.0, size=(h, w)).astype(np.float32)
+    rgb = np.random.default_rng(2).integers(0, 256, size=(h, w, 3), dtype=np.uint8)
+    intr = Intrinsics.from_fov(w, h, 60.0)
+    header = Header(frame_id='camera_color_optical_frame')
+    cloud_times, total_times = [], []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        points = depth_to_points(depth, intr, stride=stride, min_range=0.1, max_range=10.0,
+                                 rgb=rgb)
+        cloud_msg(pack_cloud(points), header)
+        middle = time.perf_counter()
+        array_to_image_msg(depth, header, '32FC1')
+        end = time.perf_counter()
+        cloud_times.append((middle - start) * 1000.0)
+        total_times.append((end - start) * 1000.0)
+    return {'cloud_pack_ms': statistics.median(cloud_times),
+            'cloud_and_depth_pack_ms': statistics.median(total_times)}
+
+
+def run_node_bench(args: argparse.Namespace) -> Dict[str, Any]:
+    """Run the node benchmark; see the module docstring."""
+    from depthclip_ros.bench import parse_size
+    from depthclip_ros.demo import demo_environment
+    env = demo_environment()
+    os.environ.update({k: env[k] for k in ('FASTDDS_BUILTIN_TRANSPORTS',
+                                           'ROS_AUTOMATIC_DISCOVERY_RANGE', 'ROS_DOMAIN_ID',
+                                           'RMW_IMPLEMENTATION')})
+    size = parse_size(args.size)
+    overrides = list(args.overrides)
+    notes = []
+    workdir = tempfile.mkdtemp(prefix='depthclip-nodebench-')
+    if not any(o.startswith('model.pretrained=') for o in overrides):
+        from depthclip_ros.loading import save_random_checkpoint
+        path = os.path.join(workdir, 'RN50-random.safetensors')
+        save_random_checkpoint('RN50', path, seed=0)
+        overrides.append(f'model.pretrained={path}')
+        notes.append('seeded RANDOM RN50 weights (timing only)')
+    result: Dict[str, Any] = {'size': args.size, 'duration_s': args.duration}
+    result.update(engine_fps(overrides, size, args.repeats))
+    rate = args.rate if args.rate > 0 else 2.0 * result['engine_fps']
+    result['publish_rate_hz'] = rate
+    result.update(packing_ms())
+    result.update(_run_node(overrides, size, rate, args.duration, env, workdir))
+    result['throughput_ratio'] = result['node_fps'] / result['engine_fps']
+    result['notes'] = notes
+    return result
+
+
+def _run_node(overrides: List[str], size, rate: float, duration: float,
+              env: Dict[str, str], workdir: str) -> Dict[str, Any]:
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.qos import QoSProfile, ReliabilityPolicy
+    from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+    from std_msgs.msg import Header
+
+    from depthclip_ros.config import default_params_file, parse_override
+    from depthclip_ros.geometry import Intrinsics
+    from depthclip_ros.ros_msgs import camera_info_msg, rgb_to_image_msg, stamp_to_ns
+
+    cmd = [sys.executable, '-m', 'depthclip_ros.depthclip_node', '--ros-args',
+           '--params-file', default_params_file(), '-r', '__ns:=/bench']
+    for item in overrides:
+        name, value = parse_override(item)
+        cmd += ['-p', f'{name}:={value}']
+    log = open(os.path.join(workdir, 'node.log'), 'w')
+    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+    rclpy.init(args=[])
+    node = rclpy.create_node('depthclip_node_bench')
+    image_pub = node.create_publisher(Image, '/bench/image', 1)
+    info_pub = node.create_publisher(CameraInfo, '/bench/camera_info', 1)
+    received: List[tuple] = []
+    reliable = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
+    node.create_subscription(
+        Image, '/bench/depth/image',
+        lambda m: received.append((time.monotonic(),
+                                   (node.get_clock().now().nanoseconds
+                                    - stamp_to_ns(m.header.stamp)) / 1e6)), reliable)
+    clouds = []
+    node.create_subscription(PointCloud2, '/bench/points', lambda m: clouds.append(1), reliable)
+    frame = np.random.default_rng(3).integers(0, 256, size=(size[0], size[1], 3),
+                                              dtype=np.uint8)
+    intr = Intrinsics.from_fov(size[1], size[0], 60.0)
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    published = [0]
+
+    def publish():
+        header = Header(frame_id='camera_color_optical_frame')
+        header.stamp = node.get_clock().now().to_msg()
+        image_pub.publish(rgb_to_image_msg(frame, header))
+        info_pub.publish(camera_info_msg(intr, header))
+        published[0] += 1
+
+    try:
+        deadline = time.monotonic() + 300.0
+        warm = node.create_timer(0.5, publish)
+        while not received and time.monotonic() < deadline:  # model load + first frame
+            executor.spin_once(timeout_sec=0.1)
+            if proc.poll() is not None:
+                raise RuntimeError(f'depthclip_node exited ({proc.returncode}); see {log.name}')
+        if not received:
+            raise RuntimeError(f'no depth from the node in 300 s; see {log.name}')
+        node.destroy_timer(warm)
+        while received and time.monotonic() - received[-1][0] < 3.0:
+            executor.spin_once(timeout_sec=0.1)  # let the warm-up frames drain
+        received.clear()
+        published[0] = 0
+        timer = node.create_timer(1.0 / rate, publish)
+        start = time.monotonic()
+        while time.monotonic() - start < duration:
+            executor.spin_once(timeout_sec=0.05)
+        node.destroy_timer(timer)
+    finally:
+        executor.shutdown()
+        node.destroy_node()
+        rclpy.try_shutdown()
+        proc.send_signal(2)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+    window = max(10.0, duration / 6.0)
+    windows = []
+    for k in range(int(duration // window)):
+        lat = [ms for t, ms in received if start + k * window <= t < start + (k + 1) * window]
+        if lat:
+            windows.append({'t0_s': k * window, 'frames': len(lat),
+                            'latency_p50_ms': statistics.median(lat),
+                            'latency_p95_ms': _percentile(lat, 0.95)})
+    latencies = [ms for _, ms in received]
+    span = received[-1][0] - received[0][0] if len(received) > 1 else float('nan')
+    return {'published': published[0], 'node_frames': len(received),
+            'node_fps': (len(received) - 1) / span if len(received) > 1 else 0.0,
+            'node_dropped_or_skipped': published[0] - len(received),
+            'clouds_received': len(clouds),
+            'latency_p50_ms': statistics.median(latencies) if latencies else None,
+            'latency_p95_ms': _percentile(latencies, 0.95) if latencies else None,
+            'windows': windows}
+
+
+def format_node_report(result: Dict[str, Any]) -> str:
+    """Return a human-readable summary of a node benchmark."""
+    lines = [
+        f"engine predict {result['engine_predict_ms']:.0f} ms/frame = "
+        f"{result['engine_fps']:.2f} frames/s ({result['device']}, {result['weights']})",
+        f"node: {result['node_frames']} depth frames in {result['duration_s']:.0f} s at "
+        f"{result['publish_rate_hz']:.2f} Hz input = {result['node_fps']:.2f} frames/s "
+        f"= {result['throughput_ratio']:.2f} x engine; latency p50 "
+        f"{result['latency_p50_ms']:.0f} ms, p95 {result['latency_p95_ms']:.0f} ms",
+        'latency per window (s: frames, p50, p95 ms): ' + '; '.join(
+            f"{w['t0_s']:.0f}: {w['frames']}, {w['latency_p50_ms']:.0f}, "
+            f"{w['latency_p95_ms']:.0f}" for w in result['windows']),
+        f"point cloud + packing 640x480 stride 4: {result['cloud_pack_ms']:.2f} ms "
+        f"(+ depth message {result['cloud_and_depth_pack_ms']:.2f} ms total)",
+    ]
+    lines += [f'note: {note}' for note in result['notes']]
+    return '\n'.join(lines)

@@ -1,0 +1,113 @@
+# Copyright 2026 The depthclip_ros Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""
+The README's parameter table, generated from the parameter descriptions.
+
+``python -m depthclip_ros.param_docs README.md`` rewrites the table between the
+``<!-- params:begin -->`` and ``<!-- params:end -->`` markers; ``test/test_docs.py`` fails
+when the README and the descriptions disagree. Node parameters come from the node module,
+which needs rclpy; everything else is ROS-free.
+"""
+
+import os
+import sys
+from typing import Any, Iterable, List, Optional
+
+from depthclip_ros.config import ENGINE_PARAMETERS, find_share_file, load_params_file
+
+BEGIN = '<!-- params:begin -->'
+END = '<!-- params:end -->'
+
+
+def _type_name(value: Any) -> str:
+    if isinstance(value, bool):
+        return 'bool'
+    if isinstance(value, int):
+        return 'int'
+    if isinstance(value, float):
+        return 'double'
+    if isinstance(value, list):
+        if value and all(isinstance(v, (int, float)) for v in value):
+            return 'double[]'
+        return 'string[]'
+    return 'string'
+
+
+def _range(spec) -> str:
+    if spec.choices:
+        return ' / '.join(spec.choices)
+    if spec.min_value is None and spec.max_value is None:
+        return ''
+    low = '' if spec.min_value is None else f'{spec.min_value:g}'
+    high = '' if spec.max_value is None else f'{spec.max_value:g}'
+    return f'[{low}, {high}]'
+
+
+def _default(value: Any) -> str:
+    if isinstance(value, bool):
+        return 'true' if value else 'false'
+    if isinstance(value, str):
+        return f"'{value}'" if value == '' else value
+    return str(value)
+
+
+def parameter_rows(node_specs: Optional[Iterable[Any]] = None) -> List[str]:
+    """Return the Markdown table rows (header included) of every parameter."""
+    defaults = load_params_file(find_share_file('config', 'depthclip.yaml'))
+    rows = ['| parameter | type | default | range | live | description |',
+            '| --- | --- | --- | --- | --- | --- |']
+    specs = list(ENGINE_PARAMETERS) + list(node_specs or [])
+    for spec in specs:
+        value = defaults.get(spec.name)
+        live = 'no (read-only)' if getattr(spec, 'read_only', False) else 'yes'
+        description = spec.description.replace('|', '/')
+        rows.append(f'| `{spec.name}` | {_type_name(value)} | `{_default(value)}` | '
+                    f'{_range(spec)} | {live} | {description} |')
+    return rows
+
+
+def node_parameter_specs() -> List[Any]:
+    """Return the node's own parameter specs (imports the node module, i.e. rclpy)."""
+    from depthclip_ros.depthclip_node import NODE_PARAMETERS
+    return list(NODE_PARAMETERS)
+
+
+def render_table() -> str:
+    """Return the whole generated block, markers included."""
+    return '\n'.join([BEGIN] + parameter_rows(node_parameter_specs()) + [END])
+
+
+def update_readme(path: str) -> bool:
+    """Rewrite the table in ``path``; return whether anything changed."""
+    with open(path, encoding='utf-8') as f:
+        text = f.read()
+    start, end = text.index(BEGIN), text.index(END) + len(END)
+    new = text[:start] + render_table() + text[end:]
+    if new != text:
+        with open(path, 'w', encoding='utf-8') as f:
+            f.write(new)
+    return new != text
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Update the README given on the command line (default: ./README.md)."""
+    argv = sys.argv[1:] if argv is None else argv
+    path = argv[0] if argv else os.path.join(os.getcwd(), 'README.md')
+    print('updated' if update_readme(path) else 'up to date', path)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
