@@ -113,6 +113,8 @@ def test_per_patch_baseline_encodes_49_crops_separately(rn50_checkpoint):
     image = np.zeros((48, 64, 3), np.uint8)
     image[:, 32:] = 255
     embeddings = per_patch_frame(engine, image, flip=False)
+    sequential = per_patch_frame(engine, image, flip=False, batched=False)
+    assert np.allclose(embeddings.numpy(), sequential.numpy(), atol=1e-4)
     assert embeddings.shape == (49, 1024)
     # crops from the black and the white half are encoded differently
     assert not np.allclose(embeddings[0].numpy(), embeddings[6].numpy())
