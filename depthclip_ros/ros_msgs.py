@@ -30,8 +30,9 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2, Poi
 from std_msgs.msg import Header
 
 from depthclip_ros.geometry import Intrinsics
-from depthclip_ros.image_conversion import (decode_compressed, encode_compressed, encode_image,
-                                            image_to_rgb)
+from depthclip_ros.image_conversion import (bytes_per_pixel, decode_compressed,
+                                            DEFAULT_MAX_PIXELS, encode_compressed, encode_image,
+                                            image_to_rgb, ImageConversionError)
 
 #: encoding -> (NumPy dtype character code, channels) for :func:`image_msg_to_array`.
 ARRAY_ENCODINGS: Dict[str, Tuple[str, int]] = {
@@ -58,6 +59,14 @@ def copy_header(header: Header) -> Header:
 def stamp_to_ns(stamp: Time) -> int:
     """Return a ``builtin_interfaces/Time`` as integer nanoseconds."""
     return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
+
+
+def header_with_frame(header: Header, frame_id: str = '') -> Header:
+    """Return a copy of ``header``; a non-empty ``frame_id`` replaces its frame_id."""
+    copy = copy_header(header)
+    if frame_id:
+        copy.frame_id = frame_id
+    return copy
 
 
 # -------------------------------------------------------------------------------------------
@@ -124,6 +133,38 @@ def image_msg_to_array(msg: Image) -> np.ndarray:
     pixels = np.ascontiguousarray(rows).view(dtype).astype(dtype.newbyteorder('='))
     shape = (msg.height, msg.width) if channels == 1 else (msg.height, msg.width, channels)
     return pixels.reshape(shape)
+
+
+def check_image_msg(msg: Image, max_pixels: int = DEFAULT_MAX_PIXELS) -> int:
+    """
+    Check the declared size of an ``Image`` against its data, allocating nothing.
+
+    Catches what would make any converter (cv_bridge included) fail or read out of bounds:
+    a zero or absurd size, a row step shorter than a row, data shorter than
+    ``height * step``. Encodings unknown to :mod:`depthclip_ros.image_conversion` are only
+    checked for sizes and data length.
+
+    :return: how many bytes of ``data`` follow the last row (0 for an exact buffer)
+    :raises depthclip_ros.image_conversion.ImageConversionError: naming the problem
+    """
+    height, width, step = int(msg.height), int(msg.width), int(msg.step)
+    if height <= 0 or width <= 0:
+        raise ImageConversionError(f'image size {width}x{height} is empty')
+    if height * width > max_pixels:
+        raise ImageConversionError(f'declared size {width}x{height} = {height * width} pixels '
+                                   f'exceeds max_pixels={max_pixels}')
+    try:
+        row = width * bytes_per_pixel(msg.encoding)
+    except ImageConversionError:
+        row = width  # unknown here: a converter that knows it checks the rest
+    if step < row:
+        raise ImageConversionError(f'step {step} is smaller than a row of {width} '
+                                   f'{msg.encoding} pixels ({row} bytes)')
+    size = len(msg.data)
+    if size < height * step:
+        raise ImageConversionError(f'data has {size} bytes but height*step needs '
+                                   f'{height * step} ({height}*{step})')
+    return size - height * step
 
 
 def image_msg_to_rgb(msg: Image, max_pixels: Optional[int] = None) -> np.ndarray:

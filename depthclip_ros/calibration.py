@@ -1,0 +1,469 @@
+# Copyright 2026 The depthclip_ros Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""
+``depthclip calibrate``: fit one scale factor for the depth bins from frames with known depth.
+
+DepthCLIP's depth is ``sum_k p_k * bin_k * depth_scale``, clipped to the scaled bin range, so
+multiplying ``depth_scale`` by ``s`` multiplies every prediction by exactly ``s``. The fit
+therefore needs only the current predictions and the ground truth:
+
+* ``median`` (default, robust): ``s = median(gt / pred)`` over the valid pixels of all frames
+  pooled together (at most ``MAX_PIXELS_PER_FRAME`` evenly spaced valid pixels per frame, so
+  that every frame weighs about the same);
+* ``log-lsq``: least squares in log space, ``s = exp(mean(log gt - log pred))`` (the
+  geometric mean of the ratios; sensitive to outliers).
+
+Valid pixels: finite ``min_depth < gt < max_depth`` and a positive prediction.
+
+Inputs (``--format``, detected when ``auto``):
+
+* ``nyu``: the NYU layout of ``depthclip eval nyu`` (same input crop and evaluation crop, gt
+  below 10 m), so the fitted scale is the one that evaluation sees;
+* ``folder``: ``DATA/rgb/NAME.{png,jpg}`` (or ``image/``, ``images/``, ``color/``) with
+  ``DATA/depth/NAME.png`` (16-bit millimetres, 0 = invalid) or ``DATA/depth/NAME.npy``
+  (float metres, NaN/0 = invalid), depth registered to the image (any size: the prediction
+  is made at the depth image's size);
+* ``bag``: a rosbag2 (sqlite3 or MCAP) with an image topic (``sensor_msgs/Image`` or
+  ``CompressedImage``) and a registered depth topic (``Image`` 32FC1 metres or 16UC1 / mono16
+  millimetres), paired by header stamp (nearest within ``--max-dt``).
+
+The result is written as a ROS 2 parameter file: the input parameter file (``--params``, or
+the installed default) with the ``--set`` overrides and the new ``depth_scale`` applied, in the
+``/**: ros__parameters:`` format that ``depthclip predict --params`` and the node read.
+"""
+
+import argparse
+from dataclasses import dataclass, field
+import math
+import os
+import sys
+import tempfile
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+
+import numpy as np
+import yaml
+
+from depthclip_ros.cli import load_engine_config, read_rgb
+
+__all__ = [
+    'CalibrationFrame', 'detect_format', 'fit_scale', 'FORMATS', 'folder_frames', 'METHODS',
+    'nyu_frames', 'register', 'ScaleFit', 'write_calibrated_params',
+]
+
+METHODS = ('median', 'log-lsq')
+FORMATS = ('auto', 'nyu', 'folder', 'bag')
+MAX_PIXELS_PER_FRAME = 100_000
+IMAGE_DIRS = ('rgb', 'image', 'images', 'color')
+IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp')
+
+
+@dataclass
+class CalibrationFrame:
+    """An RGB image, its metric gt depth (NaN or 0 where unknown) and a name for messages."""
+
+    name: str
+    rgb: np.ndarray
+    gt: np.ndarray
+
+
+@dataclass
+class ScaleFit:
+    """
+    The fitted scale and how well it fits.
+
+    ``scale`` multiplies the current predictions (and the current ``depth_scale``);
+    ``delta1_before`` / ``delta1_after``: fraction of the sampled pixels with
+    ``max(gt/pred, pred/gt) < 1.25`` before and after scaling.
+    """
+
+    scale: float
+    method: str
+    frames: int
+    pixels: int
+    frame_scales: List[float] = field(default_factory=list)
+    delta1_before: float = math.nan
+    delta1_after: float = math.nan
+
+
+def _valid_log_ratios(gt: np.ndarray, pred: np.ndarray, min_depth: float, max_depth: float,
+                      max_pixels: int) -> np.ndarray:
+    gt = np.asarray(gt, dtype=np.float64)
+    pred = np.asarray(pred, dtype=np.float64)
+    if gt.shape != pred.shape:
+        raise ValueError(f'gt {gt.shape} and prediction {pred.shape} differ in shape')
+    with np.errstate(invalid='ignore'):
+        valid = np.isfinite(gt) & (gt > min_depth) & (gt < max_depth) & \
+            np.isfinite(pred) & (pred > 0.0)
+    ratios = np.log(gt[valid]) - np.log(pred[valid])
+    if ratios.size > max_pixels:
+        ratios = ratios[np.linspace(0, ratios.size - 1, max_pixels).astype(np.int64)]
+    return ratios
+
+
+def fit_scale(pairs: Iterable[Tuple[np.ndarray, np.ndarray]], method: str = 'median',
+              min_depth: float = 1e-3, max_depth: float = math.inf,
+              max_pixels_per_frame: int = MAX_PIXELS_PER_FRAME) -> ScaleFit:
+    """
+    Fit one scale ``s`` so that ``s * pred`` matches ``gt``.
+
+    :param pairs: ``(gt, pred)`` depth arrays in metres, one pair per frame, same shapes
+    :param method: ``median`` (median of gt/pred) or ``log-lsq`` (exp of the mean log ratio)
+    :param min_depth: gt at or below this is invalid
+    :param max_depth: gt at or above this is invalid
+    :param max_pixels_per_frame: at most this many evenly spaced valid pixels per frame
+    :return: the fit
+    :raises ValueError: unknown method or no valid pixel at all
+    """
+    if method not in METHODS:
+        raise ValueError(f'method must be one of {"|".join(METHODS)}, got {method!r}')
+    chunks = []
+    frame_scales = []
+    for gt, pred in pairs:
+        ratios = _valid_log_ratios(gt, pred, min_depth, max_depth, max_pixels_per_frame)
+        if ratios.size:
+            chunks.append(ratios)
+            frame_scales.append(_scale_of(ratios, method))
+    if not chunks:
+        raise ValueError('no valid depth pixels to calibrate on (gt must be finite and in '
+                         f'({min_depth:g}, {max_depth:g}) m)')
+    ratios = np.concatenate(chunks)
+    scale = _scale_of(ratios, method)
+    bound = math.log(1.25)
+    return ScaleFit(scale=scale, method=method, frames=len(chunks), pixels=int(ratios.size),
+                    frame_scales=frame_scales,
+                    delta1_before=float(np.mean(np.abs(ratios) < bound)),
+                    delta1_after=float(np.mean(np.abs(ratios - math.log(scale)) < bound)))
+
+
+def _scale_of(log_ratios: np.ndarray, method: str) -> float:
+    if method == 'median':
+        return float(np.median(np.exp(log_ratios)))
+    return float(np.exp(np.mean(log_ratios)))
+
+
+# -------------------------------------------------------------------------------------------
+# Frame sources
+# -------------------------------------------------------------------------------------------
+def _evenly(count: int, wanted: int) -> List[int]:
+    """Return ``min(count, wanted)`` evenly spaced indices into ``range(count)``."""
+    if wanted <= 0 or wanted >= count:
+        return list(range(count))
+    return sorted(set(np.linspace(0, count - 1, wanted).round().astype(int).tolist()))
+
+
+def detect_format(data: str) -> str:
+    """
+    Guess the input format of DATA: ``bag``, ``folder`` or ``nyu``.
+
+    :raises FileNotFoundError: DATA does not exist
+    """
+    if not os.path.exists(data):
+        raise FileNotFoundError(f'{data} does not exist')
+    if os.path.isfile(data):
+        if data.endswith(('.mcap', '.db3')):
+            return 'bag'
+        raise ValueError(f'{data} is a file but not a bag (.mcap or .db3)')
+    if os.path.isfile(os.path.join(data, 'metadata.yaml')):
+        return 'bag'
+    if os.path.isdir(os.path.join(data, 'depth')) and \
+            any(os.path.isdir(os.path.join(data, d)) for d in IMAGE_DIRS):
+        return 'folder'
+    return 'nyu'
+
+
+def folder_pairs(data: str) -> List[Tuple[str, str, str]]:
+    """
+    List ``(name, image path, depth path)`` of a ``folder`` dataset, sorted by name.
+
+    :raises ValueError: no image folder, or no image with a depth file
+    """
+    image_dir = next((os.path.join(data, d) for d in IMAGE_DIRS
+                      if os.path.isdir(os.path.join(data, d))), None)
+    depth_dir = os.path.join(data, 'depth')
+    if image_dir is None or not os.path.isdir(depth_dir):
+        raise ValueError(f'{data} must hold depth/ and one of {", ".join(IMAGE_DIRS)}/')
+    pairs = []
+    for name in sorted(os.listdir(image_dir)):
+        stem, ext = os.path.splitext(name)
+        if ext.lower() not in IMAGE_EXTENSIONS:
+            continue
+        for depth_ext in ('.png', '.npy'):
+            depth = os.path.join(depth_dir, stem + depth_ext)
+            if os.path.isfile(depth):
+                pairs.append((stem, os.path.join(image_dir, name), depth))
+                break
+    if not pairs:
+        raise ValueError(f'no image in {image_dir} has a depth file ({depth_dir}/NAME.png or '
+                         'NAME.npy)')
+    return pairs
+
+
+def read_depth_file(path: str) -> np.ndarray:
+    """
+    Read a depth file as float32 metres: 16-bit PNG (millimetres) or .npy (metres).
+
+    Zero and non-finite values become NaN.
+
+    :raises ValueError: unreadable or of the wrong type
+    """
+    if path.endswith('.npy'):
+        try:
+            depth = np.load(path).astype(np.float32)
+        except (OSError, ValueError) as error:
+            raise ValueError(f'cannot read {path}: {error}') from None
+        if depth.ndim != 2:
+            raise ValueError(f'{path} must hold a 2-D depth array, got {depth.shape}')
+    else:
+        from depthclip_ros.evaluation import read_depth_png
+        depth = read_depth_png(path, 1000.0)
+    depth[~np.isfinite(depth) | (depth <= 0)] = np.nan
+    return depth
+
+
+def folder_frames(data: str, frames: int = 0) -> Tuple[int, Iterator[CalibrationFrame]]:
+    """
+    Frames of a ``folder`` dataset: ``frames`` evenly spaced ones (0: all).
+
+    :return: the number of frames, and an iterator over them
+    """
+    pairs = folder_pairs(data)
+    chosen = [pairs[i] for i in _evenly(len(pairs), frames)]
+
+    def generate():
+        for name, image, depth in chosen:
+            yield CalibrationFrame(name, read_rgb(image), read_depth_file(depth))
+    return len(chosen), generate()
+
+
+def nyu_frames(data: str, split: Optional[str] = None,
+               frames: int = 0) -> Tuple[int, Iterator[CalibrationFrame]]:
+    """
+    Frames of an NYU dataset, cut as ``depthclip eval nyu`` cuts them.
+
+    Each frame is the 416x544 input crop with its gt; gt outside the evaluation crop is NaN.
+
+    :return: the number of frames, and an iterator over them
+    """
+    from depthclip_ros import evaluation as ev
+    samples = ev.list_nyu_samples(data, split)
+    chosen = [samples[i] for i in _evenly(len(samples), frames)]
+    protocol = ev.nyu_protocol()
+    top, bottom, left, right = ev.NYU_INPUT_CROP
+    e_top, e_bottom, e_left, e_right = ev.NYU_EVAL_CROP
+    mask = np.zeros(ev.NYU_SIZE, dtype=bool)
+    mask[e_top:e_bottom, e_left:e_right] = True
+
+    def generate():
+        for sample in chosen:
+            crop, gt = protocol.prepare(read_rgb(sample.rgb_path), sample.gt_path)
+            gt = np.where(mask, gt, np.nan)[top:bottom, left:right]
+            yield CalibrationFrame(sample.name, crop, np.ascontiguousarray(gt))
+    return len(chosen), generate()
+
+
+# -------------------------------------------------------------------------------------------
+# Parameter file
+# -------------------------------------------------------------------------------------------
+def _set_nested(tree: Dict[str, Any], name: str, value: Any) -> None:
+    parts = name.split('.')
+    for part in parts[:-1]:
+        child = tree.get(part)
+        if not isinstance(child, dict):
+            child = tree[part] = {}
+        tree = child
+    tree[parts[-1]] = value
+
+
+def _has_nested(tree: Any, name: str) -> bool:
+    for part in name.split('.'):
+        if not isinstance(tree, dict) or part not in tree:
+            return False
+        tree = tree[part]
+    return True
+
+
+def write_calibrated_params(path: str, depth_scale: float, base: Optional[str] = None,
+                            overrides: Sequence[str] = (), comment: str = '') -> str:
+    """
+    Write a ROS 2 parameter file: ``base`` with ``overrides`` and ``depth_scale`` applied.
+
+    ``depth_scale`` and the overrides go to the ``/**`` section (created when missing);
+    ``depth_scale`` also replaces the value in any node section that sets it, so that no
+    section overrides the calibration. The result is read back with
+    :func:`depthclip_ros.config.load_config` before it replaces ``path``.
+
+    :param path: the file to write
+    :param depth_scale: the calibrated scale
+    :param base: parameter file to start from (``None``: an empty one)
+    :param overrides: ``name=value`` strings (as ``--set`` takes them)
+    :param comment: text for a comment at the top of the file
+    :return: ``path``
+    :raises ValueError: unreadable base file, a bad override or an invalid result
+    """
+    from depthclip_ros.config import load_config, parse_override
+    document: Dict[str, Any] = {}
+    if base is not None:
+        try:
+            with open(base, encoding='utf-8') as f:
+                document = yaml.safe_load(f) or {}
+        except (OSError, yaml.YAMLError) as error:
+            raise ValueError(f'cannot read parameter file {base}: {error}') from None
+        if not isinstance(document, dict):
+            raise ValueError(f'parameter file {base} must map node names to ros__parameters')
+    key = '/**' if '/**' in document or '**' not in document else '**'
+    section = document.setdefault(key, {})
+    if not isinstance(section, dict):
+        raise ValueError(f'parameter file {base}: section {key!r} is not a mapping')
+    params = section.get('ros__parameters')
+    if not isinstance(params, dict):
+        params = section['ros__parameters'] = {}
+    for item in overrides:
+        name, value = parse_override(item)
+        _set_nested(params, name, value)
+    params['depth_scale'] = float(depth_scale)
+    for other, body in document.items():
+        if other != key and isinstance(body, dict) and \
+                _has_nested(body.get('ros__parameters'), 'depth_scale'):
+            body['ros__parameters']['depth_scale'] = float(depth_scale)
+
+    text = ''.join(f'# {line}\n' for line in comment.splitlines())
+    text += yaml.safe_dump(document, sort_keys=False, default_flow_style=None,
+                           allow_unicode=True, width=99)
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix='.calibrate-', suffix='.yaml', dir=directory)
+    try:
+        with os.fdopen(fd, 'w', encoding='utf-8') as f:
+            f.write(text)
+        load_config(tmp)  # what predict and the node will read
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    return path
+
+
+# -------------------------------------------------------------------------------------------
+# Command
+# -------------------------------------------------------------------------------------------
+def predict_frames(engine, frames: Iterable[CalibrationFrame], batch: int,
+                   total: Optional[int] = None,
+                   progress: bool = True) -> Iterator[Tuple[np.ndarray, np.ndarray]]:
+    """Yield ``(gt, prediction)`` per frame, predicting in batches at the gt's size."""
+    from tqdm import tqdm
+    pending: List[CalibrationFrame] = []
+    with tqdm(total=total, unit='frame', desc='calibrate',
+              disable=None if progress else True) as bar:
+        for frame in frames:
+            pending.append(frame)
+            if len(pending) >= batch:
+                yield from _predict(engine, pending)
+                bar.update(len(pending))
+                pending = []
+        if pending:
+            yield from _predict(engine, pending)
+            bar.update(len(pending))
+
+
+def _predict(engine, frames: Sequence[CalibrationFrame]):
+    predictions = engine.predict([f.rgb for f in frames], [f.gt.shape[:2] for f in frames])
+    for frame, prediction in zip(frames, predictions):
+        yield frame.gt, prediction.depth
+
+
+def run_calibrate(args: argparse.Namespace) -> int:
+    """Run ``depthclip calibrate``."""
+    from depthclip_ros.config import default_params_file
+    from depthclip_ros.engine import DepthClipEngine
+
+    if args.batch < 1:
+        raise ValueError('--batch must be >= 1')
+    if args.frames < 0:
+        raise ValueError('--frames must be >= 0 (0: all)')
+    fmt = detect_format(args.data) if args.format == 'auto' else args.format
+    max_depth = args.max_depth
+    if max_depth is None:
+        max_depth = 10.0 if fmt == 'nyu' else math.inf
+    if fmt == 'bag':
+        from depthclip_ros.bag import bag_calibration_frames
+        total, frames = bag_calibration_frames(args.data, args.image_topic, args.depth_topic,
+                                               args.frames, args.max_dt)
+    elif fmt == 'folder':
+        total, frames = folder_frames(args.data, args.frames)
+    else:
+        total, frames = nyu_frames(args.data, args.split, args.frames)
+
+    config = load_engine_config(args)
+    engine = DepthClipEngine(config)
+    print(f'weights: {engine.weights} on {engine.device} ({engine.precision}); '
+          f'{total} {fmt} frames')
+    if engine.random_weights:
+        print('WARNING: RANDOM weights: the scale below is meaningless', file=sys.stderr)
+    fit = fit_scale(predict_frames(engine, frames, args.batch, total, not args.no_progress),
+                    args.method, max_depth=max_depth)
+    old = config.depth_scale
+    new = old * fit.scale
+    per_frame = np.asarray(fit.frame_scales)
+    print(f'fitted on {fit.frames} frames, {fit.pixels} pixels ({fit.method}): '
+          f'scale {fit.scale:.4f} (per frame {per_frame.min():.3f} .. {per_frame.max():.3f})')
+    print(f'δ<1.25 on those pixels: {fit.delta1_before:.3f} before, '
+          f'{fit.delta1_after:.3f} after')
+    print(f'depth_scale: {old:g} -> {new:.6g}')
+    if not 0.01 <= new <= 100.0:
+        raise ValueError(f'the fitted depth_scale {new:.6g} is outside [0.01, 100]: check that '
+                         'the gt depth is in metres (16-bit PNG: millimetres)')
+    if args.output:
+        base = args.params if args.params else default_params_file()
+        comment = (f'written by depthclip calibrate from {os.path.abspath(args.data)} '
+                   f'({fmt}, {fit.frames} frames, {fit.method}):\n'
+                   f'depth_scale {old:g} x {fit.scale:.6g} = {new:.6g}; '
+                   f'base parameters: {base}')
+        write_calibrated_params(args.output, new, base, args.overrides, comment)
+        print(f'wrote {args.output} (use: depthclip predict --params {args.output} ..., or '
+              f'the node\'s params_file)')
+    else:
+        print(f'(no --output: pass --set depth_scale={new:.6g})')
+    return 0
+
+
+def register(subparsers, add_config_args) -> None:
+    """Add ``depthclip calibrate`` to the ``depthclip`` command."""
+    p = subparsers.add_parser(
+        'calibrate', help='fit depth_scale from frames with known depth',
+        description='Fit one scale factor for the depth bins (depth_scale) from frames with '
+                    'known depth and write a parameter file with it.')
+    p.add_argument('data', metavar='DATA',
+                   help='NYU-layout folder, rgb/ + depth/ folder, or rosbag2 (dir/.mcap/.db3)')
+    p.add_argument('--format', choices=FORMATS, default='auto',
+                   help='input format (default: detected)')
+    p.add_argument('--split', metavar='FILE', help='nyu: split file (as depthclip eval nyu)')
+    p.add_argument('--image-topic', metavar='TOPIC', help='bag: the image topic')
+    p.add_argument('--depth-topic', metavar='TOPIC',
+                   help='bag: the registered depth topic (32FC1 m or 16UC1 mm)')
+    p.add_argument('--max-dt', type=float, default=0.02, metavar='SECONDS',
+                   help='bag: largest header stamp difference of an image/depth pair')
+    p.add_argument('--frames', type=int, default=100,
+                   help='use N evenly spaced frames (0: all; default 100)')
+    p.add_argument('--method', choices=METHODS, default='median',
+                   help='median of gt/pred (default) or least squares in log space')
+    p.add_argument('--max-depth', type=float,
+                   help='ignore gt at or beyond this depth in metres (default: 10 for nyu, '
+                        'none otherwise)')
+    p.add_argument('--output', '-o', metavar='FILE',
+                   help='parameter file to write (the --params file with depth_scale set)')
+    p.add_argument('--batch', type=int, default=8, help='frames per encoder pass')
+    p.add_argument('--no-progress', action='store_true', help='no progress bar')
+    add_config_args(p)
+    p.set_defaults(run=run_calibrate)
