@@ -88,6 +88,7 @@ class DepthClipEngine:
             self._features = DenseFeatures(self._loaded.model, config.feature_mode)
         except UnsupportedBackboneError as error:
             raise ModelLoadError(str(error)) from None
+        self._features.use_channels_last()
         mean, std = normalization_stats(config.input.normalization)
         device = self._loaded.device
         self._mean = torch.tensor(mean, device=device).reshape(1, 3, 1, 1)

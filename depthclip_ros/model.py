@@ -137,9 +137,19 @@ class DenseFeatures(nn.Module):
         """Return the dtype of the encoder's weights."""
         return self.visual.conv1.weight.dtype
 
+    def use_channels_last(self) -> None:
+        """Store the ResNet's weights NHWC: faster convolutions with oneDNN and cuDNN."""
+        if self.kind == 'resnet':
+            self.visual.to(memory_format=torch.channels_last)
+            self.channels_last = True
+
+    channels_last = False
+
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Return dense normalized features for a normalized image batch."""
         images = images.to(self.dtype)
+        if self.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
         if self.kind == 'resnet':
             trunk = self.resnet_trunk(images)
             if self.feature_mode == 'paper':
