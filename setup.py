@@ -58,6 +58,8 @@ setup(
         'opencv-python-headless',
         'open_clip_torch',
         'safetensors',
+        'rosbags',
+        'tqdm',
     ],
     extras_require={
         # The PyPI ROS 2 wheels, for machines without a ROS distribution.

@@ -286,6 +286,23 @@ def _set_nested(tree: Dict[str, Any], name: str, value: Any) -> None:
     tree[parts[-1]] = value
 
 
+def _get_nested(tree: Any, name: str) -> Any:
+    for part in name.split('.'):
+        tree = tree[part]
+    return tree
+
+
+def _ros_typed(value: Any, default: Any) -> Any:
+    """Integers where the engine expects doubles become floats (ROS 2 types are strict)."""
+    def fix(item, like):
+        if isinstance(like, float) and isinstance(item, int) and not isinstance(item, bool):
+            return float(item)
+        return item
+    if isinstance(default, list) and isinstance(value, list) and default:
+        return [fix(item, default[0]) for item in value]
+    return fix(value, default)
+
+
 def _has_nested(tree: Any, name: str) -> bool:
     for part in name.split('.'):
         if not isinstance(tree, dict) or part not in tree:
@@ -294,25 +311,38 @@ def _has_nested(tree: Any, name: str) -> bool:
     return True
 
 
+class _ParamsDumper(yaml.SafeDumper):
+    """Block mappings, flow lists: the layout of config/depthclip.yaml."""
+
+
+def _flow_list(dumper: yaml.SafeDumper, data: list):
+    return dumper.represent_sequence('tag:yaml.org,2002:seq', data, flow_style=True)
+
+
+_ParamsDumper.add_representer(list, _flow_list)
+
+
 def write_calibrated_params(path: str, depth_scale: float, base: Optional[str] = None,
                             overrides: Sequence[str] = (), comment: str = '') -> str:
     """
     Write a ROS 2 parameter file: ``base`` with ``overrides`` and ``depth_scale`` applied.
 
-    ``depth_scale`` and the overrides go to the ``/**`` section (created when missing);
+    ``depth_scale`` and the overrides go to the ``/**`` section (created when missing),
+    where integers given for floating-point engine parameters become floats (ROS 2 rejects
+    an integer for a double parameter);
     ``depth_scale`` also replaces the value in any node section that sets it, so that no
     section overrides the calibration. The result is read back with
     :func:`depthclip_ros.config.load_config` before it replaces ``path``.
 
     :param path: the file to write
-    :param depth_scale: the calibrated scale
+    :param depth_scale: the calibrated scale (written with 6 significant digits)
     :param base: parameter file to start from (``None``: an empty one)
     :param overrides: ``name=value`` strings (as ``--set`` takes them)
     :param comment: text for a comment at the top of the file
     :return: ``path``
     :raises ValueError: unreadable base file, a bad override or an invalid result
     """
-    from depthclip_ros.config import load_config, parse_override
+    from depthclip_ros.config import DepthClipConfig, load_config, parse_override
     document: Dict[str, Any] = {}
     if base is not None:
         try:
@@ -332,15 +362,19 @@ def write_calibrated_params(path: str, depth_scale: float, base: Optional[str] =
     for item in overrides:
         name, value = parse_override(item)
         _set_nested(params, name, value)
-    params['depth_scale'] = float(depth_scale)
+    for name, default in DepthClipConfig().to_flat().items():
+        if _has_nested(params, name):
+            _set_nested(params, name, _ros_typed(_get_nested(params, name), default))
+    depth_scale = float(f'{float(depth_scale):.6g}')
+    params['depth_scale'] = depth_scale
     for other, body in document.items():
         if other != key and isinstance(body, dict) and \
                 _has_nested(body.get('ros__parameters'), 'depth_scale'):
-            body['ros__parameters']['depth_scale'] = float(depth_scale)
+            body['ros__parameters']['depth_scale'] = depth_scale
 
     text = ''.join(f'# {line}\n' for line in comment.splitlines())
-    text += yaml.safe_dump(document, sort_keys=False, default_flow_style=None,
-                           allow_unicode=True, width=99)
+    text += yaml.dump(document, Dumper=_ParamsDumper, sort_keys=False,
+                      default_flow_style=False, allow_unicode=True, width=99)
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix='.calibrate-', suffix='.yaml', dir=directory)
@@ -432,7 +466,7 @@ def run_calibrate(args: argparse.Namespace) -> int:
                    f'base parameters: {base}')
         write_calibrated_params(args.output, new, base, args.overrides, comment)
         print(f'wrote {args.output} (use: depthclip predict --params {args.output} ..., or '
-              f'the node\'s params_file)')
+              "the node's params_file)")
     else:
         print(f'(no --output: pass --set depth_scale={new:.6g})')
     return 0

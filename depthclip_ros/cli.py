@@ -39,7 +39,7 @@ LOG = logging.getLogger('depthclip_ros')
 
 #: Modules that add sub-commands: each has ``register(subparsers, add_config_args)`` that
 #: adds its parser(s) with ``set_defaults(run=function)``; ``function(args) -> int``.
-SUBCOMMAND_MODULES = ('depthclip_ros.evaluation',)
+SUBCOMMAND_MODULES = ('depthclip_ros.evaluation', 'depthclip_ros.calibration', 'depthclip_ros.bag')
 
 
 def _add_config_args(parser: argparse.ArgumentParser, params_required: bool = False) -> None:

@@ -41,7 +41,11 @@ KITTI (Eigen split, the reference's loader and ``compute_errors``):
   (rows ``int(0.40810811 h):int(0.99189189 h)``, cols ``int(0.03594771 w):int(0.96405229 w)``)
   is taken of that 352x704 crop, as the reference does (it computes h, w from the cropped
   gt);
-* valid: ``1e-3 < gt < cap`` (cap 80 m, ``--cap``); gt and pred clamped to ``[1e-3, cap]``.
+* valid: ``1e-3 < gt < cap`` (cap 80 m, ``--cap``); gt and pred clamped to ``[1e-3, cap]``;
+* the crop goes to the engine as it is; the engine resizes it to ``input.height`` x
+  ``input.width`` of the parameters (416x544 by default): pass
+  ``--set input.height=352 --set input.width=704`` to run the network at the crop's own
+  size, and outdoor ``depth_bins`` (the defaults are the paper's indoor 1-3 m).
 
 Metrics (:func:`compute_metrics`, pure NumPy, float64): ``a1``/``a2``/``a3``
 (δ < 1.25, 1.25², 1.25³), ``abs_rel``, ``sq_rel``, ``rmse``, ``rmse_log`` (natural log),

@@ -1,0 +1,736 @@
+# Copyright 2026 The depthclip_ros Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""
+``depthclip bag IN OUT``: run DepthCLIP on the image topics of a rosbag2, offline.
+
+Uses the pure-Python ``rosbags`` library (no ROS installation): reads sqlite3 or MCAP bags
+(a bag directory, or a single ``.db3`` / ``.mcap`` file) and writes a new bag directory, in
+the input's storage format unless ``--storage`` says otherwise, holding every original
+message plus, for each processed image topic ``<ns>/image...``:
+
+* ``<ns>/depth/image`` (``sensor_msgs/Image`` 32FC1, metres), ``<ns>/depth/confidence``
+  (32FC1 in [0, 1]), ``<ns>/depth/colorized`` (bgr8, fixed scale over the bin range),
+  ``<ns>/depth/camera_info`` and ``<ns>/points`` (``PointCloud2``), as the node publishes
+  them; every one stamped with the source frame's header and written at the source
+  message's bag timestamp.
+
+``<ns>`` is the image topic without a trailing ``/compressed`` and without its last name
+when that starts with ``image`` (``/cam/image_raw/compressed`` -> ``/cam``). Intrinsics come
+from ``<ns>/camera_info`` in the bag (the latest one before the frame, or the first one for
+frames before it), else from ``camera.fov_deg`` of the parameters. By default every
+``Image`` / ``CompressedImage`` topic is processed except depth images (a name with
+``depth`` in it); when a camera has both a raw and a compressed topic, the raw one.
+
+Frames are predicted in batches; the messages of a batch window are written in timestamp
+order once the batch is done, so the output is ordered. On Ctrl-C (``KeyboardInterrupt``)
+the frames finished so far and every message before them stay in the output, the writer is
+closed (metadata written) and the output is a valid, shorter bag. An existing OUT is never
+overwritten.
+"""
+
+import argparse
+import bisect
+from dataclasses import dataclass, field
+import math
+import os
+import sys
+import time
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from depthclip_ros.colorize import colorize_depth
+from depthclip_ros.geometry import depth_to_points, Intrinsics, pack_cloud
+from depthclip_ros.image_conversion import decode_compressed, image_to_rgb
+
+__all__ = [
+    'bag_calibration_frames', 'BagResult', 'BagSettings', 'namespace_of', 'output_topics',
+    'process_bag', 'register', 'select_image_topics',
+]
+
+IMAGE = 'sensor_msgs/msg/Image'
+COMPRESSED = 'sensor_msgs/msg/CompressedImage'
+CAMERA_INFO = 'sensor_msgs/msg/CameraInfo'
+CLOUD = 'sensor_msgs/msg/PointCloud2'
+IMAGE_TYPES = (IMAGE, COMPRESSED)
+STORAGES = ('sqlite3', 'mcap')
+
+#: Node parameters (beyond the engine's) that ``depthclip bag`` reads.
+BAG_PARAMETERS = ('camera.fov_deg', 'cloud.stride', 'cloud.min_range', 'cloud.max_range',
+                  'cloud.min_confidence', 'cloud.organized', 'cloud.color',
+                  'publish.confidence', 'publish.colorized', 'publish.points')
+
+
+@dataclass
+class BagSettings:
+    """Output settings (the node's parameters of the same names)."""
+
+    fov_deg: float = 60.0
+    stride: int = 4
+    min_range: float = 0.0
+    max_range: float = math.inf
+    min_confidence: float = 0.0
+    organized: bool = True
+    color: bool = False
+    confidence: bool = True
+    colorized: bool = True
+    points: bool = True
+
+    @classmethod
+    def from_params(cls, values: Dict[str, Any]) -> 'BagSettings':
+        """
+        Build settings from dotted node parameters (missing ones keep their defaults).
+
+        :raises ValueError: a value of the wrong type or out of range
+        """
+        s = cls()
+        names = {'camera.fov_deg': 'fov_deg', 'cloud.stride': 'stride',
+                 'cloud.min_range': 'min_range', 'cloud.max_range': 'max_range',
+                 'cloud.min_confidence': 'min_confidence', 'cloud.organized': 'organized',
+                 'cloud.color': 'color', 'publish.confidence': 'confidence',
+                 'publish.colorized': 'colorized', 'publish.points': 'points'}
+        for name, attr in names.items():
+            if name not in values:
+                continue
+            value, default = values[name], getattr(s, attr)
+            if isinstance(default, bool):
+                if not isinstance(value, bool):
+                    raise ValueError(f'{name} must be true or false, got {value!r}')
+            elif isinstance(default, int):
+                if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                    raise ValueError(f'{name} must be an integer >= 1, got {value!r}')
+            elif isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ValueError(f'{name} must be a number, got {value!r}')
+            setattr(s, attr, type(default)(value))
+        if not 0.0 < s.fov_deg < 180.0:
+            raise ValueError(f'camera.fov_deg must be in (0, 180), got {s.fov_deg}')
+        if not 0.0 <= s.min_range <= s.max_range:
+            raise ValueError(f'need 0 <= cloud.min_range <= cloud.max_range, got '
+                             f'{s.min_range}, {s.max_range}')
+        return s
+
+
+@dataclass
+class BagResult:
+    """What :func:`process_bag` did."""
+
+    output: str
+    storage: str
+    image_topics: List[str]
+    frames: int = 0
+    skipped: int = 0
+    messages: int = 0
+    interrupted: bool = False
+    seconds: float = 0.0
+    counts: Dict[str, int] = field(default_factory=dict)
+
+
+# -------------------------------------------------------------------------------------------
+# rosbags access
+# -------------------------------------------------------------------------------------------
+def _rosbags():
+    """Import rosbags, or explain how to install it."""
+    try:
+        from rosbags.rosbag2 import Reader, StoragePlugin, Writer
+        from rosbags.typesys import get_typestore, Stores
+    except ImportError:
+        raise ValueError('bag support needs the rosbags package: pip install rosbags') from None
+    return Reader, Writer, StoragePlugin, get_typestore, Stores
+
+
+def make_typestore():
+    """Return a rosbags typestore of the newest ROS 2 distribution rosbags knows."""
+    _, _, _, get_typestore, stores = _rosbags()
+    for name in ('LATEST', 'ROS2_KILTED', 'ROS2_JAZZY', 'ROS2_HUMBLE'):
+        if hasattr(stores, name):
+            return get_typestore(getattr(stores, name))
+    raise ValueError('rosbags has no ROS 2 type store')  # pragma: no cover
+
+
+def open_reader(path: str):
+    """
+    Open a rosbag2 for reading: a bag directory, or a single ``.db3`` / ``.mcap`` file.
+
+    :raises FileNotFoundError: the path does not exist
+    :raises ValueError: not a readable bag
+    """
+    reader_cls = _rosbags()[0]
+    if not os.path.exists(path):
+        raise FileNotFoundError(f'bag {path} does not exist')
+    try:
+        reader = reader_cls(path)
+        reader.open()
+    except FileNotFoundError as error:
+        raise ValueError(f'{path} is not a rosbag2 ({error})') from None
+    except Exception as error:  # noqa: B902 - rosbags raises its own error types
+        raise ValueError(f'cannot read bag {path}: {error}') from None
+    return reader
+
+
+def bag_storage(path: str) -> str:
+    """Return the storage format of a bag: ``sqlite3`` or ``mcap``."""
+    if os.path.isfile(path):
+        return 'mcap' if path.endswith('.mcap') else 'sqlite3'
+    import yaml
+    try:
+        with open(os.path.join(path, 'metadata.yaml'), encoding='utf-8') as f:
+            info = yaml.safe_load(f)['rosbag2_bagfile_information']
+        return str(info['storage_identifier'])
+    except (OSError, KeyError, TypeError, yaml.YAMLError):
+        names = os.listdir(path)
+        return 'mcap' if any(n.endswith('.mcap') for n in names) else 'sqlite3'
+
+
+def namespace_of(topic: str) -> str:
+    """
+    Return the camera namespace of an image topic.
+
+    ``/cam/image_raw`` and ``/cam/image_raw/compressed`` give ``/cam``; ``/image`` gives
+    ``''``; a topic whose last name does not start with ``image`` is its own namespace.
+    """
+    name = topic.rstrip('/')
+    if name.endswith('/compressed'):
+        name = name[:-len('/compressed')]
+    parent, _, last = name.rpartition('/')
+    return parent if last.startswith('image') else name
+
+
+def output_topics(image_topic: str) -> Dict[str, str]:
+    """Return the output topics of an image topic: depth, confidence, colorized, info, points."""
+    ns = namespace_of(image_topic)
+    return {'depth': f'{ns}/depth/image', 'confidence': f'{ns}/depth/confidence',
+            'colorized': f'{ns}/depth/colorized', 'info': f'{ns}/depth/camera_info',
+            'points': f'{ns}/points'}
+
+
+def _is_depth_topic(topic: str) -> bool:
+    return any('depth' in part.lower() for part in topic.split('/'))
+
+
+def select_image_topics(topics: Dict[str, str], wanted: Optional[Sequence[str]] = None,
+                        ) -> List[str]:
+    """
+    Choose the image topics to process.
+
+    :param topics: topic name -> message type of every topic in the bag
+    :param wanted: explicit topics (``--image-topic``); ``None``: every image topic except
+        depth images, preferring the raw topic of a camera that has both
+    :return: the topics, sorted
+    :raises ValueError: an unknown or non-image topic, two topics of one namespace, no image
+        topic, or an output topic that is already in the bag
+    """
+    images = sorted(t for t, kind in topics.items() if kind in IMAGE_TYPES)
+    if wanted:
+        chosen = []
+        for topic in wanted:
+            if topic not in topics:
+                raise ValueError(f'topic {topic} is not in the bag; image topics: '
+                                 f'{", ".join(images) or "none"}')
+            if topics[topic] not in IMAGE_TYPES:
+                raise ValueError(f'topic {topic} is a {topics[topic]}, not an Image or '
+                                 'CompressedImage')
+            if topic not in chosen:
+                chosen.append(topic)
+    else:
+        candidates = [t for t in images if not _is_depth_topic(t)]
+        by_ns: Dict[str, str] = {}
+        for topic in candidates:
+            ns = namespace_of(topic)
+            if ns not in by_ns or topics[topic] == IMAGE and topics[by_ns[ns]] != IMAGE:
+                by_ns[ns] = topic
+        chosen = sorted(by_ns.values())
+        if not chosen:
+            raise ValueError('the bag has no image topic (sensor_msgs/Image or '
+                             'CompressedImage) to process')
+    seen: Dict[str, str] = {}
+    for topic in chosen:
+        ns = namespace_of(topic)
+        if ns in seen:
+            raise ValueError(f'{seen[ns]} and {topic} would write the same output topics; '
+                             'choose one with --image-topic')
+        seen[ns] = topic
+        for out in output_topics(topic).values():
+            if out in topics:
+                raise ValueError(f'the bag already has {out} (processed before?); choose '
+                                 'other image topics')
+    return sorted(chosen)
+
+
+def _stamp_ns(header) -> int:
+    return int(header.stamp.sec) * 1_000_000_000 + int(header.stamp.nanosec)
+
+
+def decode_image_msg(msg, msgtype: str) -> np.ndarray:
+    """
+    Decode a deserialized ``Image`` or ``CompressedImage`` into RGB uint8.
+
+    :raises depthclip_ros.image_conversion.ImageConversionError: unsupported or malformed
+    """
+    if msgtype == COMPRESSED:
+        return decode_compressed(msg.format, msg.data)
+    return image_to_rgb(msg.height, msg.width, msg.encoding, bool(msg.is_bigendian), msg.step,
+                        msg.data)
+
+
+def depth_msg_to_metres(msg) -> np.ndarray:
+    """
+    Read a depth ``Image`` (32FC1 metres, or 16UC1 / mono16 millimetres) as float32 metres.
+
+    Zero and non-finite depths become NaN.
+
+    :raises ValueError: another encoding, or data shorter than height x step
+    """
+    encodings = {'32FC1': ('f4', 1.0), '16UC1': ('u2', 1e-3), 'mono16': ('u2', 1e-3)}
+    if msg.encoding not in encodings:
+        raise ValueError(f'depth image encoding must be 32FC1 (m) or 16UC1 (mm), got '
+                         f'{msg.encoding!r}')
+    kind, factor = encodings[msg.encoding]
+    dtype = np.dtype(('>' if msg.is_bigendian else '<') + kind)
+    h, w, step = int(msg.height), int(msg.width), int(msg.step)
+    data = np.asarray(msg.data, dtype=np.uint8)
+    if h < 1 or w < 1 or step < w * dtype.itemsize or data.size < h * step:
+        raise ValueError(f'malformed depth image: {w}x{h}, step {step}, {data.size} bytes')
+    rows = data[:h * step].reshape(h, step)[:, :w * dtype.itemsize]
+    depth = np.ascontiguousarray(rows).view(dtype).reshape(h, w).astype(np.float32)
+    depth *= np.float32(factor)
+    depth[~np.isfinite(depth) | (depth <= 0)] = np.nan
+    return depth
+
+
+# -------------------------------------------------------------------------------------------
+# Processing
+# -------------------------------------------------------------------------------------------
+@dataclass
+class _Frame:
+    timestamp: int
+    topic: str
+    header: Any
+    rgb: np.ndarray
+
+
+class _MessageFactory:
+    """Build and serialize the output messages of one frame."""
+
+    def __init__(self, typestore, settings: BagSettings):
+        self.store = typestore
+        self.settings = settings
+        types = typestore.types
+        self.Image = types[IMAGE]
+        self.CameraInfo = types[CAMERA_INFO]
+        self.PointCloud2 = types[CLOUD]
+        self.PointField = types['sensor_msgs/msg/PointField']
+        self.Roi = types['sensor_msgs/msg/RegionOfInterest']
+
+    def image(self, header, array: np.ndarray, encoding: str) -> bytes:
+        array = np.ascontiguousarray(array)
+        h, w = array.shape[:2]
+        msg = self.Image(header=header, height=h, width=w, encoding=encoding,
+                         is_bigendian=0, step=int(array.strides[0]),
+                         data=array.reshape(-1).view(np.uint8))
+        return self.store.serialize_cdr(msg, IMAGE)
+
+    def camera_info(self, header, intr: Intrinsics, source) -> bytes:
+        if source is not None and source.distortion_model:
+            model, d, r = source.distortion_model, source.d, source.r
+        else:
+            model, d, r = 'plumb_bob', np.zeros(5), np.eye(3).reshape(-1)
+        msg = self.CameraInfo(
+            header=header, height=intr.height, width=intr.width, distortion_model=model,
+            d=np.asarray(d, dtype=np.float64), k=np.asarray(intr.k(), dtype=np.float64),
+            r=np.asarray(r, dtype=np.float64), p=np.asarray(intr.p(), dtype=np.float64),
+            binning_x=0, binning_y=0,
+            roi=self.Roi(x_offset=0, y_offset=0, height=0, width=0, do_rectify=False))
+        return self.store.serialize_cdr(msg, CAMERA_INFO)
+
+    def cloud(self, header, depth: np.ndarray, confidence: np.ndarray, rgb: np.ndarray,
+              intr: Intrinsics) -> bytes:
+        s = self.settings
+        colors = rgb if s.color and rgb.shape[:2] == depth.shape else None
+        points = depth_to_points(
+            depth, intr, stride=s.stride, min_range=s.min_range, max_range=s.max_range,
+            confidence=confidence if s.min_confidence > 0 else None,
+            min_confidence=s.min_confidence, rgb=colors, organized=s.organized)
+        packed = pack_cloud(points)
+        fields = [self.PointField(name=n, offset=o, datatype=t, count=c)
+                  for n, o, t, c in packed['fields']]
+        msg = self.PointCloud2(
+            header=header, height=packed['height'], width=packed['width'], fields=fields,
+            is_bigendian=False, point_step=packed['point_step'], row_step=packed['row_step'],
+            data=np.frombuffer(packed['data'], dtype=np.uint8),
+            is_dense=bool(packed['is_dense']))
+        return self.store.serialize_cdr(msg, CLOUD)
+
+
+def _copy_connection(writer, conn, typestore, added: Dict[Tuple, Any]):
+    """Add an input connection to the writer (once per topic, type and serialization)."""
+    key = (conn.topic, conn.msgtype, conn.ext.serialization_format)
+    if key in added:
+        return added[key]
+    msgdef = conn.msgdef.data if conn.msgdef is not None else ''
+    digest = conn.digest or ''
+    known = conn.msgtype in typestore.fielddefs
+    if (not msgdef or not digest) and known:
+        msgdef, _ = typestore.generate_msgdef(conn.msgtype, ros_version=2)
+        digest = typestore.hash_rihs01(conn.msgtype)
+    elif not digest:
+        digest = 'RIHS01_' + '0' * 64  # an old bag's custom type without a stored hash
+    out = writer.add_connection(conn.topic, conn.msgtype, msgdef=msgdef, rihs01=digest,
+                                serialization_format=conn.ext.serialization_format,
+                                offered_qos_profiles=conn.ext.offered_qos_profiles)
+    added[key] = out
+    return out
+
+
+def process_bag(in_path: str, out_path: str, engine, image_topics: Optional[Sequence[str]] = None,
+                batch: int = 4, storage: Optional[str] = None,
+                settings: Optional[BagSettings] = None, progress: bool = True) -> BagResult:
+    """
+    Copy a bag and add DepthCLIP's outputs for every frame of the chosen image topics.
+
+    :param in_path: input bag (directory, ``.db3`` or ``.mcap``)
+    :param out_path: output bag directory; must not exist
+    :param engine: a :class:`depthclip_ros.engine.DepthClipEngine`
+    :param image_topics: topics to process (default: see :func:`select_image_topics`)
+    :param batch: frames per ``engine.predict`` call
+    :param storage: ``sqlite3`` or ``mcap`` (default: the input's)
+    :param settings: output settings (default: :class:`BagSettings`)
+    :param progress: show a tqdm progress bar (on a terminal)
+    :return: what was written; ``interrupted`` when a KeyboardInterrupt stopped it (the
+        output is then a valid bag with the frames finished before it)
+    :raises ValueError: bad arguments, unreadable input, existing output
+    """
+    from tqdm import tqdm
+
+    _, writer_cls, storage_plugin, _, _ = _rosbags()
+    if batch < 1:
+        raise ValueError('batch must be >= 1')
+    if os.path.lexists(out_path):
+        raise ValueError(f'{out_path} exists already; not overwriting it')
+    settings = settings or BagSettings()
+    storage = storage or bag_storage(in_path)
+    if storage not in STORAGES:
+        raise ValueError(f'storage must be one of {"|".join(STORAGES)}, got {storage!r}')
+    typestore = make_typestore()
+    factory = _MessageFactory(typestore, settings)
+    reader = open_reader(in_path)
+    try:
+        topic_types = {c.topic: c.msgtype for c in reader.connections}
+        selected = select_image_topics(topic_types, image_topics)
+        result = BagResult(output=out_path, storage=storage, image_topics=selected)
+        namespaces = {t: namespace_of(t) for t in selected}
+        info_topics = {f'{ns}/camera_info': ns for ns in namespaces.values()}
+        info_conns = {c.id: info_topics[c.topic] for c in reader.connections
+                      if c.msgtype == CAMERA_INFO and c.topic in info_topics}
+        last_info: Dict[str, Any] = {}
+        for conn in reader.connections:  # the first camera_info serves earlier frames too
+            if conn.id in info_conns and info_conns[conn.id] not in last_info:
+                for _, _, raw in reader.messages(connections=[conn]):
+                    last_info[info_conns[conn.id]] = typestore.deserialize_cdr(raw, CAMERA_INFO)
+                    break
+        total = sum(c.msgcount for c in reader.connections if c.topic in selected)
+
+        writer = writer_cls(out_path, version=9,
+                            storage_plugin=getattr(storage_plugin, storage.upper()))
+        writer.open()
+        start = time.perf_counter()
+        try:
+            added: Dict[Tuple, Any] = {}
+            out_conn = {c.id: _copy_connection(writer, c, typestore, added)
+                        for c in reader.connections}
+            derived: Dict[str, Dict[str, Any]] = {}
+            for topic in selected:
+                source = next(c for c in reader.connections if c.topic == topic)
+                qos = source.ext.offered_qos_profiles
+                kinds = {'depth': IMAGE, 'confidence': IMAGE, 'colorized': IMAGE,
+                         'info': CAMERA_INFO, 'points': CLOUD}
+                wanted = {'depth', 'info'} | {k for k in ('confidence', 'colorized', 'points')
+                                              if getattr(settings, k)}
+                derived[topic] = {
+                    kind: writer.add_connection(name, kinds[kind], typestore=typestore,
+                                                offered_qos_profiles=qos)
+                    for kind, name in output_topics(topic).items() if kind in wanted}
+            bar = tqdm(total=total, unit='frame', desc='depthclip bag',
+                       disable=None if progress else True)
+            pending: List[Tuple[int, int, Any, bytes]] = []
+            frames: List[_Frame] = []
+            warned = set()
+            try:
+                for conn, timestamp, raw in reader.messages():
+                    if conn.id in info_conns:
+                        last_info[info_conns[conn.id]] = \
+                            typestore.deserialize_cdr(raw, CAMERA_INFO)
+                    if conn.topic in derived:
+                        msg = typestore.deserialize_cdr(raw, conn.msgtype)
+                        try:
+                            rgb = decode_image_msg(msg, conn.msgtype)
+                        except ValueError as error:
+                            result.skipped += 1
+                            bar.update(1)
+                            if conn.topic not in warned:
+                                warned.add(conn.topic)
+                                print(f'warning: skipping frames of {conn.topic} that cannot '
+                                      f'be decoded: {error}', file=sys.stderr)
+                        else:
+                            frames.append(_Frame(timestamp, conn.topic, msg.header, rgb))
+                    entry = (timestamp, len(pending), out_conn[conn.id], raw)
+                    if frames:
+                        pending.append(entry)
+                    else:
+                        writer.write(entry[2], timestamp, raw)
+                        result.messages += 1
+                    if len(frames) >= batch:
+                        _flush(engine, factory, frames, pending, derived, last_info, writer,
+                               result, namespaces)
+                        bar.update(len(frames))
+                        frames, pending = [], []
+                if frames:
+                    _flush(engine, factory, frames, pending, derived, last_info, writer,
+                           result, namespaces)
+                    bar.update(len(frames))
+            except KeyboardInterrupt:
+                result.interrupted = True
+            finally:
+                bar.close()
+        finally:
+            writer.close()
+            result.seconds = time.perf_counter() - start
+            result.counts = {c.topic: writer.counts.get(c.id, 0) for c in writer.connections}
+    finally:
+        reader.close()
+    return result
+
+
+def _flush(engine, factory: _MessageFactory, frames: List[_Frame], pending: List, derived,
+           last_info: Dict[str, Any], writer, result: BagResult,
+           namespaces: Dict[str, str]) -> None:
+    """Predict a batch, then write its window of messages and the outputs in time order."""
+    predictions = engine.predict([f.rgb for f in frames])
+    low, high = engine.config.depth_range
+    out = list(pending)
+    seq = len(out)
+    for frame, prediction in zip(frames, predictions):
+        conns = derived[frame.topic]
+        depth, conf = prediction.depth, prediction.confidence
+        h, w = depth.shape
+        info = last_info.get(namespaces[frame.topic])
+        intr = None
+        if info is not None and (int(info.width), int(info.height)) == (w, h):
+            try:
+                intr = Intrinsics.from_camera_info(list(info.k), w, h)
+            except ValueError:
+                intr = None
+        if intr is None:
+            info = None
+            intr = Intrinsics.from_fov(w, h, factory.settings.fov_deg)
+        header = frame.header
+        built = {'depth': factory.image(header, depth, '32FC1'),
+                 'info': factory.camera_info(header, intr, info)}
+        if 'confidence' in conns:
+            built['confidence'] = factory.image(header, conf, '32FC1')
+        if 'colorized' in conns:
+            built['colorized'] = factory.image(header, colorize_depth(depth, low, high), 'bgr8')
+        if 'points' in conns:
+            built['points'] = factory.cloud(header, depth, conf, frame.rgb, intr)
+        for kind, data in built.items():
+            # after the source message: same timestamp, later sequence number
+            out.append((frame.timestamp, seq, conns[kind], data))
+            seq += 1
+    out.sort(key=lambda item: (item[0], item[1]))
+    for timestamp, _, conn, data in out:
+        writer.write(conn, timestamp, data)
+    result.messages += len(out)
+    result.frames += len(frames)
+
+
+# -------------------------------------------------------------------------------------------
+# Calibration input
+# -------------------------------------------------------------------------------------------
+def _pick_topic(topic_types: Dict[str, str], wanted: Optional[str], kinds: Sequence[str],
+                depth: bool, what: str) -> str:
+    if wanted:
+        if topic_types.get(wanted) not in kinds:
+            raise ValueError(f'{what} topic {wanted} is not a {" or ".join(kinds)} topic of the '
+                             'bag')
+        return wanted
+    candidates = sorted(t for t, k in topic_types.items()
+                        if k in kinds and _is_depth_topic(t) == depth)
+    if depth:
+        candidates = [t for t in candidates if not t.endswith(('/confidence', '/colorized'))]
+    if len(candidates) != 1:
+        option = '--depth-topic' if depth else '--image-topic'
+        raise ValueError(f'choose the {what} topic with {option}; candidates: '
+                         f'{", ".join(candidates) or "none"}')
+    return candidates[0]
+
+
+def bag_calibration_frames(path: str, image_topic: Optional[str] = None,
+                           depth_topic: Optional[str] = None, frames: int = 0,
+                           max_dt: float = 0.02) -> Tuple[int, Iterator]:
+    """
+    Pair the image and depth messages of a bag for ``depthclip calibrate``.
+
+    Messages are paired by header stamp (the bag timestamp when the stamp is zero): each
+    image with the nearest depth within ``max_dt`` seconds; ``frames`` evenly spaced pairs
+    (0: all) are used.
+
+    :return: the number of pairs, and an iterator of
+        :class:`depthclip_ros.calibration.CalibrationFrame`
+    :raises ValueError: topics missing or ambiguous, or no pair
+    """
+    from depthclip_ros.calibration import _evenly, CalibrationFrame
+    if not max_dt >= 0.0:
+        raise ValueError(f'max_dt must be >= 0 seconds, got {max_dt}')
+    typestore = make_typestore()
+    reader = open_reader(path)
+    try:
+        topic_types = {c.topic: c.msgtype for c in reader.connections}
+        image_topic = _pick_topic(topic_types, image_topic, IMAGE_TYPES, False, 'image')
+        depth_topic = _pick_topic(topic_types, depth_topic, (IMAGE,), True, 'depth')
+        if depth_topic == image_topic:
+            raise ValueError(f'{image_topic} cannot be both the image and the depth topic')
+        conns = [c for c in reader.connections if c.topic in (image_topic, depth_topic)]
+        stamps: Dict[str, List[int]] = {image_topic: [], depth_topic: []}
+        for conn, timestamp, raw in reader.messages(connections=conns):
+            header = typestore.deserialize_cdr(raw, conn.msgtype).header
+            stamps[conn.topic].append(_stamp_ns(header) or timestamp)
+    finally:
+        reader.close()
+    order = sorted(range(len(stamps[depth_topic])), key=lambda i: stamps[depth_topic][i])
+    depth_sorted = [stamps[depth_topic][i] for i in order]
+    pairs = []
+    limit = int(round(max_dt * 1e9))
+    for index, stamp in enumerate(stamps[image_topic]):
+        k = bisect.bisect_left(depth_sorted, stamp)
+        near = [j for j in (k - 1, k) if 0 <= j < len(depth_sorted)]
+        if not near:
+            continue
+        best = min(near, key=lambda j: abs(depth_sorted[j] - stamp))
+        if abs(depth_sorted[best] - stamp) <= limit:
+            pairs.append((index, order[best]))
+    if not pairs:
+        raise ValueError(f'no {image_topic} message has a {depth_topic} message within '
+                         f'{max_dt:g} s')
+    chosen = [pairs[i] for i in _evenly(len(pairs), frames)]
+
+    def generate():
+        want_image = {i: n for n, (i, _) in enumerate(chosen)}
+        want_depth: Dict[int, List[int]] = {}
+        for n, (_, d) in enumerate(chosen):
+            want_depth.setdefault(d, []).append(n)
+        images: Dict[int, Tuple[str, np.ndarray]] = {}
+        depths: Dict[int, np.ndarray] = {}
+        counters = {image_topic: 0, depth_topic: 0}
+        inner = open_reader(path)
+        try:
+            conns = [c for c in inner.connections if c.topic in (image_topic, depth_topic)]
+            for conn, timestamp, raw in inner.messages(connections=conns):
+                index = counters[conn.topic]
+                counters[conn.topic] += 1
+                ready = []
+                if conn.topic == image_topic and index in want_image:
+                    msg = typestore.deserialize_cdr(raw, conn.msgtype)
+                    n = want_image[index]
+                    images[n] = (f'{image_topic}@{_stamp_ns(msg.header) or timestamp}',
+                                 decode_image_msg(msg, conn.msgtype))
+                    ready.append(n)
+                if conn.topic == depth_topic and index in want_depth:
+                    depth = depth_msg_to_metres(typestore.deserialize_cdr(raw, IMAGE))
+                    for n in want_depth[index]:
+                        depths[n] = depth
+                        ready.append(n)
+                for n in ready:
+                    if n in images and n in depths:
+                        name, rgb = images.pop(n)
+                        yield CalibrationFrame(name, rgb, depths.pop(n))
+        finally:
+            inner.close()
+    return len(chosen), generate()
+
+
+# -------------------------------------------------------------------------------------------
+# Command
+# -------------------------------------------------------------------------------------------
+def load_bag_config(params: Optional[str], overrides: Sequence[str]):
+    """
+    Read the engine configuration and :class:`BagSettings` from a parameter file and ``--set``.
+
+    :raises ValueError: unknown parameter or invalid value
+    """
+    from depthclip_ros.config import (default_params_file, DepthClipConfig,
+                                      engine_parameter_names, load_params_file,
+                                      parse_override, split_engine_parameters)
+    values = load_params_file(params if params else default_params_file())
+    engine_values, node_values = split_engine_parameters(values)
+    engine_names = set(engine_parameter_names())
+    for item in overrides:
+        name, value = parse_override(item)
+        if name in engine_names:
+            engine_values[name] = value
+        elif name in BAG_PARAMETERS:
+            node_values[name] = value
+        else:
+            raise ValueError(f'unknown parameter {name!r} for depthclip bag; known: engine '
+                             f'parameters and {", ".join(BAG_PARAMETERS)}')
+    return DepthClipConfig.from_flat(engine_values), BagSettings.from_params(node_values)
+
+
+def run_bag(args: argparse.Namespace) -> int:
+    """Run ``depthclip bag``."""
+    from depthclip_ros.engine import DepthClipEngine
+
+    if os.path.lexists(args.output):
+        raise ValueError(f'{args.output} exists already; not overwriting it')
+    if not os.path.exists(args.input):
+        raise FileNotFoundError(f'bag {args.input} does not exist')
+    config, settings = load_bag_config(args.params, args.overrides)
+    engine = DepthClipEngine(config)
+    print(f'weights: {engine.weights} on {engine.device} ({engine.precision})')
+    if engine.random_weights:
+        print('WARNING: RANDOM weights: the depth written is meaningless', file=sys.stderr)
+    result = process_bag(args.input, args.output, engine, args.image_topic, args.batch,
+                         args.storage, settings, progress=not args.no_progress)
+    rate = result.frames / max(result.seconds, 1e-9)
+    print(f'{result.frames} frames of {", ".join(result.image_topics)} in '
+          f'{result.seconds:.1f} s ({rate:.2f} frames/s); {result.messages} messages')
+    if result.skipped:
+        print(f'warning: {result.skipped} frame(s) could not be decoded and have no depth',
+              file=sys.stderr)
+    if result.interrupted:
+        print(f'interrupted: {result.output} is a valid {result.storage} bag with the '
+              f'{result.frames} frames finished before the interrupt (and every message '
+              'before them)', file=sys.stderr)
+        return 130
+    print(f'wrote {result.output} ({result.storage})')
+    return 0
+
+
+def register(subparsers, add_config_args) -> None:
+    """Add ``depthclip bag`` to the ``depthclip`` command."""
+    p = subparsers.add_parser(
+        'bag', help='run DepthCLIP on the image topics of a rosbag2 (no ROS needed)',
+        description='Copy a rosbag2 (sqlite3 or MCAP) and add depth, confidence, colorized '
+                    'depth, camera_info and a point cloud for every frame of its image '
+                    'topics.')
+    p.add_argument('input', metavar='IN', help='input bag: directory, .db3 or .mcap')
+    p.add_argument('output', metavar='OUT', help='output bag directory (must not exist)')
+    p.add_argument('--image-topic', action='append', metavar='TOPIC',
+                   help='image topic to process (repeatable; default: every image topic '
+                        'except depth images)')
+    p.add_argument('--storage', choices=STORAGES,
+                   help="output storage (default: the input's)")
+    p.add_argument('--batch', type=int, default=4, help='frames per encoder pass')
+    p.add_argument('--no-progress', action='store_true', help='no progress bar')
+    add_config_args(p)
+    p.set_defaults(run=run_bag)

@@ -1,0 +1,274 @@
+# Copyright 2026 The depthclip_ros Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""``depthclip bag``: real rosbag2 files (sqlite3 and MCAP) in, real bags out."""
+
+import os
+
+import cv2
+import numpy as np
+import pytest
+from rosbags.rosbag2 import Reader, StoragePlugin, Writer
+import yaml
+
+from depthclip_ros.bag import (BagSettings, make_typestore, namespace_of, output_topics,
+                               process_bag, select_image_topics)
+from depthclip_ros.cli import main
+from depthclip_ros.config import DepthClipConfig
+from depthclip_ros.engine import DepthClipEngine
+from depthclip_ros.geometry import depth_to_points, Intrinsics
+from depthclip_ros.image_conversion import encode_compressed
+from depthclip_ros.sample import load_sample_rgb, sample_intrinsics
+
+T0 = 1_700_000_000_000_000_000
+PERIOD = 100_000_000
+H, W = 96, 128
+TS = make_typestore()
+TYPES = TS.types
+IMAGE = 'sensor_msgs/msg/Image'
+COMPRESSED = 'sensor_msgs/msg/CompressedImage'
+CAMERA_INFO = 'sensor_msgs/msg/CameraInfo'
+CLOUD = 'sensor_msgs/msg/PointCloud2'
+DERIVED_TYPES = {'depth': IMAGE, 'confidence': IMAGE, 'colorized': IMAGE,
+                 'info': CAMERA_INFO, 'points': CLOUD}
+
+
+def _header(stamp_ns):
+    return TYPES['std_msgs/msg/Header'](
+        stamp=TYPES['builtin_interfaces/msg/Time'](sec=stamp_ns // 10 ** 9,
+                                                   nanosec=stamp_ns % 10 ** 9),
+        frame_id='camera_optical')
+
+
+def _rgb(i):
+    return cv2.resize(load_sample_rgb(i % 4), (W, H), interpolation=cv2.INTER_AREA)
+
+
+CAM_INTR = sample_intrinsics().scaled(W, H)
+
+
+def write_bag(path, storage, frames=3):
+    """
+    Write a bag with an rgb8 camera + camera_info, a compressed camera and a chatter topic.
+
+    Header stamps differ from bag timestamps so that the test can tell them apart.
+    Returns {topic: [(bag timestamp, header stamp), ...]} of the image topics.
+    """
+    sent = {'/cam/image_raw': [], '/cam2/image_raw/compressed': []}
+    with Writer(path, version=9, storage_plugin=getattr(StoragePlugin, storage.upper())) as w:
+        image = w.add_connection('/cam/image_raw', IMAGE, typestore=TS)
+        info = w.add_connection('/cam/camera_info', CAMERA_INFO, typestore=TS)
+        comp = w.add_connection('/cam2/image_raw/compressed', COMPRESSED, typestore=TS)
+        chat = w.add_connection('/chatter', 'std_msgs/msg/String', typestore=TS)
+        # a type no type store knows: copied byte for byte with its definition
+        custom = w.add_connection('/custom', 'my_pkg/msg/Tick', msgdef='uint32 count\n',
+                                  rihs01='RIHS01_' + '1' * 64)
+        for i in range(frames):
+            t = T0 + i * PERIOD
+            stamp = t - 5_000_000
+            rgb = _rgb(i)
+            msg = TYPES[IMAGE](header=_header(stamp), height=H, width=W, encoding='rgb8',
+                               is_bigendian=0, step=W * 3, data=rgb.reshape(-1))
+            cam_info = TYPES[CAMERA_INFO](
+                header=_header(stamp), height=H, width=W, distortion_model='plumb_bob',
+                d=np.zeros(5), k=np.array(CAM_INTR.k()), r=np.eye(3).reshape(-1),
+                p=np.array(CAM_INTR.p()), binning_x=0, binning_y=0,
+                roi=TYPES['sensor_msgs/msg/RegionOfInterest'](
+                    x_offset=0, y_offset=0, height=0, width=0, do_rectify=False))
+            if i == 1:  # the camera_info arrives after the first frame
+                w.write(info, t - 1, TS.serialize_cdr(cam_info, CAMERA_INFO))
+            w.write(image, t, TS.serialize_cdr(msg, IMAGE))
+            sent['/cam/image_raw'].append((t, stamp))
+            jpeg = np.frombuffer(encode_compressed(rgb, 'jpeg'), dtype=np.uint8)
+            cmsg = TYPES[COMPRESSED](header=_header(t + 7), format='rgb8; jpeg compressed bgr8',
+                                     data=jpeg)
+            w.write(comp, t + 20_000_000, TS.serialize_cdr(cmsg, COMPRESSED))
+            sent['/cam2/image_raw/compressed'].append((t + 20_000_000, t + 7))
+            text = TYPES['std_msgs/msg/String'](data=f'hello {i}')
+            w.write(chat, t + 50_000_000, TS.serialize_cdr(text, 'std_msgs/msg/String'))
+            w.write(custom, t + 60_000_000, b'\x00\x01\x00\x00' + i.to_bytes(4, 'little'))
+    return sent
+
+
+def read_raw(path):
+    """Return {topic: [(bag timestamp, raw bytes)]} and {topic: (type, definition, hash)}."""
+    out = {}
+    with Reader(path) as reader:
+        for conn, timestamp, raw in reader.messages():
+            out.setdefault(conn.topic, []).append((timestamp, bytes(raw)))
+        types = {c.topic: (c.msgtype, c.msgdef.data, c.digest) for c in reader.connections}
+    return out, types
+
+
+def read_bag(path):
+    """Return {topic: [(bag timestamp, msgtype, message)]} and the storage identifier."""
+    out = {}
+    with Reader(path) as reader:
+        last = -1
+        for conn, timestamp, raw in reader.messages():
+            assert timestamp >= last  # the output is in time order
+            last = timestamp
+            msg = TS.deserialize_cdr(raw, conn.msgtype) if conn.topic != '/custom' else raw
+            out.setdefault(conn.topic, []).append((timestamp, conn.msgtype, msg))
+    with open(os.path.join(path, 'metadata.yaml')) as f:
+        storage = yaml.safe_load(f)['rosbag2_bagfile_information']['storage_identifier']
+    return out, storage
+
+
+def _stamp(msg):
+    return msg.header.stamp.sec * 10 ** 9 + msg.header.stamp.nanosec
+
+
+@pytest.fixture(scope='module')
+def engine(small_overrides):
+    return DepthClipEngine(DepthClipConfig.from_flat(small_overrides))
+
+
+def test_namespaces_and_topic_selection():
+    assert namespace_of('/cam/image_raw') == '/cam'
+    assert namespace_of('/cam/image_raw/compressed') == '/cam'
+    assert namespace_of('/camera/color/image_rect_color') == '/camera/color'
+    assert namespace_of('/image') == ''
+    assert namespace_of('/front') == '/front'
+    assert output_topics('/cam/image_raw')['points'] == '/cam/points'
+    assert output_topics('/image')['depth'] == '/depth/image'
+    topics = {'/cam/image_raw': IMAGE, '/cam/image_raw/compressed': COMPRESSED,
+              '/cam/depth/image_raw': IMAGE, '/cam2/image/compressed': COMPRESSED,
+              '/cam/camera_info': CAMERA_INFO}
+    # depth images are left out; the raw topic wins over the compressed one of a camera
+    assert select_image_topics(topics) == ['/cam/image_raw', '/cam2/image/compressed']
+    assert select_image_topics(topics, ['/cam/image_raw/compressed']) == \
+        ['/cam/image_raw/compressed']
+    with pytest.raises(ValueError, match='same output topics'):
+        select_image_topics(topics, ['/cam/image_raw', '/cam/image_raw/compressed'])
+    with pytest.raises(ValueError, match='not in the bag'):
+        select_image_topics(topics, ['/nope'])
+    with pytest.raises(ValueError, match='not an Image'):
+        select_image_topics(topics, ['/cam/camera_info'])
+    with pytest.raises(ValueError, match='already has /cam/depth/image'):
+        select_image_topics(dict(topics, **{'/cam/depth/image': IMAGE}), ['/cam/image_raw'])
+
+
+@pytest.mark.parametrize('storage', ['sqlite3', 'mcap'])
+def test_bag_outputs(tmp_path, engine, storage):
+    src = str(tmp_path / 'in')
+    sent = write_bag(src, storage, frames=3)
+    out = str(tmp_path / 'out')
+    settings = BagSettings(stride=4)
+    result = process_bag(src, out, engine, batch=2, settings=settings, progress=False)
+    assert not result.interrupted and result.frames == 6 and result.skipped == 0
+    assert result.image_topics == ['/cam/image_raw', '/cam2/image_raw/compressed']
+    got, got_storage = read_bag(out)
+    assert got_storage == storage
+
+    originals = {'/cam/image_raw', '/cam/camera_info', '/cam2/image_raw/compressed',
+                 '/chatter', '/custom'}
+    expected = set(originals)
+    for topic in sent:
+        expected |= set(output_topics(topic).values())
+    assert set(got) == expected
+    # every original message is there, byte for byte, at its timestamp, with its type
+    raw_in, types_in = read_raw(src)
+    raw_out, types_out = read_raw(out)
+    for topic in originals:
+        assert raw_out[topic] == raw_in[topic]
+        assert types_out[topic] == types_in[topic]
+    assert len(got['/chatter']) == 3 and len(got['/cam/camera_info']) == 1
+    low, high = engine.config.depth_range
+    for topic, frames in sent.items():
+        for kind, name in output_topics(topic).items():
+            msgs = got[name]
+            assert [m[1] for m in msgs] == [DERIVED_TYPES[kind]] * 3
+            # written at the source's bag timestamp, stamped with the source header
+            assert [(m[0], _stamp(m[2])) for m in msgs] == frames
+            assert all(m[2].header.frame_id == 'camera_optical' for m in msgs)
+        depth_msg = got[output_topics(topic)['depth']][0][2]
+        assert (depth_msg.encoding, depth_msg.height, depth_msg.width) == ('32FC1', H, W)
+        depth = np.frombuffer(depth_msg.data.tobytes(), dtype='<f4').reshape(H, W)
+        assert np.isfinite(depth).all() and low <= depth.min() and depth.max() <= high
+        conf_msg = got[output_topics(topic)['confidence']][0][2]
+        conf = np.frombuffer(conf_msg.data.tobytes(), dtype='<f4')
+        assert conf_msg.encoding == '32FC1' and 0.0 <= conf.min() and conf.max() <= 1.0
+        color_msg = got[output_topics(topic)['colorized']][0][2]
+        assert (color_msg.encoding, color_msg.step) == ('bgr8', W * 3)
+        info_msg = got[output_topics(topic)['info']][0][2]
+        cloud = got[output_topics(topic)['points']][0][2]
+        assert (cloud.height, cloud.width, cloud.point_step) == (H // 4, W // 4, 12)
+        assert [f.name for f in cloud.fields] == ['x', 'y', 'z']
+        # the cloud is the depth back-projected with the intrinsics of depth/camera_info
+        intr = Intrinsics.from_camera_info(list(info_msg.k), W, H)
+        points = np.frombuffer(cloud.data.tobytes(), dtype='<f4').reshape(H // 4, W // 4, 3)
+        expect = depth_to_points(depth, intr, stride=4)
+        np.testing.assert_allclose(points[..., 0], expect['x'], rtol=1e-6)
+        np.testing.assert_allclose(points[..., 2], depth[::4, ::4], rtol=1e-6)
+    # /cam has a camera_info in the bag (the first one also serves the frame before it);
+    # /cam2 has none, so its intrinsics come from the 60 degree default field of view.
+    for _, _, info_msg in got['/cam/depth/camera_info']:
+        np.testing.assert_allclose(info_msg.k, CAM_INTR.k())
+    fov = Intrinsics.from_fov(W, H, 60.0)
+    np.testing.assert_allclose(got['/cam2/depth/camera_info'][0][2].k, fov.k())
+
+
+def test_cli_bag_storage_conversion_and_refusals(tmp_path, small_overrides, capsys):
+    src = str(tmp_path / 'in')
+    write_bag(src, 'sqlite3', frames=2)
+    out = str(tmp_path / 'out')
+    sets = [a for k, v in small_overrides.items() for a in ('--set', f'{k}={v}')]
+    rc = main(['bag', src, out, '--image-topic', '/cam2/image_raw/compressed',
+               '--storage', 'mcap', '--no-progress', '--set', 'publish.points=false',
+               '--set', 'cloud.stride=2'] + sets)
+    assert rc == 0, capsys.readouterr().err
+    printed = capsys.readouterr().out
+    assert '2 frames of /cam2/image_raw/compressed' in printed and 'frames/s' in printed
+    got, storage = read_bag(out)
+    assert storage == 'mcap'
+    assert '/cam/depth/image' not in got and '/cam2/points' not in got
+    assert len(got['/cam2/depth/image']) == 2 and len(got['/cam/image_raw']) == 2
+
+    rc = main(['bag', src, out] + sets)  # never overwrite
+    assert rc == 2 and 'exists already' in capsys.readouterr().err
+    rc = main(['bag', src, str(tmp_path / 'o2'), '--image-topic', '/chatter'] + sets)
+    assert rc == 2 and 'not an Image' in capsys.readouterr().err
+    assert not os.path.exists(tmp_path / 'o2')
+    rc = main(['bag', src, str(tmp_path / 'o3'), '--set', 'cloud.bogus=1'] + sets)
+    assert rc == 2 and 'unknown parameter' in capsys.readouterr().err
+
+
+def test_interrupt_leaves_a_valid_shorter_bag(tmp_path, small_overrides, monkeypatch, capsys):
+    src = str(tmp_path / 'in')
+    sent = write_bag(src, 'mcap', frames=4)
+    calls = []
+    real_predict = DepthClipEngine.predict
+
+    def predict(self, images, output_sizes=None):
+        calls.append(len(images))
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real_predict(self, images, output_sizes)
+
+    monkeypatch.setattr(DepthClipEngine, 'predict', predict)
+    out = str(tmp_path / 'out')
+    sets = [a for k, v in small_overrides.items() for a in ('--set', f'{k}={v}')]
+    rc = main(['bag', src, out, '--image-topic', '/cam/image_raw', '--batch', '2',
+               '--no-progress'] + sets)
+    assert rc == 130
+    assert 'interrupted' in capsys.readouterr().err
+    got, storage = read_bag(out)  # opens: metadata written, storage valid
+    assert storage == 'mcap'
+    first_two = sent['/cam/image_raw'][:2]
+    for name in output_topics('/cam/image_raw').values():
+        assert [(m[0], _stamp(m[2])) for m in got[name]] == first_two
+    # everything up to the last finished frame is there; nothing after the interrupted batch
+    assert [m[0] for m in got['/cam/image_raw']] == [t for t, _ in first_two]
+    assert max(m[0] for msgs in got.values() for m in msgs) < sent['/cam/image_raw'][2][0]
