@@ -93,6 +93,7 @@ setup(
         'console_scripts': [
             'depthclip = depthclip_ros.cli:main',
             'depthclip_node = depthclip_ros.depthclip_node:main',
+            'depthclip_lifecycle_node = depthclip_ros.depthclip_lifecycle_node:main',
             'camera_player = depthclip_ros.camera_player:main',
         ],
     },

@@ -14,6 +14,7 @@
 
 """Test utilities for real rclpy nodes over DDS: spinning, a probe node, waiting."""
 
+import gc
 import os
 import signal
 import subprocess
@@ -21,17 +22,19 @@ import sys
 import tempfile
 import threading
 import time
+import traceback
 from typing import Any, Callable, Dict, List, Optional
 
 from builtin_interfaces.msg import Time
 import cv2
 import numpy as np
+from rcl_interfaces.msg import Log
 import rclpy
 from rclpy.context import Context
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
-from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Header
@@ -44,6 +47,27 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 RELIABLE = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10,
                       reliability=ReliabilityPolicy.RELIABLE)
+ROSOUT = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1000,
+                    reliability=ReliabilityPolicy.RELIABLE,
+                    durability=DurabilityPolicy.TRANSIENT_LOCAL)
+
+
+def rss_mb(pid: Optional[int] = None) -> float:
+    """Return the resident memory of a process (this one by default) in MiB."""
+    return proc_status(pid)['VmRSS'] / 1024.0
+
+
+def proc_status(pid: Optional[int] = None) -> Dict[str, int]:
+    """Return the numeric fields of /proc/<pid>/status (kB for sizes; Threads, ...)."""
+    path = f'/proc/{pid or "self"}/status'
+    out = {}
+    with open(path, encoding='utf-8') as f:
+        for line in f:
+            key, _, value = line.partition(':')
+            parts = value.split()
+            if parts and parts[0].isdigit():
+                out[key] = int(parts[0])
+    return out
 
 
 def new_context() -> Context:
@@ -51,6 +75,19 @@ def new_context() -> Context:
     context = Context()
     rclpy.init(context=context, signal_handler_options=SignalHandlerOptions.NO)
     return context
+
+
+def close_context(context: Context) -> None:
+    """
+    Shut down and destroy a context from :func:`new_context`, and collect the garbage.
+
+    The DDS participant and its threads go away now, not at some later garbage collection:
+    a process that forks later (flake8's worker pool, ...) must not inherit live DDS
+    objects whose destruction would then run in a child without their threads.
+    """
+    rclpy.try_shutdown(context=context)
+    context.destroy()
+    gc.collect()
 
 
 def overrides(values: Dict[str, Any]) -> List[Parameter]:
@@ -90,15 +127,20 @@ class Spinner:
 
     def __init__(self, *nodes: Node, context: Optional[Context] = None):
         self.executor = SingleThreadedExecutor(context=context)
+        self.context = context
         for node in nodes:
             self.executor.add_node(node)
         self.thread = threading.Thread(target=self._spin, daemon=True)
+        #: What stopped the spinning early (a callback that raised), else None.
+        self.error: Optional[BaseException] = None
 
     def _spin(self):
         try:
             self.executor.spin()
-        except Exception:  # noqa: B902 - context shut down under us at teardown
-            pass
+        except Exception as error:  # noqa: B902 - a callback raised, or shut down under us
+            if self.context is None or self.context.ok():
+                self.error = error
+                traceback.print_exc()  # shows in the failing test's captured output
 
     def start(self) -> 'Spinner':
         """Start spinning."""
@@ -147,6 +189,15 @@ class Probe(Node):
 
         self._subs[topic] = self.create_subscription(msg_type, topic, callback, qos)
 
+    def subscribe_rosout(self) -> None:
+        """Record the log messages of every node in ``self.messages['/rosout']``."""
+        self.subscribe('/rosout', Log, ROSOUT)
+
+    def log_lines(self, node_name: str, contains: str = '') -> List[str]:
+        """Return the /rosout messages of node ``node_name`` (its logger name) with text."""
+        return [m.msg for m in self.received('/rosout')
+                if m.name.endswith(node_name) and contains in m.msg]
+
     def unsubscribe(self, topic: str) -> None:
         """Stop recording ``topic``."""
         self.destroy_subscription(self._subs.pop(topic))
@@ -188,6 +239,19 @@ class Probe(Node):
         header = header or self.header()
         self.image_pub.publish(ros_msgs.rgb_to_image_msg(rgb, header, encoding))
         return header
+
+    def publish_image_msg(self, msg: Image, header: Optional[Header] = None) -> Header:
+        """Publish a prepared (possibly malformed) Image with a fresh header; return it."""
+        msg.header = header or self.header()
+        self.image_pub.publish(msg)
+        return msg.header
+
+    def publish_compressed_msg(self, msg: CompressedImage,
+                               header: Optional[Header] = None) -> Header:
+        """Publish a prepared (possibly malformed) CompressedImage with a fresh header."""
+        msg.header = header or self.header()
+        self.compressed_pub.publish(msg)
+        return msg.header
 
     def publish_compressed(self, rgb: np.ndarray, fmt: str = 'jpeg',
                            header: Optional[Header] = None) -> Header:

@@ -19,8 +19,10 @@ import subprocess
 import sys
 
 import cv2
+import numpy as np
 
 from depthclip_ros.geometry import read_ply
+from depthclip_ros.sample import sample_frames
 
 
 def run_demo(args, tmp_path, extra_env=None, timeout=240):
@@ -47,6 +49,30 @@ def test_demo_end_to_end_with_a_local_checkpoint(tmp_path, rn50_checkpoint):
     points = read_ply(str(out / 'points.ply'))
     assert len(points) > 1000
     assert (points['z'] > 0).all()
+
+
+def test_demo_with_two_cameras_on_one_node(tmp_path, rn50_checkpoint):
+    out = tmp_path / 'demo2'
+    proc = run_demo(['--weights', rn50_checkpoint, '--frames', '2', '--every', '2',
+                     '--rate', '4', '--output', str(out), '--device', 'cpu', '--cameras', '2',
+                     '--set', 'input.height:=128', '--set', 'input.width:=160'], tmp_path)
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+    assert 'Traceback' not in proc.stderr
+    summary = [line for line in proc.stdout.splitlines() if line.startswith('demo: ')]
+    assert [line.split(':')[1].strip() for line in summary] == ['cam0', 'cam1'], summary
+    assert all(int(line.split(':')[2].split()[0]) >= 2 for line in summary), summary
+    strips = {}
+    for camera in ('cam0', 'cam1'):
+        strips[camera] = cv2.imread(str(out / f'{camera}_strip_000.png'))
+        assert strips[camera] is not None and strips[camera].shape[0] == 480
+        points = read_ply(str(out / f'{camera}_points.ply'))
+        assert len(points) > 1000 and (points['z'] > 0).all()
+    # cam1 plays the mirror image of the sample.
+    for path in sample_frames():
+        mirrored = cv2.imread(str(out / 'mirrored_sample' / os.path.basename(path)))
+        np.testing.assert_array_equal(mirrored, cv2.flip(cv2.imread(path), 1))
+    log = (out / 'node.log').read_text()
+    assert 'subscribed to /demo/cam0/image, /demo/cam1/image' in log
 
 
 def test_demo_fails_with_one_clear_message_without_weights(tmp_path):

@@ -82,6 +82,9 @@ def write_config(path):
     options.update(package)
     options['extend-ignore'] = ','.join(ignored)
     options['exclude'] = ','.join(excluded)
+    # One process: flake8's worker pool forks this pytest process, which may hold ROS/DDS
+    # state from earlier test modules; a forked worker that dies hangs the pool.
+    options['jobs'] = '1'
     config = configparser.ConfigParser()
     config['flake8'] = options
     with open(path, 'w', encoding='utf-8') as f:

@@ -23,11 +23,11 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 import numpy as np
 import pytest
 from rcl_interfaces.msg import ParameterType
-import rclpy
 from rclpy.parameter import Parameter
 from rclpy.parameter_client import AsyncParameterClient
-from ros_helpers import (finish_process, kill_process, new_context, overrides, Probe,
-                         process_output, sample_image, Spinner, start_process, wait_until)
+from ros_helpers import (close_context, finish_process, kill_process, new_context,
+                         overrides, Probe, process_output, sample_image, Spinner,
+                         start_process, wait_until)
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 
 from depthclip_ros import ros_msgs
@@ -51,7 +51,7 @@ TEST_SETTINGS = {'diagnostics_period': 0.2, 'flip_tta': False}
 def context():
     ctx = new_context()
     yield ctx
-    rclpy.try_shutdown(context=ctx)
+    close_context(ctx)
 
 
 @pytest.fixture(scope='module')
