@@ -254,8 +254,13 @@ def _watch(args: argparse.Namespace, streams: List[Dict[str, str]],
         while listener.frames < args.frames:
             executor.spin_once(timeout_sec=0.2)
             if node_proc.poll() is not None:
-                print(f'depthclip demo: error: depthclip_node stopped: '
-                      f'{_node_failure(log_path)}', file=sys.stderr)
+                failure = _node_failure(log_path)
+                if 'model.pretrained' in failure:
+                    failure += (' | demo: pass --weights /path/to/RN50.pt (make demo '
+                                'WEIGHTS=/path/to/RN50.pt), or --weights random for a smoke '
+                                'test with seeded random weights')
+                print(f'depthclip demo: error: depthclip_node stopped: {failure}',
+                      file=sys.stderr)
                 return 1
             stopped = [p for p in player_procs if p.poll() is not None]
             if stopped:
