@@ -46,3 +46,12 @@ def small_overrides(rn50_checkpoint):
         'input.height': 128,
         'input.width': 160,
     }
+
+
+@pytest.fixture(scope='module')
+def context():
+    """One rclpy context per test module, closed (entities destroyed) at its end."""
+    from ros_helpers import close_context, new_context
+    ctx = new_context()
+    yield ctx
+    close_context(ctx)

@@ -37,8 +37,7 @@ import numpy as np
 import pytest
 from rclpy.parameter import Parameter
 from rclpy.parameter_client import AsyncParameterClient
-from ros_helpers import (close_context, new_context, overrides, Probe, rss_mb, sample_image,
-                         Spinner, wait_until)
+from ros_helpers import (overrides, Probe, rss_mb, sample_image, Spinner, wait_until)
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Header
 
@@ -53,13 +52,6 @@ NODE = 'depthclip_node'
 SETTINGS = {'diagnostics_period': 0.2, 'flip_tta': False, 'qos.image_reliability': 'reliable',
             'publish.points': False, 'publish.colorized': False,
             'publish.confidence': False}
-
-
-@pytest.fixture(scope='module')
-def context():
-    ctx = new_context()
-    yield ctx
-    close_context(ctx)
 
 
 @pytest.fixture(scope='module')

@@ -20,22 +20,14 @@ import time
 import cv2
 import numpy as np
 import pytest
-import rclpy
-from ros_helpers import (finish_process, kill_process, new_context, overrides, Probe,
-                         process_output, Spinner, start_process, wait_until)
+from ros_helpers import (finish_process, kill_process, overrides, Probe, process_output, Spinner,
+                         start_process, wait_until)
 from sensor_msgs.msg import CameraInfo, Image
 
 from depthclip_ros import ros_msgs
 from depthclip_ros.camera_player import CameraPlayer, SourceError
 from depthclip_ros.geometry import Intrinsics
 from depthclip_ros.sample import load_sample_rgb, sample_frames, sample_intrinsics
-
-
-@pytest.fixture(scope='module')
-def context():
-    ctx = new_context()
-    yield ctx
-    rclpy.try_shutdown(context=ctx)
 
 
 def play(context, namespace, params, expect, timeout=20.0, settle=0.3):

@@ -29,8 +29,8 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 import pytest
 from rclpy.parameter import Parameter
 from rclpy.parameter_client import AsyncParameterClient
-from ros_helpers import (close_context, finish_process, kill_process, new_context,
-                         overrides, Probe, sample_image, Spinner, start_process, wait_until)
+from ros_helpers import (finish_process, kill_process, overrides, Probe, sample_image, Spinner,
+                         start_process, wait_until)
 from sensor_msgs.msg import Image
 import torch
 
@@ -82,13 +82,6 @@ def bad_models(small_overrides, rn50_checkpoint, tmp_path_factory):
 # -------------------------------------------------------------------------------------------
 # a node in this process
 # -------------------------------------------------------------------------------------------
-@pytest.fixture(scope='module')
-def context():
-    ctx = new_context()
-    yield ctx
-    close_context(ctx)
-
-
 @pytest.fixture(scope='module')
 def system(context, small_overrides):
     node = DepthClipNode(namespace=NS, context=context,

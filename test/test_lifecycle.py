@@ -35,13 +35,6 @@ SETTINGS = {'diagnostics_period': 0.2, 'flip_tta': False, 'qos.image_reliability
 
 
 @pytest.fixture(scope='module')
-def context():
-    ctx = new_context()
-    yield ctx
-    close_context(ctx)
-
-
-@pytest.fixture(scope='module')
 def system(context, small_overrides):
     node = DepthClipLifecycleNode(
         namespace=NS, context=context,

@@ -29,8 +29,7 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 import numpy as np
 import pytest
 from rclpy.parameter import Parameter
-from ros_helpers import (close_context, new_context, overrides, Probe, sample_image, Spinner,
-                         wait_until)
+from ros_helpers import (overrides, Probe, sample_image, Spinner, wait_until)
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 import yaml
@@ -48,13 +47,6 @@ DRIVERS = '/dc_multi_drivers'
 SIZES = {'front': (160, 120), 'left': (320, 240), 'rear': (96, 72)}
 SETTINGS = {'diagnostics_period': 0.2, 'flip_tta': False, 'qos.image_reliability': 'reliable',
             'publish.points': False, 'publish.colorized': False, 'publish.confidence': False}
-
-
-@pytest.fixture(scope='module')
-def context():
-    ctx = new_context()
-    yield ctx
-    close_context(ctx)
 
 
 def cameras_document():

@@ -25,9 +25,8 @@ import pytest
 from rcl_interfaces.msg import ParameterType
 from rclpy.parameter import Parameter
 from rclpy.parameter_client import AsyncParameterClient
-from ros_helpers import (close_context, finish_process, kill_process, new_context,
-                         overrides, Probe, process_output, sample_image, Spinner,
-                         start_process, wait_until)
+from ros_helpers import (finish_process, kill_process, overrides, Probe, process_output,
+                         sample_image, Spinner, start_process, wait_until)
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 
 from depthclip_ros import ros_msgs
@@ -47,13 +46,6 @@ TEST_SETTINGS = {'diagnostics_period': 0.2, 'flip_tta': False}
 # -------------------------------------------------------------------------------------------
 # fixtures
 # -------------------------------------------------------------------------------------------
-@pytest.fixture(scope='module')
-def context():
-    ctx = new_context()
-    yield ctx
-    close_context(ctx)
-
-
 @pytest.fixture(scope='module')
 def system(context, small_overrides):
     """Start the node under test (model loaded once) and a probe node, both spinning."""
