@@ -211,6 +211,29 @@ def _check_max_pixels(height, width, max_pixels):
             f'max_pixels={max_pixels}')
 
 
+def check_layout(height: int, width: int, step: int, bytes_per_px: int, data_size: int,
+                 name: str) -> int:
+    """
+    Check that ``height`` rows of ``step`` bytes fit in the data, allocating nothing.
+
+    :param bytes_per_px: bytes of one pixel of the encoding
+    :param data_size: length of the data in bytes
+    :param name: the encoding, for the messages
+    :return: how many bytes of data follow the last row (0 for an exact buffer)
+    :raises ImageConversionError: a row step shorter than a row, or data shorter than
+        ``height * step``
+    """
+    if step < width * bytes_per_px:
+        raise ImageConversionError(
+            f'step {step} is smaller than width*{bytes_per_px}={width * bytes_per_px} for '
+            f'{name}')
+    if data_size < height * step:
+        raise ImageConversionError(
+            f'data has {data_size} bytes but height*step needs {height * step} '
+            f'({height}*{step}) for {name}')
+    return data_size - height * step
+
+
 def _scale_16_to_8(values):
     """Scale like cv_bridge's ``convertTo(CV_8U, 255. / 65535.)``: ``round(v / 257)``."""
     # round(v / 257) == (v + 128) // 257 for integers (v / 257 is never exactly x.5);
@@ -246,15 +269,7 @@ def image_to_rgb(height: int, width: int, encoding: str, is_bigendian: bool, ste
     if isinstance(step, (bool, np.bool_)) or not isinstance(step, (int, np.integer)):
         raise ImageConversionError(f'step must be an integer, got {step!r}')
     step = int(step)
-    bpp = channels * depth
-    if step < width * bpp:
-        raise ImageConversionError(
-            f'step {step} is smaller than width*{bpp}={width * bpp} for {name}')
-    size = _byte_length(data)
-    if size < height * step:
-        raise ImageConversionError(
-            f'data has {size} bytes but height*step needs {height * step} '
-            f'({height}*{step}) for {name}')
+    check_layout(height, width, step, channels * depth, _byte_length(data), name)
     if layout in _YUV_TO_RGB and width % 2:
         raise ImageConversionError(
             f'width {width} is odd; {name} packs pixel pairs and needs an even width')
@@ -266,7 +281,7 @@ def image_to_rgb(height: int, width: int, encoding: str, is_bigendian: bool, ste
     buffer = _byte_buffer(data)
     dtype = np.dtype(np.uint8) if depth == 1 else np.dtype('>u2' if is_bigendian else '<u2')
     pixels = np.ndarray(shape=(height, width, channels), dtype=dtype, buffer=buffer,
-                        offset=0, strides=(step, bpp, depth))
+                        offset=0, strides=(step, channels * depth, depth))
 
     if layout in _YUV_TO_RGB:
         return np.ascontiguousarray(cv2.cvtColor(pixels, _YUV_TO_RGB[layout]))

@@ -30,7 +30,7 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2, Poi
 from std_msgs.msg import Header
 
 from depthclip_ros.geometry import Intrinsics
-from depthclip_ros.image_conversion import (bytes_per_pixel, decode_compressed,
+from depthclip_ros.image_conversion import (bytes_per_pixel, check_layout, decode_compressed,
                                             DEFAULT_MAX_PIXELS, encode_compressed, encode_image,
                                             image_to_rgb, ImageConversionError)
 
@@ -154,17 +154,10 @@ def check_image_msg(msg: Image, max_pixels: int = DEFAULT_MAX_PIXELS) -> int:
         raise ImageConversionError(f'declared size {width}x{height} = {height * width} pixels '
                                    f'exceeds max_pixels={max_pixels}')
     try:
-        row = width * bytes_per_pixel(msg.encoding)
+        bpp = bytes_per_pixel(msg.encoding)
     except ImageConversionError:
-        row = width  # unknown here: a converter that knows it checks the rest
-    if step < row:
-        raise ImageConversionError(f'step {step} is smaller than a row of {width} '
-                                   f'{msg.encoding} pixels ({row} bytes)')
-    size = len(msg.data)
-    if size < height * step:
-        raise ImageConversionError(f'data has {size} bytes but height*step needs '
-                                   f'{height * step} ({height}*{step})')
-    return size - height * step
+        bpp = 1  # unknown here: a converter that knows it checks the rest
+    return check_layout(height, width, step, bpp, len(msg.data), msg.encoding)
 
 
 def image_msg_to_rgb(msg: Image, max_pixels: Optional[int] = None) -> np.ndarray:
