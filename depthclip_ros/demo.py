@@ -36,13 +36,14 @@ of its own), whatever the caller's environment says.
 
 import argparse
 import os
-import signal
 import statistics
 import subprocess
 import sys
 import threading
 import time
 from typing import Dict, List, Optional, Sequence
+
+from depthclip_ros.process_tools import stop_processes
 
 NODE_READY_TIMEOUT_S = 180.0
 
@@ -152,15 +153,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except KeyboardInterrupt:
         code = 130
     finally:
-        for proc in players + [node]:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGINT)
-        for proc in players + [node]:
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_processes(players + [node], timeout=20)
         node_log.close()
     return code
 

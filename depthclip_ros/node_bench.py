@@ -123,6 +123,7 @@ def _run_node(overrides: List[str], size, rate: float, duration: float,
 
     from depthclip_ros.config import default_params_file, parse_override
     from depthclip_ros.geometry import Intrinsics
+    from depthclip_ros.process_tools import stop_processes
     from depthclip_ros.ros_msgs import camera_info_msg, rgb_to_image_msg, stamp_to_ns
 
     cmd = [sys.executable, '-m', 'depthclip_ros.depthclip_node', '--ros-args',
@@ -182,11 +183,7 @@ def _run_node(overrides: List[str], size, rate: float, duration: float,
         executor.shutdown()
         node.destroy_node()
         rclpy.try_shutdown()
-        proc.send_signal(2)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_processes([proc], timeout=20)
         log.close()
     window = max(10.0, duration / 6.0)
     windows = []

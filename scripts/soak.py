@@ -40,7 +40,6 @@ whatever the caller's environment says. Example (the full 10 minutes, paper inpu
 import argparse
 import json
 import os
-import signal
 import statistics
 import subprocess
 import sys
@@ -91,18 +90,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--log', metavar='FILE', default=None,
                         help="the node's output (default: a temporary file)")
     return parser
-
-
-def proc_status(pid: int) -> Dict[str, int]:
-    """Return the numeric fields of /proc/<pid>/status (VmRSS in kB, Threads, ...)."""
-    out = {}
-    with open(f'/proc/{pid}/status', encoding='utf-8') as f:
-        for line in f:
-            key, _, value = line.partition(':')
-            parts = value.split()
-            if parts and parts[0].isdigit():
-                out[key] = int(parts[0])
-    return out
 
 
 def percentile(values: List[float], q: float) -> float:
@@ -246,6 +233,7 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
 
     from depthclip_ros.config import default_params_file
     from depthclip_ros.loading import save_random_checkpoint
+    from depthclip_ros.process_tools import proc_status, stop_processes
 
     workdir = tempfile.mkdtemp(prefix='depthclip_soak_')
     weights = args.weights
@@ -347,13 +335,7 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
         executor.shutdown()
         client.node.destroy_node()
         rclpy.try_shutdown()
-        if node_proc.poll() is None:
-            node_proc.send_signal(signal.SIGINT)
-            try:
-                node_proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                node_proc.kill()
-                node_proc.wait()
+        stop_processes([node_proc], timeout=60)
         log.close()
     report['node_exit_code'] = node_proc.returncode
     print_summary(report)

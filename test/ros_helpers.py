@@ -41,6 +41,7 @@ from std_msgs.msg import Header
 
 from depthclip_ros import ros_msgs
 from depthclip_ros.geometry import Intrinsics
+from depthclip_ros.process_tools import proc_status
 from depthclip_ros.sample import load_sample_rgb, sample_intrinsics
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -55,19 +56,6 @@ ROSOUT = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1000,
 def rss_mb(pid: Optional[int] = None) -> float:
     """Return the resident memory of a process (this one by default) in MiB."""
     return proc_status(pid)['VmRSS'] / 1024.0
-
-
-def proc_status(pid: Optional[int] = None) -> Dict[str, int]:
-    """Return the numeric fields of /proc/<pid>/status (kB for sizes; Threads, ...)."""
-    path = f'/proc/{pid or "self"}/status'
-    out = {}
-    with open(path, encoding='utf-8') as f:
-        for line in f:
-            key, _, value = line.partition(':')
-            parts = value.split()
-            if parts and parts[0].isdigit():
-                out[key] = int(parts[0])
-    return out
 
 
 def new_context() -> Context:
