@@ -16,7 +16,6 @@
 
 import array
 import struct
-import time
 import tracemalloc
 import zlib
 
@@ -337,18 +336,15 @@ def test_unknown_encoding_lists_the_supported_ones():
 def test_absurd_declared_size_with_tiny_data_allocates_nothing():
     tracemalloc.start()
     try:
-        start = time.perf_counter()
         with pytest.raises(ImageConversionError, match='exceeds max_pixels=50000000'):
             image_to_rgb(100000, 100000, 'rgb8', False, 300000, b'0123456789')
         # Even with the pixel limit lifted, the size check fails before any allocation.
         with pytest.raises(ImageConversionError, match='data has 10 bytes'):
             image_to_rgb(100000, 100000, 'rgb16', True, 600000, b'0123456789',
                          max_pixels=10 ** 12)
-        elapsed = time.perf_counter() - start
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    assert elapsed < 0.5
     assert peak < 1_000_000
 
 
@@ -368,12 +364,9 @@ def test_full_size_4000x3000_rgb8_frame():
     rgb[:, :, 1] = (np.arange(height) % 256)[:, None]
     rgb[:, :, 2] = 77
     data = rgb.tobytes()
-    start = time.perf_counter()
     out = image_to_rgb(height, width, 'rgb8', False, width * 3, data)
-    elapsed = time.perf_counter() - start
     check_output(out, height, width)
     np.testing.assert_array_equal(out, rgb)
-    assert elapsed < 2.0
 
 
 @pytest.mark.parametrize('wrap', [
