@@ -192,8 +192,11 @@ def _player_cmd(args: argparse.Namespace, stream: Dict[str, str], index: int) ->
 
 
 def _node_cmd(args: argparse.Namespace, params: str, pretrained: Optional[str]) -> List[str]:
+    # The player publishes reliably: subscribe reliably too, as best-effort images over
+    # ~0.5 MB are lossy in Fast DDS's shared-memory transport (ros2/rmw_fastrtps#739).
+    defaults = ['cloud.color:=true', 'qos.image_reliability:=reliable']
     cmd = [sys.executable, '-m', 'depthclip_ros.depthclip_node'] + _ros_args(
-        params, pretrained, args.device, args.overrides) + ['-p', 'cloud.color:=true']
+        params, pretrained, args.device, defaults + list(args.overrides))
     if args.cameras == 1:
         return cmd + [
             '-r', 'image:=/demo/camera/image', '-r', 'camera_info:=/demo/camera/camera_info',

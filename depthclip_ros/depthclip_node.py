@@ -54,6 +54,10 @@ import numpy as np
 from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescriptor,
                                 ParameterType, SetParametersResult)
 import rclpy
+try:  # Iron and later
+    from rclpy.event_handler import SubscriptionEventCallbacks
+except ImportError:  # Humble
+    from rclpy.qos_event import SubscriptionEventCallbacks
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
@@ -81,6 +85,17 @@ DROP_LOG_PERIOD = 60.0
 
 #: A camera that sent nothing for this long is reported (diagnostics WARN).
 STALE_AFTER_S = 5.0
+#: Seconds with a publisher on the image topic but no image before the node says why.
+SILENT_PUBLISHER_S = 5.0
+#: Why a best-effort subscription may receive nothing from a publisher on the same host.
+BEST_EFFORT_HINT = (
+    "best-effort images larger than about 0.5 MB are lost by Fast DDS's default "
+    'shared-memory transport (ros2/rmw_fastrtps#739): if the camera publishes reliably (most '
+    'drivers do), set qos.image_reliability: reliable; otherwise enlarge the Fast DDS '
+    'shared-memory segment (see the README, "Troubleshooting")')
+RELIABLE_HINT = ("check that the publisher's QoS matches qos.image_reliability: reliable "
+                 '(a best-effort publisher does not connect to a reliable subscription) and '
+                 'input_transport')
 
 TRANSPORTS = ('raw', 'compressed')
 RELIABILITIES = ('best_effort', 'reliable')
@@ -432,7 +447,7 @@ def validate_frame_id(name: str, value: Any) -> str:
 #: Per-camera frame counters; their meaning is in the diagnostics keys below.
 COUNTERS = ('received', 'processed', 'dropped', 'rejected', 'errors', 'camera_info_received',
             'camera_info_rejected', 'clouds_built', 'colorized_built', 'stamp_backwards',
-            'empty_frame_id', 'extra_data')
+            'empty_frame_id', 'extra_data', 'qos_incompatible')
 
 
 class _Camera:
@@ -454,6 +469,7 @@ class _Camera:
         self.warned_no_info = False
         self.last_diag: Tuple[Dict[str, int], float] = (dict(self.counts), time.monotonic())
         self.image_sub = None
+        self.subscribed_at = time.monotonic()
         self.info_sub = None
         self.image_topic = ''
         self.pubs: Dict[str, Any] = {}
@@ -660,15 +676,21 @@ class DepthClipCore:
             if camera.image_sub is not None:
                 self.destroy_subscription(camera.image_sub)
                 camera.image_sub = None
+            events = SubscriptionEventCallbacks(
+                incompatible_qos=lambda event, camera=camera: self._on_incompatible_qos(
+                    camera, event))
             if settings.input_transport == 'compressed':
                 camera.image_sub = self.create_subscription(
                     CompressedImage, self._compressed_topic(camera),
-                    lambda msg, camera=camera: self._on_image(camera, msg, True), qos)
+                    lambda msg, camera=camera: self._on_image(camera, msg, True), qos,
+                    event_callbacks=events)
             else:
                 camera.image_sub = self.create_subscription(
                     Image, camera.topic('image'),
-                    lambda msg, camera=camera: self._on_image(camera, msg, False), qos)
+                    lambda msg, camera=camera: self._on_image(camera, msg, False), qos,
+                    event_callbacks=events)
             camera.image_topic = camera.image_sub.topic_name
+            camera.subscribed_at = time.monotonic()
 
     def _compressed_topic(self, camera: _Camera) -> str:
         """Return ``<resolved image topic>/compressed`` as image_transport does."""
@@ -822,6 +844,15 @@ class DepthClipCore:
     def _bump(self, camera: _Camera, name: str, amount: int = 1) -> None:
         with self._stats_lock:
             camera.counts[name] += amount
+
+    def _on_incompatible_qos(self, camera: _Camera, event: Any) -> None:
+        self._bump(camera, 'qos_incompatible')
+        policy = getattr(event.last_policy_kind, 'name', event.last_policy_kind)
+        self._warn([camera], 'qos_incompatible',
+                   f'a publisher on {camera.image_topic} offers a QoS incompatible with this '
+                   f'subscription (policy {policy}); qos.image_reliability is '
+                   f'{self._settings.qos_image_reliability}: a best-effort publisher needs '
+                   'qos.image_reliability: best_effort')
 
     def _on_camera_info(self, camera: _Camera, msg: CameraInfo) -> None:
         camera.camera_info = msg
@@ -1078,6 +1109,14 @@ class DepthClipCore:
             level, message = DiagnosticStatus.WARN, 'rejecting input images'
         elif counts['received'] == 0:
             level, message = DiagnosticStatus.WARN, f'waiting for images on {camera.image_topic}'
+            publishers = self.count_publishers(camera.image_topic)
+            if publishers and now - camera.subscribed_at > SILENT_PUBLISHER_S:
+                message = (f'{publishers} publisher(s) on {camera.image_topic} but no image '
+                           'received')
+                hint = (RELIABLE_HINT if self._settings.qos_image_reliability == 'reliable'
+                        else BEST_EFFORT_HINT)
+                self._warn([camera], 'silent_publisher', f'{message} after '
+                           f'{now - camera.subscribed_at:.0f} s: {hint}', period=60.0)
         elif idle > max(STALE_AFTER_S, 2 * self._settings.diagnostics_period):
             level, message = (DiagnosticStatus.WARN,
                               f'no images for {idle:.0f} s on {camera.image_topic}')
@@ -1095,6 +1134,7 @@ class DepthClipCore:
             ('frames rejected', counts['rejected']),
             ('errors', counts['errors']),
             ('camera_info rejected', counts['camera_info_rejected']),
+            ('incompatible QoS events', counts['qos_incompatible']),
             ('stamps going backwards', counts['stamp_backwards']),
             ('empty frame_id', counts['empty_frame_id']),
             ('extra image data', counts['extra_data']),

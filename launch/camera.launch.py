@@ -126,11 +126,16 @@ def launch_setup(context):
     if not image or not camera_info:
         raise ValueError('image and camera_info must name the input topics')
     device = arg('device')
+    image_qos = arg('image_qos')
+    if image_qos not in ('', 'best_effort', 'reliable'):
+        raise ValueError(f'image_qos must be best_effort, reliable or empty, got {image_qos!r}')
     use_sim_time = is_true(arg('use_sim_time'))
 
     parameters = [arg('params_file')]
     if device:
         parameters.append({'model.device': device})
+    if image_qos:
+        parameters.append({'qos.image_reliability': image_qos})
     if use_sim_time:
         parameters.append({'use_sim_time': True})
 
@@ -210,6 +215,13 @@ def generate_launch_description():
             'device', default_value='',
             description='Inference device: auto, cpu, cuda or cuda:N; empty keeps the '
                         'params file value (model.device)'),
+        DeclareLaunchArgument(
+            'image_qos', default_value='',
+            description='Reliability of the image subscription: best_effort (sensor data '
+                        'QoS) or reliable; empty keeps the params file value '
+                        '(qos.image_reliability). Use reliable with a reliable driver on the '
+                        'same host: Fast DDS loses best-effort images over ~0.5 MB in shared '
+                        'memory (ros2/rmw_fastrtps#739)'),
         DeclareLaunchArgument(
             'use_sim_time', default_value='false',
             description='Use the /clock topic (simulation) instead of the system clock'),

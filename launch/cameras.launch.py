@@ -76,6 +76,11 @@ def launch_setup(context):
     device = arg('device')
     if device:
         parameters.append({'model.device': device})
+    image_qos = arg('image_qos')
+    if image_qos not in ('', 'best_effort', 'reliable'):
+        raise ValueError(f'image_qos must be best_effort, reliable or empty, got {image_qos!r}')
+    if image_qos:
+        parameters.append({'qos.image_reliability': image_qos})
     if is_true(arg('use_sim_time')):
         parameters.append({'use_sim_time': True})
     executable = 'depthclip_lifecycle_node' if is_true(arg('use_lifecycle')) \
@@ -127,6 +132,10 @@ def generate_launch_description():
             'device', default_value='',
             description='Inference device: auto, cpu, cuda or cuda:N; empty keeps the '
                         'params file value (model.device)'),
+        DeclareLaunchArgument(
+            'image_qos', default_value='',
+            description='Reliability of the image subscriptions: best_effort or reliable; '
+                        'empty keeps the params file value (qos.image_reliability)'),
         DeclareLaunchArgument(
             'use_sim_time', default_value='false',
             description='Use the /clock topic (simulation) instead of the system clock'),

@@ -79,6 +79,7 @@ def generate_launch_description():
             ('image', IMAGE_TOPIC),
             ('camera_info', CAMERA_INFO_TOPIC),
             ('rviz_fixed_frame', FRAME_ID),
+            ('image_qos', 'reliable'),  # camera_player publishes reliably
         ],
     )])
     return LaunchDescription([

@@ -48,7 +48,7 @@ DRIVER_COMMAND = 'ros2 launch depthai_ros_driver camera.launch.py'
 
 #: Arguments handed on to camera.launch.py.
 FORWARDED = ('camera_name', 'namespace', 'image', 'camera_info', 'params_file', 'device',
-             'use_rviz', 'log_level', 'rviz_fixed_frame')
+             'use_rviz', 'log_level', 'rviz_fixed_frame', 'image_qos')
 
 
 def package_share(package):
@@ -116,6 +116,11 @@ def generate_launch_description():
         DeclareLaunchArgument(
             'params_file', default_value=default_params_file(),
             description='Full path to the depthclip_node parameter file'),
+        DeclareLaunchArgument(
+            'image_qos', default_value='',
+            description='Image subscription reliability (best_effort or reliable); '
+                        'empty: params file; '
+                        'reliable for a reliable driver on the same host'),
         DeclareLaunchArgument(
             'device', default_value='',
             description='Inference device (auto, cpu, cuda, cuda:N); empty: params file'),

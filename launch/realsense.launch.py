@@ -46,7 +46,7 @@ DRIVER_COMMAND = 'ros2 launch realsense2_camera rs_launch.py'
 
 #: Arguments handed on to camera.launch.py.
 FORWARDED = ('camera_name', 'namespace', 'image', 'camera_info', 'params_file', 'device',
-             'use_rviz', 'log_level', 'rviz_fixed_frame')
+             'use_rviz', 'log_level', 'rviz_fixed_frame', 'image_qos')
 
 
 def package_share(package):
@@ -107,6 +107,11 @@ def generate_launch_description():
         DeclareLaunchArgument(
             'params_file', default_value=default_params_file(),
             description='Full path to the depthclip_node parameter file'),
+        DeclareLaunchArgument(
+            'image_qos', default_value='reliable',
+            description='Image subscription reliability (best_effort or reliable); '
+                        'empty: params file. '
+                        'realsense2_camera publishes images reliably by default'),
         DeclareLaunchArgument(
             'device', default_value='',
             description='Inference device (auto, cpu, cuda, cuda:N); empty: params file'),

@@ -57,7 +57,7 @@ SIMULATORS = {
 
 #: Arguments handed on to camera.launch.py unchanged.
 FORWARDED = ('camera_name', 'namespace', 'params_file', 'device', 'use_rviz', 'log_level',
-             'use_sim_time')
+             'use_sim_time', 'image_qos')
 
 
 def package_share(package):
@@ -168,6 +168,11 @@ def generate_launch_description():
         DeclareLaunchArgument(
             'params_file', default_value=default_params_file(),
             description='Full path to the depthclip_node parameter file'),
+        DeclareLaunchArgument(
+            'image_qos', default_value='',
+            description='Image subscription reliability (best_effort or reliable); '
+                        'empty: params file; '
+                        'reliable for a reliable driver on the same host'),
         DeclareLaunchArgument(
             'device', default_value='',
             description='Inference device (auto, cpu, cuda, cuda:N); empty: params file'),

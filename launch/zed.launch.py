@@ -50,7 +50,7 @@ DRIVER_COMMAND = 'ros2 launch zed_wrapper zed_camera.launch.py camera_model:=<mo
 
 #: Arguments handed on to camera.launch.py.
 FORWARDED = ('camera_name', 'namespace', 'image', 'camera_info', 'params_file', 'device',
-             'use_rviz', 'log_level', 'rviz_fixed_frame')
+             'use_rviz', 'log_level', 'rviz_fixed_frame', 'image_qos')
 
 
 def package_share(package):
@@ -127,6 +127,11 @@ def generate_launch_description():
         DeclareLaunchArgument(
             'params_file', default_value=default_params_file(),
             description='Full path to the depthclip_node parameter file'),
+        DeclareLaunchArgument(
+            'image_qos', default_value='reliable',
+            description='Image subscription reliability (best_effort or reliable); '
+                        'empty: params file. '
+                        'the ZED wrapper publishes images reliably by default'),
         DeclareLaunchArgument(
             'device', default_value='',
             description='Inference device (auto, cpu, cuda, cuda:N); empty: params file'),

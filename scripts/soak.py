@@ -107,7 +107,10 @@ def node_command(args: argparse.Namespace, weights: str, params: str) -> List[st
            '--params-file', params, '-r', f'__ns:={NAMESPACE}',
            '-p', f'cameras:=[{names}]', '-p', f'model.pretrained:={weights}',
            '-p', f'model.device:={args.device}', '-p', f'input.height:={args.height}',
-           '-p', f'input.width:={args.width}', '-p', 'cloud.color:=true']
+           '-p', f'input.width:={args.width}', '-p', 'cloud.color:=true',
+           # the publishers below are reliable; best-effort delivery of images over ~0.5 MB
+           # is lossy in Fast DDS's shared-memory transport (ros2/rmw_fastrtps#739)
+           '-p', 'qos.image_reliability:=reliable']
     for item in args.overrides:
         cmd += ['-p', item]
     return cmd

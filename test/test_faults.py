@@ -29,6 +29,7 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 import pytest
 from rclpy.parameter import Parameter
 from rclpy.parameter_client import AsyncParameterClient
+from rclpy.qos import qos_profile_sensor_data
 from ros_helpers import (finish_process, kill_process, overrides, Probe, sample_image, Spinner,
                          start_process, wait_until)
 from sensor_msgs.msg import Image
@@ -251,3 +252,46 @@ def test_model_load_failure_exits_1_with_one_line(bad_models, case):
     assert bad_models.cases[case][1] in fatal[0], fatal[0]
     if case == 'malicious_pickle':
         assert not bad_models.marker.exists()  # the pickle was never run
+
+
+def test_silent_publisher_and_incompatible_qos_are_explained(context, small_overrides):
+    """A publisher whose images never arrive, and one whose QoS cannot match, are explained."""
+    ns = '/dc_silent'
+    settings = dict(small_overrides, **SETTINGS)
+    settings['qos.image_reliability'] = 'best_effort'
+    node = DepthClipNode(namespace=ns, context=context, parameter_overrides=overrides(settings))
+    probe = Probe('silent_camera', namespace=ns, context=context)  # reliable, never publishes
+    probe.subscribe_rosout()
+    probe.subscribe('/diagnostics', DiagnosticArray)
+    spinners = [Spinner(node, context=context).start(), Spinner(probe, context=context).start()]
+    try:
+        probe.wait_for_subscribers(probe.image_pub)
+        status = wait_until(
+            lambda: (s := latest_status(probe, node)) is not None
+            and 'but no image received' in s.message and s, timeout=30.0,
+            what='the silent-publisher diagnostics')
+        assert status.level == DiagnosticStatus.WARN
+        assert status.message == f'1 publisher(s) on {ns}/image but no image received'
+        line = wait_until(lambda: probe.log_lines(NODE, 'but no image received'),
+                          what='the silent-publisher log line')[0]
+        assert 'rmw_fastrtps#739' in line and 'qos.image_reliability: reliable' in line
+        assert node.stats['received'] == 0 and node.stats['qos_incompatible'] == 0
+
+        # A reliable subscription and a best-effort publisher cannot connect: said at once.
+        result = node.set_parameters([Parameter('qos.image_reliability', value='reliable')])
+        assert result[0].successful, result[0].reason
+        best_effort = probe.create_publisher(Image, 'image', qos_profile_sensor_data)
+        wait_until(lambda: node.stats['qos_incompatible'] > 0, what='the incompatible QoS event')
+        assert 'offers a QoS incompatible' in node.last_problem()
+        assert 'RELIABILITY' in node.last_problem(), node.last_problem()
+        assert probe.log_lines(NODE, 'offers a QoS incompatible')
+        # The reliable publisher still connects: its frames are processed.
+        rgb = sample_image(160, 120)[0]
+        wait_until(lambda: probe.publish_rgb(rgb) and node.stats['processed'] > 0, period=0.5,
+                   what='a frame after the QoS change')
+        probe.destroy_publisher(best_effort)
+    finally:
+        for spinner in spinners:
+            spinner.stop()
+        probe.destroy_node()
+        node.destroy_node()

@@ -362,6 +362,33 @@ def test_camera_launch_rejects_a_bad_camera_name():
         _evaluate('camera', camera_name='front camera')
 
 
+def _image_qos(result):
+    node, _ = result.node('depthclip_node')
+    return [p['qos.image_reliability'] for p in _parameters(result, node)
+            if isinstance(p, dict) and 'qos.image_reliability' in p]
+
+
+@requires_launch
+@pytest.mark.parametrize('name,arguments,expected', [
+    ('camera', {}, []),  # the params file decides (best_effort)
+    ('camera', {'image_qos': 'reliable'}, ['reliable']),
+    ('camera', {'image_qos': 'best_effort'}, ['best_effort']),
+    ('demo', {}, ['reliable']),  # camera_player publishes reliably
+    ('realsense', {'start_driver': 'false'}, ['reliable']),
+    ('zed', {'start_driver': 'false'}, ['reliable']),
+    ('usb_cam', {'start_driver': 'false'}, []),
+    ('oakd', {'start_driver': 'false', 'image_qos': 'reliable'}, ['reliable']),
+])
+def test_image_qos_reaches_the_node(name, arguments, expected):
+    assert _image_qos(_evaluate(name, **arguments)) == expected
+
+
+@requires_launch
+def test_camera_launch_rejects_a_bad_image_qos():
+    with pytest.raises(ValueError, match='image_qos'):
+        _evaluate('camera', image_qos='sometimes')
+
+
 #: launch file -> (extra arguments, expected namespace, image, camera_info)
 CAMERA_LAUNCHES = {
     'realsense': ({}, '/camera', '/camera/camera/color/image_raw',
