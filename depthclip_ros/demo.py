@@ -75,6 +75,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Node parameter for reliable image input. The demo, the node benchmark and the soak publish
+#: images reliably; a best-effort subscription would lose images over ~0.5 MB in Fast DDS's
+#: shared-memory transport (ros2/rmw_fastrtps#739).
+RELIABLE_IMAGES = 'qos.image_reliability:=reliable'
+
+#: The environment variables :func:`use_demo_environment` sets in this process.
+DDS_VARIABLES = ('FASTDDS_BUILTIN_TRANSPORTS', 'ROS_AUTOMATIC_DISCOVERY_RANGE', 'ROS_DOMAIN_ID',
+                 'RMW_IMPLEMENTATION')
+
+
 def demo_environment(base: Optional[Dict[str, str]] = None) -> Dict[str, str]:
     """Return the environment for the demo's ROS processes: local-only DDS, own domain."""
     env = dict(os.environ if base is None else base)
@@ -83,6 +93,13 @@ def demo_environment(base: Optional[Dict[str, str]] = None) -> Dict[str, str]:
     env['ROS_DOMAIN_ID'] = str(150 + os.getpid() % 50)
     env.setdefault('RMW_IMPLEMENTATION', 'rmw_fastrtps_cpp')
     env['PYTHONUNBUFFERED'] = '1'
+    return env
+
+
+def use_demo_environment() -> Dict[str, str]:
+    """Put this process on :func:`demo_environment`'s local DDS too; return that environment."""
+    env = demo_environment()
+    os.environ.update({k: env[k] for k in DDS_VARIABLES})
     return env
 
 
@@ -125,10 +142,7 @@ def _ros_args(params: str, pretrained: Optional[str], device: Optional[str],
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run the demo; return the exit code (0 on success, 1 with one clear message)."""
     args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
-    env = demo_environment()
-    os.environ.update({k: env[k] for k in ('FASTDDS_BUILTIN_TRANSPORTS',
-                                           'ROS_AUTOMATIC_DISCOVERY_RANGE', 'ROS_DOMAIN_ID',
-                                           'RMW_IMPLEMENTATION')})
+    env = use_demo_environment()
     from depthclip_ros.config import default_params_file
     try:
         params = args.params or default_params_file()
@@ -192,9 +206,7 @@ def _player_cmd(args: argparse.Namespace, stream: Dict[str, str], index: int) ->
 
 
 def _node_cmd(args: argparse.Namespace, params: str, pretrained: Optional[str]) -> List[str]:
-    # The player publishes reliably: subscribe reliably too, as best-effort images over
-    # ~0.5 MB are lossy in Fast DDS's shared-memory transport (ros2/rmw_fastrtps#739).
-    defaults = ['cloud.color:=true', 'qos.image_reliability:=reliable']
+    defaults = ['cloud.color:=true', RELIABLE_IMAGES]  # the player publishes reliably
     cmd = [sys.executable, '-m', 'depthclip_ros.depthclip_node'] + _ros_args(
         params, pretrained, args.device, defaults + list(args.overrides))
     if args.cameras == 1:

@@ -90,11 +90,8 @@ def packing_ms(size=(480, 640), stride: int = 4, repeats: int = 50) -> Dict[str,
 def run_node_bench(args: argparse.Namespace) -> Dict[str, Any]:
     """Run the node benchmark; see the module docstring."""
     from depthclip_ros.bench import parse_size
-    from depthclip_ros.demo import demo_environment
-    env = demo_environment()
-    os.environ.update({k: env[k] for k in ('FASTDDS_BUILTIN_TRANSPORTS',
-                                           'ROS_AUTOMATIC_DISCOVERY_RANGE', 'ROS_DOMAIN_ID',
-                                           'RMW_IMPLEMENTATION')})
+    from depthclip_ros.demo import use_demo_environment
+    env = use_demo_environment()
     size = parse_size(args.size)
     overrides = list(args.overrides)
     notes = []
@@ -125,15 +122,13 @@ def _run_node(overrides: List[str], size, rate: float, duration: float,
     from std_msgs.msg import Header
 
     from depthclip_ros.config import default_params_file, parse_override
+    from depthclip_ros.demo import RELIABLE_IMAGES
     from depthclip_ros.geometry import Intrinsics
     from depthclip_ros.process_tools import stop_processes
     from depthclip_ros.ros_msgs import camera_info_msg, rgb_to_image_msg, stamp_to_ns
 
-    # Reliable image subscription: best-effort samples over ~0.5 MB are lost in Fast DDS's
-    # default shared-memory transport (ros2/rmw_fastrtps#739); see the module docstring.
     cmd = [sys.executable, '-m', 'depthclip_ros.depthclip_node', '--ros-args',
-           '--params-file', default_params_file(), '-r', '__ns:=/bench',
-           '-p', 'qos.image_reliability:=reliable']
+           '--params-file', default_params_file(), '-r', '__ns:=/bench', '-p', RELIABLE_IMAGES]
     for item in overrides:
         name, value = parse_override(item)
         cmd += ['-p', f'{name}:={value}']

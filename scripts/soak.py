@@ -102,15 +102,14 @@ def percentile(values: List[float], q: float) -> float:
 
 def node_command(args: argparse.Namespace, weights: str, params: str) -> List[str]:
     """Return the command line of the node process."""
+    from depthclip_ros.demo import RELIABLE_IMAGES
     names = ', '.join(f'cam{i}' for i in range(args.cameras))
     cmd = [sys.executable, '-m', 'depthclip_ros.depthclip_node', '--ros-args',
            '--params-file', params, '-r', f'__ns:={NAMESPACE}',
            '-p', f'cameras:=[{names}]', '-p', f'model.pretrained:={weights}',
            '-p', f'model.device:={args.device}', '-p', f'input.height:={args.height}',
            '-p', f'input.width:={args.width}', '-p', 'cloud.color:=true',
-           # the publishers below are reliable; best-effort delivery of images over ~0.5 MB
-           # is lossy in Fast DDS's shared-memory transport (ros2/rmw_fastrtps#739)
-           '-p', 'qos.image_reliability:=reliable']
+           '-p', RELIABLE_IMAGES]  # the publishers below are reliable
     for item in args.overrides:
         cmd += ['-p', item]
     return cmd
