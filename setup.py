@@ -18,7 +18,7 @@ from glob import glob
 import os
 import re
 
-from setuptools import find_packages, setup
+from setuptools import find_namespace_packages, setup
 
 package_name = 'depthclip_ros'
 here = os.path.dirname(os.path.abspath(__file__))
@@ -40,9 +40,11 @@ def share(subdir, pattern='*'):
 setup(
     name=package_name,
     version=read_version(),
-    packages=find_packages(exclude=['test', 'test.*']),
-    package_data={package_name: ['data/*', 'data/**/*']},
-    include_package_data=True,
+    # Namespace packages too, so that the sample frames (depthclip_ros/core/data/sample, no
+    # __init__.py) are package data of a package of their own, as current setuptools wants.
+    packages=find_namespace_packages(include=[package_name, package_name + '.*'],
+                                     exclude=['*.__pycache__']),
+    package_data={package_name + '.core.data.sample': ['*.png']},
     data_files=[
         ('share/ament_index/resource_index/packages', ['resource/' + package_name]),
         ('share/' + package_name, ['package.xml']),
@@ -88,13 +90,12 @@ setup(
     maintainer_email='maintainers@depthclip-ros.invalid',
     description='Zero-shot monocular metric depth from CLIP and language prompts, for ROS 2.',
     license='Apache-2.0',
-    tests_require=['pytest'],
     entry_points={
         'console_scripts': [
-            'depthclip = depthclip_ros.cli:main',
-            'depthclip_node = depthclip_ros.depthclip_node:main',
-            'depthclip_lifecycle_node = depthclip_ros.depthclip_lifecycle_node:main',
-            'camera_player = depthclip_ros.camera_player:main',
+            'depthclip = depthclip_ros.tools.cli:main',
+            'depthclip_node = depthclip_ros.ros.node:main',
+            'depthclip_lifecycle_node = depthclip_ros.ros.lifecycle_node:main',
+            'camera_player = depthclip_ros.ros.camera_player:main',
         ],
     },
 )

@@ -46,9 +46,9 @@ try:  # Iron and newer
 except ImportError:  # Humble
     from launch_ros.actions import PushRosNamespace as PushROSNamespace
 
-from depthclip_ros.cameras_file import load_cameras_file
-from depthclip_ros.cameras_file import node_parameters
-from depthclip_ros.cameras_file import node_remappings
+from depthclip_ros.core.cameras import load_cameras_file
+from depthclip_ros.core.cameras import node_parameters
+from depthclip_ros.core.cameras import node_remappings
 
 PACKAGE = 'depthclip_ros'
 

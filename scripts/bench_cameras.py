@@ -67,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def random_checkpoint(model: str) -> str:
     """Return a seeded random checkpoint of ``model`` in the cache (written once)."""
-    from depthclip_ros.loading import save_random_checkpoint
+    from depthclip_ros.core.loading import save_random_checkpoint
     cache = os.path.join(os.environ.get('XDG_CACHE_HOME', os.path.expanduser('~/.cache')),
                          'depthclip')
     path = os.path.join(cache, f'{model}-random-seed0.safetensors')
@@ -79,7 +79,7 @@ def random_checkpoint(model: str) -> str:
 
 def camera_images(count: int) -> List[np.ndarray]:
     """Return ``count`` different 640x480 RGB frames: the sample frames, then mirrored."""
-    from depthclip_ros.sample import load_sample_rgb, SAMPLE_FRAME_COUNT
+    from depthclip_ros.core.sample import load_sample_rgb, SAMPLE_FRAME_COUNT
     images = []
     for i in range(count):
         rgb = load_sample_rgb(i % SAMPLE_FRAME_COUNT)
@@ -134,8 +134,8 @@ def run(argv: Optional[Sequence[str]] = None) -> Dict[str, object]:
         raise SystemExit('bench_cameras: --rounds and --cameras must be >= 1')
     import torch
 
-    from depthclip_ros.config import DepthClipConfig
-    from depthclip_ros.engine import DepthClipEngine
+    from depthclip_ros.core.config import DepthClipConfig
+    from depthclip_ros.core.engine import DepthClipEngine
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     weights = args.weights or random_checkpoint(args.model)

@@ -102,9 +102,9 @@ def percentile(values: List[float], q: float) -> float:
 
 def node_command(args: argparse.Namespace, weights: str, params: str) -> List[str]:
     """Return the command line of the node process."""
-    from depthclip_ros.demo import RELIABLE_IMAGES
+    from depthclip_ros.tools.demo import RELIABLE_IMAGES
     names = ', '.join(f'cam{i}' for i in range(args.cameras))
-    cmd = [sys.executable, '-m', 'depthclip_ros.depthclip_node', '--ros-args',
+    cmd = [sys.executable, '-m', 'depthclip_ros.ros.node', '--ros-args',
            '--params-file', params, '-r', f'__ns:={NAMESPACE}',
            '-p', f'cameras:=[{names}]', '-p', f'model.pretrained:={weights}',
            '-p', f'model.device:={args.device}', '-p', f'input.height:={args.height}',
@@ -126,10 +126,10 @@ class SoakClient:
         from sensor_msgs.msg import CameraInfo, Image, PointCloud2
         from std_msgs.msg import Header
 
-        from depthclip_ros import ros_msgs
-        from depthclip_ros.geometry import Intrinsics
-        from depthclip_ros.sample import (load_sample_rgb, SAMPLE_FRAME_COUNT,
-                                          sample_intrinsics)
+        from depthclip_ros.core.geometry import Intrinsics
+        from depthclip_ros.core.sample import (load_sample_rgb, SAMPLE_FRAME_COUNT,
+                                               sample_intrinsics)
+        from depthclip_ros.ros import msgs as ros_msgs
 
         self.args = args
         self.node = Node('soak_client', namespace=NAMESPACE)
@@ -233,9 +233,9 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
 
-    from depthclip_ros.config import default_params_file
-    from depthclip_ros.loading import save_random_checkpoint
-    from depthclip_ros.process_tools import proc_status, stop_processes
+    from depthclip_ros.core.config import default_params_file
+    from depthclip_ros.core.loading import save_random_checkpoint
+    from depthclip_ros.tools.process_tools import proc_status, stop_processes
 
     workdir = tempfile.mkdtemp(prefix='depthclip_soak_')
     weights = args.weights

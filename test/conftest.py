@@ -31,7 +31,7 @@ import pytest  # noqa: E402
 @pytest.fixture(scope='session')
 def rn50_checkpoint(tmp_path_factory):
     """Seeded random RN50 weights saved to a temporary checkpoint file (safetensors)."""
-    from depthclip_ros.loading import save_random_checkpoint
+    from depthclip_ros.core.loading import save_random_checkpoint
     path = tmp_path_factory.mktemp('weights') / 'RN50-random-seed0.safetensors'
     save_random_checkpoint('RN50', str(path), seed=0)
     return str(path)

@@ -39,10 +39,10 @@ from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Header
 
-from depthclip_ros import ros_msgs
-from depthclip_ros.geometry import Intrinsics
-from depthclip_ros.process_tools import proc_status
-from depthclip_ros.sample import load_sample_rgb, sample_intrinsics
+from depthclip_ros.core.geometry import Intrinsics
+from depthclip_ros.core.sample import load_sample_rgb, sample_intrinsics
+from depthclip_ros.ros import msgs as ros_msgs
+from depthclip_ros.tools.process_tools import proc_status
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

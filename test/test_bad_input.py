@@ -41,11 +41,11 @@ from ros_helpers import (overrides, Probe, rss_mb, sample_image, Spinner, wait_u
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Header
 
-from depthclip_ros import ros_msgs
-from depthclip_ros.config import ENGINE_PARAMETERS
-from depthclip_ros.depthclip_node import DepthClipNode, NODE_PARAMETERS
-from depthclip_ros.geometry import Intrinsics
-from depthclip_ros.image_conversion import encode_compressed
+from depthclip_ros.core.config import ENGINE_PARAMETERS
+from depthclip_ros.core.geometry import Intrinsics
+from depthclip_ros.core.image_conversion import encode_compressed
+from depthclip_ros.ros import msgs as ros_msgs
+from depthclip_ros.ros.node import DepthClipNode, NODE_PARAMETERS
 
 NS = '/dc_bad_input'
 NODE = 'depthclip_node'

@@ -22,14 +22,14 @@ import pytest
 from rosbags.rosbag2 import Reader, StoragePlugin, Writer
 import yaml
 
-from depthclip_ros.bag import (BagSettings, make_typestore, namespace_of, output_topics,
-                               process_bag, select_image_topics)
-from depthclip_ros.cli import main
-from depthclip_ros.config import DepthClipConfig
-from depthclip_ros.engine import DepthClipEngine
-from depthclip_ros.geometry import depth_to_points, Intrinsics
-from depthclip_ros.image_conversion import encode_compressed
-from depthclip_ros.sample import load_sample_rgb, sample_intrinsics
+from depthclip_ros.core.config import DepthClipConfig
+from depthclip_ros.core.engine import DepthClipEngine
+from depthclip_ros.core.geometry import depth_to_points, Intrinsics
+from depthclip_ros.core.image_conversion import encode_compressed
+from depthclip_ros.core.sample import load_sample_rgb, sample_intrinsics
+from depthclip_ros.tools.bag import (BagSettings, make_typestore, namespace_of, output_topics,
+                                     process_bag, select_image_topics)
+from depthclip_ros.tools.cli import main
 
 T0 = 1_700_000_000_000_000_000
 PERIOD = 100_000_000

@@ -22,14 +22,14 @@ import pytest
 from rosbags.rosbag2 import StoragePlugin, Writer
 import yaml
 
-from depthclip_ros.bag import bag_calibration_frames, make_typestore
-from depthclip_ros.calibration import (detect_format, fit_scale, folder_frames, nyu_frames,
-                                       predict_frames, write_calibrated_params)
-from depthclip_ros.cli import main
-from depthclip_ros.config import DepthClipConfig, load_config, load_params_file
-from depthclip_ros.engine import DepthClipEngine
-from depthclip_ros.evaluation import paste_nyu_prediction
-from depthclip_ros.sample import load_sample_rgb
+from depthclip_ros.core.config import DepthClipConfig, load_config, load_params_file
+from depthclip_ros.core.engine import DepthClipEngine
+from depthclip_ros.core.sample import load_sample_rgb
+from depthclip_ros.tools.bag import bag_calibration_frames, make_typestore
+from depthclip_ros.tools.calibration import (detect_format, fit_scale, folder_frames, nyu_frames,
+                                             predict_frames, write_calibrated_params)
+from depthclip_ros.tools.cli import main
+from depthclip_ros.tools.evaluation import paste_nyu_prediction
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PARAMS = os.path.join(REPO, 'config', 'depthclip.yaml')

@@ -24,10 +24,10 @@ from ros_helpers import (finish_process, kill_process, overrides, Probe, process
                          start_process, wait_until)
 from sensor_msgs.msg import CameraInfo, Image
 
-from depthclip_ros import ros_msgs
-from depthclip_ros.camera_player import CameraPlayer, SourceError
-from depthclip_ros.geometry import Intrinsics
-from depthclip_ros.sample import load_sample_rgb, sample_frames, sample_intrinsics
+from depthclip_ros.core.geometry import Intrinsics
+from depthclip_ros.core.sample import load_sample_rgb, sample_frames, sample_intrinsics
+from depthclip_ros.ros import msgs as ros_msgs
+from depthclip_ros.ros.camera_player import CameraPlayer, SourceError
 
 
 def play(context, namespace, params, expect, timeout=20.0, settle=0.3):
@@ -128,7 +128,7 @@ def test_bad_source_raises(context, tmp_path):
 
 
 def test_process_exit_codes(context, tmp_path):
-    module = 'depthclip_ros.camera_player'
+    module = 'depthclip_ros.ros.camera_player'
     finite = start_process(module, '/cp_finite', 'rate:=50', 'max_frames:=3')
     forever = start_process(module, '/cp_forever', 'rate:=5')
     missing = start_process(module, '/cp_missing', f'source:={tmp_path / "missing.mp4"}')

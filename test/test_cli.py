@@ -22,8 +22,8 @@ import sys
 import cv2
 import numpy as np
 
-from depthclip_ros.cli import main
-from depthclip_ros.sample import sample_frames
+from depthclip_ros.core.sample import sample_frames
+from depthclip_ros.tools.cli import main
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PARAMS = os.path.join(REPO, 'config', 'depthclip.yaml')
@@ -72,7 +72,7 @@ def test_predict_errors_are_one_line(tmp_path, capsys):
 def test_offline_without_weights_is_one_clear_message(tmp_path):
     env = dict(os.environ, HF_HUB_OFFLINE='1', HF_HOME=str(tmp_path / 'hf'),
                XDG_CACHE_HOME=str(tmp_path / 'cache'))
-    proc = subprocess.run([sys.executable, '-m', 'depthclip_ros.cli', 'predict',
+    proc = subprocess.run([sys.executable, '-m', 'depthclip_ros.tools.cli', 'predict',
                            sample_frames()[0], '--output', str(tmp_path)],
                           capture_output=True, text=True, env=env, timeout=120)
     assert proc.returncode == 2
@@ -104,9 +104,9 @@ def test_bench_json_has_the_documented_keys(rn50_checkpoint, capsys):
 
 
 def test_per_patch_baseline_encodes_49_crops_separately(rn50_checkpoint):
-    from depthclip_ros.bench import per_patch_frame
-    from depthclip_ros.config import DepthClipConfig
-    from depthclip_ros.engine import DepthClipEngine
+    from depthclip_ros.core.config import DepthClipConfig
+    from depthclip_ros.core.engine import DepthClipEngine
+    from depthclip_ros.tools.bench import per_patch_frame
     engine = DepthClipEngine(DepthClipConfig.from_flat({
         'model.pretrained': rn50_checkpoint, 'model.device': 'cpu',
         'input.height': 64, 'input.width': 64}))

@@ -12,14 +12,14 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Tests for depthclip_ros.colorize: fixed-scale depth colours, colour bar, strips."""
+"""Tests for depthclip_ros.core.colorize: fixed-scale depth colours, colour bar, strips."""
 
 import cv2
 import numpy as np
 import pytest
 
-from depthclip_ros.colorize import (
-    add_colorbar, colorize_confidence, colorize_depth, nice_ticks, side_by_side)
+from depthclip_ros.core.colorize import (add_colorbar, colorize_confidence, colorize_depth,
+                                         nice_ticks, side_by_side)
 
 
 def turbo(index):

@@ -18,10 +18,10 @@ import os
 
 import pytest
 
-from depthclip_ros.config import (default_params_file, DepthClipConfig,
-                                  engine_parameter_names, ENGINE_PARAMETERS,
-                                  flatten_parameters, load_config, load_params_file,
-                                  parse_override)
+from depthclip_ros.core.config import (default_params_file, DepthClipConfig,
+                                       engine_parameter_names, ENGINE_PARAMETERS,
+                                       flatten_parameters, load_config, load_params_file,
+                                       parse_override)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -21,13 +21,13 @@ import sys
 import cv2
 import numpy as np
 
-from depthclip_ros.geometry import read_ply
-from depthclip_ros.sample import sample_frames
+from depthclip_ros.core.geometry import read_ply
+from depthclip_ros.core.sample import sample_frames
 
 
 def run_demo(args, tmp_path, extra_env=None, timeout=240):
     env = dict(os.environ, **(extra_env or {}))
-    return subprocess.run([sys.executable, '-m', 'depthclip_ros.cli', 'demo'] + args,
+    return subprocess.run([sys.executable, '-m', 'depthclip_ros.tools.cli', 'demo'] + args,
                           capture_output=True, text=True, env=env, timeout=timeout,
                           cwd=str(tmp_path))
 

@@ -18,9 +18,9 @@ import glob
 import os
 import re
 
-from depthclip_ros.cli import build_parser
-from depthclip_ros.config import load_params_file
-from depthclip_ros.param_docs import BEGIN, END, node_parameter_specs, render_table
+from depthclip_ros.core.config import load_params_file
+from depthclip_ros.tools.cli import build_parser
+from depthclip_ros.tools.param_docs import BEGIN, END, node_parameter_specs, render_table
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -34,7 +34,7 @@ def test_parameter_table_is_generated_from_the_descriptions():
     text = readme()
     block = text[text.index(BEGIN):text.index(END) + len(END)]
     assert block == render_table(), (
-        'README parameter table is stale: run python -m depthclip_ros.param_docs README.md')
+        'README parameter table is stale: run python -m depthclip_ros.tools.param_docs README.md')
 
 
 def test_every_parameter_in_the_yaml_is_documented():

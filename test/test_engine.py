@@ -23,11 +23,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from depthclip_ros.config import DepthClipConfig
-from depthclip_ros.engine import DepthClipEngine
-from depthclip_ros.loading import load_clip, ModelLoadError, save_random_checkpoint
-from depthclip_ros.model import (class_embeddings, class_probabilities, confidence,
-                                 DenseFeatures, expected_depth, UnsupportedBackboneError)
+from depthclip_ros.core.config import DepthClipConfig
+from depthclip_ros.core.engine import DepthClipEngine
+from depthclip_ros.core.loading import load_clip, ModelLoadError, save_random_checkpoint
+from depthclip_ros.core.model import (class_embeddings, class_probabilities, confidence,
+                                      DenseFeatures, expected_depth, UnsupportedBackboneError)
 
 
 def scene(h=96, w=128, seed=0):
@@ -357,7 +357,7 @@ def test_reduced_precision_agrees_with_fp32(small_overrides, engine, precision, 
 
 
 def test_device_resolution():
-    from depthclip_ros.loading import resolve_device, resolve_precision
+    from depthclip_ros.core.loading import resolve_device, resolve_precision
     assert resolve_device('cpu').type == 'cpu'
     assert resolve_precision('auto', torch.device('cpu')) == 'fp32'
     assert resolve_precision('auto', torch.device('cuda')) == 'fp16'

@@ -23,15 +23,15 @@ import cv2
 import numpy as np
 import pytest
 
-from depthclip_ros.cli import main
-from depthclip_ros.config import DepthClipConfig
-from depthclip_ros.engine import DepthClipEngine
-from depthclip_ros.evaluation import (compute_metrics, garg_crop, kitti_crop_box,
-                                      kitti_frame_metrics, kitti_protocol, list_kitti_samples,
-                                      list_nyu_samples, mean_metrics, METRIC_NAMES,
-                                      nyu_frame_metrics, nyu_protocol, paste_nyu_prediction,
-                                      run_evaluation)
-from depthclip_ros.sample import load_sample_depth, load_sample_rgb
+from depthclip_ros.core.config import DepthClipConfig
+from depthclip_ros.core.engine import DepthClipEngine
+from depthclip_ros.core.sample import load_sample_depth, load_sample_rgb
+from depthclip_ros.tools.cli import main
+from depthclip_ros.tools.evaluation import (compute_metrics, garg_crop, kitti_crop_box,
+                                            kitti_frame_metrics, kitti_protocol,
+                                            list_kitti_samples, list_nyu_samples, mean_metrics,
+                                            METRIC_NAMES, nyu_frame_metrics, nyu_protocol,
+                                            paste_nyu_prediction, run_evaluation)
 
 
 def _sets(overrides):

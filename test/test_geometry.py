@@ -12,16 +12,16 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Tests for depthclip_ros.geometry: intrinsics, back-projection, cloud packing, PLY."""
+"""Tests for depthclip_ros.core.geometry: intrinsics, back-projection, cloud packing, PLY."""
 
 import math
 
 import numpy as np
 import pytest
 
-from depthclip_ros.geometry import (
-    benchmark_cloud, cloud_fields, depth_to_points, FLOAT32, Intrinsics, pack_cloud, pack_rgb,
-    read_ply, unpack_rgb, write_ply)
+from depthclip_ros.core.geometry import (benchmark_cloud, cloud_fields, depth_to_points, FLOAT32,
+                                         Intrinsics, pack_cloud, pack_rgb, read_ply, unpack_rgb,
+                                         write_ply)
 
 KINECT_K = [525.0, 0.0, 319.5, 0.0, 525.0, 239.5, 0.0, 0.0, 1.0]
 

@@ -23,9 +23,10 @@ import cv2
 import numpy as np
 import pytest
 
-from depthclip_ros.image_conversion import (
-    bytes_per_pixel, decode_compressed, encode_compressed, encode_image, image_to_rgb,
-    ImageConversionError, rgb_to_bgr, SUPPORTED_ENCODINGS)
+from depthclip_ros.core.image_conversion import (bytes_per_pixel, decode_compressed,
+                                                 encode_compressed, encode_image, image_to_rgb,
+                                                 ImageConversionError, rgb_to_bgr,
+                                                 SUPPORTED_ENCODINGS)
 
 EXACT_COLOUR = ['rgb8', 'bgr8', 'rgba8', 'bgra8', '8UC3', '8UC4',
                 'rgb16', 'bgr16', 'rgba16', 'bgra16']

@@ -31,8 +31,8 @@ import os
 import pytest
 import yaml
 
-from depthclip_ros.config import load_config
-from depthclip_ros.config import load_params_file
+from depthclip_ros.core.config import load_config
+from depthclip_ros.core.config import load_params_file
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LAUNCH_DIR = os.path.join(ROOT, 'launch')

@@ -26,7 +26,7 @@ from ros_helpers import (close_context, new_context, overrides, Probe, sample_im
                          wait_until)
 from sensor_msgs.msg import Image
 
-from depthclip_ros.depthclip_lifecycle_node import DepthClipLifecycleNode
+from depthclip_ros.ros.lifecycle_node import DepthClipLifecycleNode
 
 NS = '/dc_lifecycle'
 NODE = 'depthclip_node'

@@ -20,9 +20,9 @@ import pickle
 import pytest
 import torch
 
-from depthclip_ros.config import DepthClipConfig
-from depthclip_ros.engine import DepthClipEngine
-from depthclip_ros.loading import load_clip, ModelLoadError, read_state_dict
+from depthclip_ros.core.config import DepthClipConfig
+from depthclip_ros.core.engine import DepthClipEngine
+from depthclip_ros.core.loading import load_clip, ModelLoadError, read_state_dict
 
 
 def model_config(**values):

@@ -16,7 +16,7 @@
 One node, several cameras, one model: topics, batching, outputs, diagnostics, launch file.
 
 The node under test is built from a cameras file exactly as launch/cameras.launch.py builds
-it (parameters and remappings from :mod:`depthclip_ros.cameras_file`), without ``launch``.
+it (parameters and remappings from :mod:`depthclip_ros.core.cameras`), without ``launch``.
 """
 
 import ast
@@ -34,10 +34,11 @@ from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 import yaml
 
-from depthclip_ros import depthclip_node, ros_msgs
-from depthclip_ros.cameras_file import (load_cameras_file, node_parameters, node_remappings,
+from depthclip_ros.core.cameras import (load_cameras_file, node_parameters, node_remappings,
                                         parse_cameras)
-from depthclip_ros.depthclip_node import DepthClipNode, StartupError
+from depthclip_ros.ros import msgs as ros_msgs
+from depthclip_ros.ros import node as depthclip_node
+from depthclip_ros.ros.node import DepthClipNode, StartupError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LAUNCH_FILE = os.path.join(ROOT, 'launch', 'cameras.launch.py')

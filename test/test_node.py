@@ -29,12 +29,12 @@ from ros_helpers import (finish_process, kill_process, overrides, Probe, process
                          sample_image, Spinner, start_process, wait_until)
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 
-from depthclip_ros import ros_msgs
-from depthclip_ros.colorize import colorize_depth
-from depthclip_ros.config import default_params_file, ENGINE_PARAMETERS, load_params_file
-from depthclip_ros.depthclip_node import DepthClipNode, NODE_PARAMETERS
-from depthclip_ros.geometry import Intrinsics, unpack_rgb
-from depthclip_ros.image_conversion import SUPPORTED_ENCODINGS
+from depthclip_ros.core.colorize import colorize_depth
+from depthclip_ros.core.config import default_params_file, ENGINE_PARAMETERS, load_params_file
+from depthclip_ros.core.geometry import Intrinsics, unpack_rgb
+from depthclip_ros.core.image_conversion import SUPPORTED_ENCODINGS
+from depthclip_ros.ros import msgs as ros_msgs
+from depthclip_ros.ros.node import DepthClipNode, NODE_PARAMETERS
 
 NS = '/dc_node_test'
 OUTPUTS = (('depth/image', Image), ('depth/camera_info', CameraInfo),
@@ -523,7 +523,7 @@ def _model_params(small_overrides):
 
 
 def _start(namespace, *params):
-    return start_process('depthclip_ros.depthclip_node', namespace, *params)
+    return start_process('depthclip_ros.ros.node', namespace, *params)
 
 
 @pytest.fixture(scope='module', autouse=True)

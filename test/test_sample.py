@@ -12,7 +12,7 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Tests for the bundled synthetic sample scene (depthclip_ros.sample and its data)."""
+"""Tests for the bundled synthetic sample scene (depthclip_ros.core.sample and its data)."""
 
 import os
 
@@ -20,10 +20,10 @@ import cv2
 import numpy as np
 import pytest
 
-from depthclip_ros.geometry import depth_to_points
-from depthclip_ros.sample import (
-    load_sample_depth, load_sample_rgb, render_scene, sample_camera_z, sample_dir,
-    SAMPLE_FRAME_COUNT, sample_frames, sample_intrinsics, SAMPLE_STEP_M)
+from depthclip_ros.core.geometry import depth_to_points
+from depthclip_ros.core.sample import (load_sample_depth, load_sample_rgb, render_scene,
+                                       sample_camera_z, sample_dir, SAMPLE_FRAME_COUNT,
+                                       sample_frames, sample_intrinsics, SAMPLE_STEP_M)
 
 
 @pytest.fixture(scope='module')

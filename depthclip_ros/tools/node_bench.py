@@ -50,9 +50,9 @@ def _percentile(values: List[float], q: float) -> float:
 
 def engine_fps(overrides: List[str], size, repeats: int) -> Dict[str, Any]:
     """Measure the engine's predict rate for one camera frame of ``size`` (h, w)."""
-    from depthclip_ros.bench import median_ms
-    from depthclip_ros.config import default_params_file, load_config
-    from depthclip_ros.engine import DepthClipEngine
+    from depthclip_ros.core.config import default_params_file, load_config
+    from depthclip_ros.core.engine import DepthClipEngine
+    from depthclip_ros.tools.bench import median_ms
     engine = DepthClipEngine(load_config(default_params_file(), overrides))
     frame = np.random.default_rng(0).integers(0, 256, size=(size[0], size[1], 3),
                                               dtype=np.uint8)
@@ -65,8 +65,8 @@ def packing_ms(size=(480, 640), stride: int = 4, repeats: int = 50) -> Dict[str,
     """Time building the point cloud and packing the depth + cloud messages of one frame."""
     from std_msgs.msg import Header
 
-    from depthclip_ros.geometry import depth_to_points, Intrinsics, pack_cloud
-    from depthclip_ros.ros_msgs import array_to_image_msg, cloud_msg
+    from depthclip_ros.core.geometry import depth_to_points, Intrinsics, pack_cloud
+    from depthclip_ros.ros.msgs import array_to_image_msg, cloud_msg
     h, w = size
     depth = np.random.default_rng(1).uniform(1.0, 3.0, size=(h, w)).astype(np.float32)
     rgb = np.random.default_rng(2).integers(0, 256, size=(h, w, 3), dtype=np.uint8)
@@ -89,15 +89,15 @@ def packing_ms(size=(480, 640), stride: int = 4, repeats: int = 50) -> Dict[str,
 
 def run_node_bench(args: argparse.Namespace) -> Dict[str, Any]:
     """Run the node benchmark; see the module docstring."""
-    from depthclip_ros.bench import parse_size
-    from depthclip_ros.demo import use_demo_environment
+    from depthclip_ros.tools.bench import parse_size
+    from depthclip_ros.tools.demo import use_demo_environment
     env = use_demo_environment()
     size = parse_size(args.size)
     overrides = list(args.overrides)
     notes = []
     workdir = tempfile.mkdtemp(prefix='depthclip-nodebench-')
     if not any(o.startswith('model.pretrained=') for o in overrides):
-        from depthclip_ros.loading import save_random_checkpoint
+        from depthclip_ros.core.loading import save_random_checkpoint
         path = os.path.join(workdir, 'RN50-random.safetensors')
         save_random_checkpoint('RN50', path, seed=0)
         overrides.append(f'model.pretrained={path}')
@@ -121,13 +121,13 @@ def _run_node(overrides: List[str], size, rate: float, duration: float,
     from sensor_msgs.msg import CameraInfo, Image, PointCloud2
     from std_msgs.msg import Header
 
-    from depthclip_ros.config import default_params_file, parse_override
-    from depthclip_ros.demo import RELIABLE_IMAGES
-    from depthclip_ros.geometry import Intrinsics
-    from depthclip_ros.process_tools import stop_processes
-    from depthclip_ros.ros_msgs import camera_info_msg, rgb_to_image_msg, stamp_to_ns
+    from depthclip_ros.core.config import default_params_file, parse_override
+    from depthclip_ros.core.geometry import Intrinsics
+    from depthclip_ros.ros.msgs import camera_info_msg, rgb_to_image_msg, stamp_to_ns
+    from depthclip_ros.tools.demo import RELIABLE_IMAGES
+    from depthclip_ros.tools.process_tools import stop_processes
 
-    cmd = [sys.executable, '-m', 'depthclip_ros.depthclip_node', '--ros-args',
+    cmd = [sys.executable, '-m', 'depthclip_ros.ros.node', '--ros-args',
            '--params-file', default_params_file(), '-r', '__ns:=/bench', '-p', RELIABLE_IMAGES]
     for item in overrides:
         name, value = parse_override(item)

@@ -15,7 +15,7 @@
 """
 Loading CLIP models through open_clip: tags, local checkpoints, devices and precisions.
 
-Model code lives in :mod:`depthclip_ros.model`; this module only decides what to build and
+Model code lives in :mod:`depthclip_ros.core.model`; this module only decides what to build and
 where its weights come from. Local checkpoints never unpickle arbitrary objects: safetensors
 files are read with safetensors, everything else with ``torch.load(weights_only=True)``.
 """
@@ -28,7 +28,7 @@ from typing import Any, Dict, Optional
 
 import torch
 
-from depthclip_ros.config import ModelConfig
+from depthclip_ros.core.config import ModelConfig
 
 LOG = logging.getLogger('depthclip_ros')
 

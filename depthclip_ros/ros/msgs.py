@@ -17,7 +17,7 @@ Glue between ROS 2 messages and NumPy arrays (the only place that builds or read
 
 Images, compressed images, camera info and point clouds are converted here; the numerics
 (pixel encodings, back-projection, packing) live in the ROS-free core modules
-:mod:`depthclip_ros.image_conversion` and :mod:`depthclip_ros.geometry`.
+:mod:`depthclip_ros.core.image_conversion` and :mod:`depthclip_ros.core.geometry`.
 """
 
 import array
@@ -29,10 +29,10 @@ import numpy as np
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2, PointField
 from std_msgs.msg import Header
 
-from depthclip_ros.geometry import Intrinsics
-from depthclip_ros.image_conversion import (bytes_per_pixel, check_layout, decode_compressed,
-                                            DEFAULT_MAX_PIXELS, encode_compressed, encode_image,
-                                            image_to_rgb, ImageConversionError)
+from depthclip_ros.core.geometry import Intrinsics
+from depthclip_ros.core.image_conversion import (bytes_per_pixel, check_layout, decode_compressed,
+                                                 DEFAULT_MAX_PIXELS, encode_compressed,
+                                                 encode_image, image_to_rgb, ImageConversionError)
 
 #: encoding -> (NumPy dtype character code, channels) for :func:`image_msg_to_array`.
 ARRAY_ENCODINGS: Dict[str, Tuple[str, int]] = {
@@ -141,11 +141,11 @@ def check_image_msg(msg: Image, max_pixels: int = DEFAULT_MAX_PIXELS) -> int:
 
     Catches what would make any converter (cv_bridge included) fail or read out of bounds:
     a zero or absurd size, a row step shorter than a row, data shorter than
-    ``height * step``. Encodings unknown to :mod:`depthclip_ros.image_conversion` are only
+    ``height * step``. Encodings unknown to :mod:`depthclip_ros.core.image_conversion` are only
     checked for sizes and data length.
 
     :return: how many bytes of ``data`` follow the last row (0 for an exact buffer)
-    :raises depthclip_ros.image_conversion.ImageConversionError: naming the problem
+    :raises depthclip_ros.core.image_conversion.ImageConversionError: naming the problem
     """
     height, width, step = int(msg.height), int(msg.width), int(msg.step)
     if height <= 0 or width <= 0:
@@ -164,7 +164,7 @@ def image_msg_to_rgb(msg: Image, max_pixels: Optional[int] = None) -> np.ndarray
     """
     Convert any supported ``Image`` to RGB uint8 (H, W, 3).
 
-    :raises depthclip_ros.image_conversion.ImageConversionError: unsupported or malformed
+    :raises depthclip_ros.core.image_conversion.ImageConversionError: unsupported or malformed
     """
     kwargs = {} if max_pixels is None else {'max_pixels': max_pixels}
     return image_to_rgb(msg.height, msg.width, msg.encoding, msg.is_bigendian, msg.step,
@@ -175,7 +175,7 @@ def compressed_msg_to_rgb(msg: CompressedImage) -> np.ndarray:
     """
     Decode a ``CompressedImage`` (jpeg, png, image_transport formats) to RGB uint8.
 
-    :raises depthclip_ros.image_conversion.ImageConversionError: undecodable data
+    :raises depthclip_ros.core.image_conversion.ImageConversionError: undecodable data
     """
     return decode_compressed(msg.format, msg.data)
 
@@ -185,7 +185,7 @@ def rgb_to_image_msg(rgb: np.ndarray, header: Header, encoding: str = 'rgb8',
     """
     Encode an RGB uint8 image as an ``Image`` in ``encoding`` (any supported encoding).
 
-    :raises depthclip_ros.image_conversion.ImageConversionError: unsupported encoding
+    :raises depthclip_ros.core.image_conversion.ImageConversionError: unsupported encoding
     """
     step, data = encode_image(rgb, encoding, is_bigendian=is_bigendian)
     msg = Image()
@@ -251,7 +251,7 @@ def camera_info_msg(intr: Intrinsics, header: Header,
 # -------------------------------------------------------------------------------------------
 def cloud_msg(packed: Dict[str, object], header: Header) -> PointCloud2:
     """
-    Build a ``PointCloud2`` from :func:`depthclip_ros.geometry.pack_cloud`'s output.
+    Build a ``PointCloud2`` from :func:`depthclip_ros.core.geometry.pack_cloud`'s output.
 
     :param packed: dict with height, width, point_step, row_step, is_dense, is_bigendian,
         data and fields ``[(name, offset, datatype, count)]``

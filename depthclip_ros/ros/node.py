@@ -66,11 +66,12 @@ from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 import torch
 
-from depthclip_ros import cameras_file, ros_msgs
-from depthclip_ros.colorize import colorize_depth
-from depthclip_ros.config import DepthClipConfig, ENGINE_PARAMETERS
-from depthclip_ros.engine import DepthClipEngine, ModelLoadError
-from depthclip_ros.geometry import depth_to_points, Intrinsics, pack_cloud
+from depthclip_ros.core import cameras as cameras_file
+from depthclip_ros.core.colorize import colorize_depth
+from depthclip_ros.core.config import DepthClipConfig, ENGINE_PARAMETERS
+from depthclip_ros.core.engine import DepthClipEngine, ModelLoadError
+from depthclip_ros.core.geometry import depth_to_points, Intrinsics, pack_cloud
+from depthclip_ros.ros import msgs as ros_msgs
 
 NODE_NAME = 'depthclip_node'
 
@@ -123,7 +124,7 @@ class StartupError(RuntimeError):
 
 
 # -------------------------------------------------------------------------------------------
-# Node parameters (the engine's own come from depthclip_ros.config.ENGINE_PARAMETERS)
+# Node parameters (the engine's own come from depthclip_ros.core.config.ENGINE_PARAMETERS)
 # -------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class NodeSettings:

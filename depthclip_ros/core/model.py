@@ -15,8 +15,8 @@
 """
 DepthCLIP model code: dense CLIP image features, class text embeddings and the depth head.
 
-Nothing here loads weights (see :mod:`depthclip_ros.loading`) or keeps state between frames
-(see :mod:`depthclip_ros.engine`).
+Nothing here loads weights (see :mod:`depthclip_ros.core.loading`) or keeps state between frames
+(see :mod:`depthclip_ros.core.engine`).
 
 Feature modes:
 

@@ -55,7 +55,7 @@ from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tupl
 import numpy as np
 import yaml
 
-from depthclip_ros.cli import load_engine_config, read_rgb
+from depthclip_ros.tools.cli import load_engine_config, read_rgb
 
 __all__ = [
     'CalibrationFrame', 'detect_format', 'fit_scale', 'FORMATS', 'folder_frames', 'METHODS',
@@ -226,7 +226,7 @@ def read_depth_file(path: str) -> np.ndarray:
         if depth.ndim != 2:
             raise ValueError(f'{path} must hold a 2-D depth array, got {depth.shape}')
     else:
-        from depthclip_ros.evaluation import read_depth_png
+        from depthclip_ros.tools.evaluation import read_depth_png
         depth = read_depth_png(path, 1000.0)
     depth[~np.isfinite(depth) | (depth <= 0)] = np.nan
     return depth
@@ -256,7 +256,7 @@ def nyu_frames(data: str, split: Optional[str] = None,
 
     :return: the number of frames, and an iterator over them
     """
-    from depthclip_ros import evaluation as ev
+    from depthclip_ros.tools import evaluation as ev
     samples = ev.list_nyu_samples(data, split)
     chosen = [samples[i] for i in _evenly(len(samples), frames)]
     protocol = ev.nyu_protocol()
@@ -332,7 +332,7 @@ def write_calibrated_params(path: str, depth_scale: float, base: Optional[str] =
     an integer for a double parameter);
     ``depth_scale`` also replaces the value in any node section that sets it, so that no
     section overrides the calibration. The result is read back with
-    :func:`depthclip_ros.config.load_config` before it replaces ``path``.
+    :func:`depthclip_ros.core.config.load_config` before it replaces ``path``.
 
     :param path: the file to write
     :param depth_scale: the calibrated scale (written with 6 significant digits)
@@ -342,7 +342,7 @@ def write_calibrated_params(path: str, depth_scale: float, base: Optional[str] =
     :return: ``path``
     :raises ValueError: unreadable base file, a bad override or an invalid result
     """
-    from depthclip_ros.config import DepthClipConfig, load_config, parse_override
+    from depthclip_ros.core.config import DepthClipConfig, load_config, parse_override
     document: Dict[str, Any] = {}
     if base is not None:
         try:
@@ -419,8 +419,8 @@ def _predict(engine, frames: Sequence[CalibrationFrame]):
 
 def run_calibrate(args: argparse.Namespace) -> int:
     """Run ``depthclip calibrate``."""
-    from depthclip_ros.config import default_params_file
-    from depthclip_ros.engine import DepthClipEngine
+    from depthclip_ros.core.config import default_params_file
+    from depthclip_ros.core.engine import DepthClipEngine
 
     if args.batch < 1:
         raise ValueError('--batch must be >= 1')
@@ -431,7 +431,7 @@ def run_calibrate(args: argparse.Namespace) -> int:
     if max_depth is None:
         max_depth = 10.0 if fmt == 'nyu' else math.inf
     if fmt == 'bag':
-        from depthclip_ros.bag import bag_calibration_frames
+        from depthclip_ros.tools.bag import bag_calibration_frames
         total, frames = bag_calibration_frames(args.data, args.image_topic, args.depth_topic,
                                                args.frames, args.max_dt)
     elif fmt == 'folder':

@@ -30,7 +30,7 @@ The bundled frames ``data/sample/frame_00i.png`` (RGB) and ``depth_00i.png`` (16
 millimetres, the NYU convention, 0 = invalid) are :func:`render_scene` at
 ``camera_z = 0.25 * i`` for ``i = 0..3``: the camera moves forward 0.25 m per frame, so the
 back wall is 4.2 m to 3.45 m away along the optical axis. Regenerate them with
-``python -m depthclip_ros.sample``.
+``python -m depthclip_ros.core.sample``.
 """
 
 import math
@@ -41,7 +41,7 @@ from typing import List, Optional, Tuple
 import cv2
 import numpy as np
 
-from depthclip_ros.geometry import Intrinsics
+from depthclip_ros.core.geometry import Intrinsics
 
 #: Number of bundled frames.
 SAMPLE_FRAME_COUNT = 4
@@ -491,7 +491,7 @@ def write_sample(out_dir: Optional[str] = None) -> List[str]:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    """Regenerate the sample frames: ``python -m depthclip_ros.sample [out_dir]``."""
+    """Regenerate the sample frames: ``python -m depthclip_ros.core.sample [out_dir]``."""
     argv = sys.argv[1:] if argv is None else argv
     for path in write_sample(argv[0] if argv else None):
         print(path)

@@ -39,9 +39,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from depthclip_ros.config import DepthClipConfig
-from depthclip_ros.engine import DepthClipEngine
-from depthclip_ros.loading import cpu_has_native_bf16, ModelLoadError
+from depthclip_ros.core.config import DepthClipConfig
+from depthclip_ros.core.engine import DepthClipEngine
+from depthclip_ros.core.loading import cpu_has_native_bf16, ModelLoadError
 
 
 def median_ms(fn: Callable[[], Any], repeats: int, sync: Callable[[], None]) -> float:
@@ -240,9 +240,9 @@ def format_report(result: Dict[str, Any]) -> str:
 
 def run_bench(args: argparse.Namespace) -> int:
     """Entry point of ``depthclip bench``."""
-    from depthclip_ros.cli import dumps, load_engine_config
+    from depthclip_ros.tools.cli import dumps, load_engine_config
     if args.node:
-        from depthclip_ros.node_bench import format_node_report, run_node_bench
+        from depthclip_ros.tools.node_bench import format_node_report, run_node_bench
         result = run_node_bench(args)
         print(dumps(result) if args.json else format_node_report(result))
         return 0

@@ -64,7 +64,7 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tupl
 
 import numpy as np
 
-from depthclip_ros.cli import load_engine_config, read_rgb
+from depthclip_ros.tools.cli import load_engine_config, read_rgb
 
 __all__ = [
     'compute_metrics', 'EvalSample', 'garg_crop', 'KITTI_COLUMNS', 'kitti_crop_box',
@@ -456,7 +456,7 @@ def run_evaluation(protocol: Protocol, samples: Sequence[EvalSample], engine,
 
     :param protocol: the dataset protocol (from ``nyu_protocol`` / ``kitti_protocol``)
     :param samples: the images and their gt
-    :param engine: a :class:`depthclip_ros.engine.DepthClipEngine`
+    :param engine: a :class:`depthclip_ros.core.engine.DepthClipEngine`
     :param batch: images per ``engine.predict`` call
     :param progress: show a tqdm progress bar (on a terminal)
     :return: one row per image (``image``, ``gt``, metrics, ``valid_pixels``) and the seconds
@@ -514,7 +514,7 @@ def write_outputs(output: str, protocol: Protocol, rows: List[Dict[str, Any]],
 
 def run_eval(args: argparse.Namespace) -> int:
     """Run ``depthclip eval nyu|kitti``."""
-    from depthclip_ros.engine import DepthClipEngine
+    from depthclip_ros.core.engine import DepthClipEngine
 
     if args.batch < 1:
         raise ValueError('--batch must be >= 1')
@@ -584,7 +584,7 @@ def register(subparsers, add_config_args) -> None:
     parser = subparsers.add_parser(
         'eval', help='evaluate on NYU Depth v2 or KITTI with the DepthCLIP paper protocol',
         description='Evaluate depth with the DepthCLIP paper protocol (see the module '
-                    'documentation of depthclip_ros.evaluation for the exact crops).')
+                    'documentation of depthclip_ros.tools.evaluation for the exact crops).')
     datasets = parser.add_subparsers(dest='dataset', required=True)
     nyu = datasets.add_parser('nyu', help='NYU Depth v2 official test split (654 images)')
     nyu.add_argument('data_dir', metavar='DATA_DIR',

@@ -43,7 +43,7 @@ import threading
 import time
 from typing import Dict, List, Optional, Sequence
 
-from depthclip_ros.process_tools import stop_processes
+from depthclip_ros.tools.process_tools import stop_processes
 
 NODE_READY_TIMEOUT_S = 180.0
 
@@ -113,7 +113,7 @@ def resolve_weights(weights: Optional[str], output: str) -> Optional[str]:
     if weights is None:
         return None
     if weights == 'random':
-        from depthclip_ros.loading import save_random_checkpoint
+        from depthclip_ros.core.loading import save_random_checkpoint
         cache = os.path.join(os.environ.get('XDG_CACHE_HOME',
                                             os.path.expanduser('~/.cache')), 'depthclip')
         path = os.path.join(cache, 'RN50-random-seed0.safetensors')
@@ -143,7 +143,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run the demo; return the exit code (0 on success, 1 with one clear message)."""
     args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
     env = use_demo_environment()
-    from depthclip_ros.config import default_params_file
+    from depthclip_ros.core.config import default_params_file
     try:
         params = args.params or default_params_file()
         pretrained = resolve_weights(args.weights, args.output)
@@ -189,7 +189,7 @@ def demo_streams(cameras: int) -> List[Dict[str, str]]:
 
 
 def _player_cmd(args: argparse.Namespace, stream: Dict[str, str], index: int) -> List[str]:
-    cmd = [sys.executable, '-m', 'depthclip_ros.camera_player', '--ros-args',
+    cmd = [sys.executable, '-m', 'depthclip_ros.ros.camera_player', '--ros-args',
            '-r', f'__node:=demo_camera{index or ""}', '-r', f'image:={stream["input"]}',
            '-r', f'camera_info:={stream["info"]}',
            '-p', f'rate:={args.rate}', '-p', 'loop:=true']
@@ -207,7 +207,7 @@ def _player_cmd(args: argparse.Namespace, stream: Dict[str, str], index: int) ->
 
 def _node_cmd(args: argparse.Namespace, params: str, pretrained: Optional[str]) -> List[str]:
     defaults = ['cloud.color:=true', RELIABLE_IMAGES]  # the player publishes reliably
-    cmd = [sys.executable, '-m', 'depthclip_ros.depthclip_node'] + _ros_args(
+    cmd = [sys.executable, '-m', 'depthclip_ros.ros.node'] + _ros_args(
         params, pretrained, args.device, defaults + list(args.overrides))
     if args.cameras == 1:
         return cmd + [
@@ -228,8 +228,8 @@ def write_mirrored_sample(folder: str):
     """
     import cv2
 
-    from depthclip_ros.geometry import Intrinsics
-    from depthclip_ros.sample import sample_frames, sample_intrinsics
+    from depthclip_ros.core.geometry import Intrinsics
+    from depthclip_ros.core.sample import sample_frames, sample_intrinsics
     os.makedirs(folder, exist_ok=True)
     for path in sample_frames():
         target = os.path.join(folder, os.path.basename(path))
@@ -383,9 +383,9 @@ def _make_listener_class():
         def write_strip(self, stream: _Stream, key: int) -> bool:
             import cv2
 
-            from depthclip_ros.colorize import add_colorbar, side_by_side
-            from depthclip_ros.config import default_params_file, load_config
-            from depthclip_ros.ros_msgs import image_msg_to_array, image_msg_to_rgb
+            from depthclip_ros.core.colorize import add_colorbar, side_by_side
+            from depthclip_ros.core.config import default_params_file, load_config
+            from depthclip_ros.ros.msgs import image_msg_to_array, image_msg_to_rgb
             if key not in stream.inputs or key not in stream.colorized \
                     or key not in stream.confidence:
                 return False
@@ -405,8 +405,8 @@ def _make_listener_class():
             return True
 
         def finish(self, weights: str) -> int:
-            from depthclip_ros.geometry import write_ply
-            from depthclip_ros.ros_msgs import cloud_msg_to_array
+            from depthclip_ros.core.geometry import write_ply
+            from depthclip_ros.ros.msgs import cloud_msg_to_array
             deadline = time.monotonic() + 5.0
             while any(not s.strips or s.cloud is None for s in self.streams) \
                     and time.monotonic() < deadline:

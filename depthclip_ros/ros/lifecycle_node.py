@@ -32,8 +32,7 @@ from typing import List, Optional
 
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 
-from depthclip_ros.depthclip_node import (DepthClipCore, ModelLoadError, NODE_NAME, run_node,
-                                          StartupError)
+from depthclip_ros.ros.node import DepthClipCore, ModelLoadError, NODE_NAME, run_node, StartupError
 
 
 class DepthClipLifecycleNode(DepthClipCore, LifecycleNode):

@@ -51,9 +51,9 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from depthclip_ros.colorize import colorize_depth
-from depthclip_ros.geometry import depth_to_points, Intrinsics, pack_cloud
-from depthclip_ros.image_conversion import decode_compressed, image_to_rgb
+from depthclip_ros.core.colorize import colorize_depth
+from depthclip_ros.core.geometry import depth_to_points, Intrinsics, pack_cloud
+from depthclip_ros.core.image_conversion import decode_compressed, image_to_rgb
 
 __all__ = [
     'bag_calibration_frames', 'BagResult', 'BagSettings', 'namespace_of', 'output_topics',
@@ -276,7 +276,7 @@ def decode_image_msg(msg, msgtype: str) -> np.ndarray:
     """
     Decode a deserialized ``Image`` or ``CompressedImage`` into RGB uint8.
 
-    :raises depthclip_ros.image_conversion.ImageConversionError: unsupported or malformed
+    :raises depthclip_ros.core.image_conversion.ImageConversionError: unsupported or malformed
     """
     if msgtype == COMPRESSED:
         return decode_compressed(msg.format, msg.data)
@@ -401,7 +401,7 @@ def process_bag(in_path: str, out_path: str, engine, image_topics: Optional[Sequ
 
     :param in_path: input bag (directory, ``.db3`` or ``.mcap``)
     :param out_path: output bag directory; must not exist
-    :param engine: a :class:`depthclip_ros.engine.DepthClipEngine`
+    :param engine: a :class:`depthclip_ros.core.engine.DepthClipEngine`
     :param image_topics: topics to process (default: see :func:`select_image_topics`)
     :param batch: frames per ``engine.predict`` call
     :param storage: ``sqlite3`` or ``mcap`` (default: the input's)
@@ -586,10 +586,10 @@ def bag_calibration_frames(path: str, image_topic: Optional[str] = None,
     (0: all) are used.
 
     :return: the number of pairs, and an iterator of
-        :class:`depthclip_ros.calibration.CalibrationFrame`
+        :class:`depthclip_ros.tools.calibration.CalibrationFrame`
     :raises ValueError: topics missing or ambiguous, or no pair
     """
-    from depthclip_ros.calibration import _evenly, CalibrationFrame
+    from depthclip_ros.tools.calibration import _evenly, CalibrationFrame
     if not max_dt >= 0.0:
         raise ValueError(f'max_dt must be >= 0 seconds, got {max_dt}')
     typestore = make_typestore()
@@ -668,9 +668,9 @@ def load_bag_config(params: Optional[str], overrides: Sequence[str]):
 
     :raises ValueError: unknown parameter or invalid value
     """
-    from depthclip_ros.config import (default_params_file, DepthClipConfig,
-                                      engine_parameter_names, load_params_file,
-                                      parse_override, split_engine_parameters)
+    from depthclip_ros.core.config import (default_params_file, DepthClipConfig,
+                                           engine_parameter_names, load_params_file,
+                                           parse_override, split_engine_parameters)
     values = load_params_file(params if params else default_params_file())
     engine_values, node_values = split_engine_parameters(values)
     engine_names = set(engine_parameter_names())
@@ -688,7 +688,7 @@ def load_bag_config(params: Optional[str], overrides: Sequence[str]):
 
 def run_bag(args: argparse.Namespace) -> int:
     """Run ``depthclip bag``."""
-    from depthclip_ros.engine import DepthClipEngine
+    from depthclip_ros.core.engine import DepthClipEngine
 
     if os.path.lexists(args.output):
         raise ValueError(f'{args.output} exists already; not overwriting it')

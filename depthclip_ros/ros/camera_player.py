@@ -38,9 +38,9 @@ from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 
-from depthclip_ros import ros_msgs
-from depthclip_ros.geometry import Intrinsics
-from depthclip_ros.sample import sample_frames, sample_intrinsics
+from depthclip_ros.core.geometry import Intrinsics
+from depthclip_ros.core.sample import sample_frames, sample_intrinsics
+from depthclip_ros.ros import msgs as ros_msgs
 
 NODE_NAME = 'camera_player'
 IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg')

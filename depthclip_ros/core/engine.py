@@ -30,11 +30,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from depthclip_ros.config import DepthClipConfig
-from depthclip_ros.loading import load_clip, LoadedModel, ModelLoadError
-from depthclip_ros.model import (class_embeddings, class_probabilities, confidence,
-                                 DenseFeatures, expected_depth, normalization_stats,
-                                 UnsupportedBackboneError)
+from depthclip_ros.core.config import DepthClipConfig
+from depthclip_ros.core.loading import load_clip, LoadedModel, ModelLoadError
+from depthclip_ros.core.model import (class_embeddings, class_probabilities, confidence,
+                                      DenseFeatures, expected_depth, normalization_stats,
+                                      UnsupportedBackboneError)
 
 __all__ = ['DepthClipEngine', 'ModelLoadError', 'Prediction', 'READ_ONLY_PREFIXES']
 

@@ -15,7 +15,7 @@
 """
 The README's parameter table, generated from the parameter descriptions.
 
-``python -m depthclip_ros.param_docs README.md`` rewrites the table between the
+``python -m depthclip_ros.tools.param_docs README.md`` rewrites the table between the
 ``<!-- params:begin -->`` and ``<!-- params:end -->`` markers; ``test/test_docs.py`` fails
 when the README and the descriptions disagree. Node parameters come from the node module,
 which needs rclpy; everything else is ROS-free.
@@ -25,7 +25,7 @@ import os
 import sys
 from typing import Any, Iterable, List, Optional
 
-from depthclip_ros.config import ENGINE_PARAMETERS, find_share_file, load_params_file
+from depthclip_ros.core.config import ENGINE_PARAMETERS, find_share_file, load_params_file
 
 BEGIN = '<!-- params:begin -->'
 END = '<!-- params:end -->'
@@ -80,7 +80,7 @@ def parameter_rows(node_specs: Optional[Iterable[Any]] = None) -> List[str]:
 
 def node_parameter_specs() -> List[Any]:
     """Return the node's own parameter specs (imports the node module, i.e. rclpy)."""
-    from depthclip_ros.depthclip_node import NODE_PARAMETERS
+    from depthclip_ros.ros.node import NODE_PARAMETERS
     return list(NODE_PARAMETERS)
 
 

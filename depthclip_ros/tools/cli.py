@@ -39,7 +39,8 @@ LOG = logging.getLogger('depthclip_ros')
 
 #: Modules that add sub-commands: each has ``register(subparsers, add_config_args)`` that
 #: adds its parser(s) with ``set_defaults(run=function)``; ``function(args) -> int``.
-SUBCOMMAND_MODULES = ('depthclip_ros.evaluation', 'depthclip_ros.calibration', 'depthclip_ros.bag')
+SUBCOMMAND_MODULES = ('depthclip_ros.tools.evaluation', 'depthclip_ros.tools.calibration',
+                      'depthclip_ros.tools.bag')
 
 
 def _add_config_args(parser: argparse.ArgumentParser, params_required: bool = False) -> None:
@@ -103,22 +104,22 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run the ``depthclip`` command; return the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ['demo']:
-        from depthclip_ros.demo import main as demo_main
+        from depthclip_ros.tools.demo import main as demo_main
         return demo_main(argv[1:])
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format='[%(levelname)s] %(message)s')
     LOG.setLevel(logging.INFO)
-    from depthclip_ros.loading import ModelLoadError
+    from depthclip_ros.core.loading import ModelLoadError
     try:
         if getattr(args, 'run', None) is not None:
             return args.run(args)
         if args.command == 'predict':
             return run_predict(args)
         if args.command == 'bench':
-            from depthclip_ros.bench import run_bench
+            from depthclip_ros.tools.bench import run_bench
             return run_bench(args)
         if args.command == 'checkpoint':
-            from depthclip_ros.loading import save_random_checkpoint
+            from depthclip_ros.core.loading import save_random_checkpoint
             path = save_random_checkpoint(args.name, args.output, seed=args.seed)
             print(f'wrote RANDOM {args.name} weights (seed {args.seed}) to {path}')
             return 0
@@ -132,7 +133,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 def load_engine_config(args: argparse.Namespace):
     """Build the engine configuration from ``--params`` and ``--set``."""
-    from depthclip_ros.config import default_params_file, load_config
+    from depthclip_ros.core.config import default_params_file, load_config
     path = args.params if args.params else default_params_file()
     return load_config(path, args.overrides)
 
@@ -155,8 +156,8 @@ def run_predict(args: argparse.Namespace) -> int:
     import cv2
     import numpy as np
 
-    from depthclip_ros.colorize import add_colorbar, colorize_depth
-    from depthclip_ros.engine import DepthClipEngine
+    from depthclip_ros.core.colorize import add_colorbar, colorize_depth
+    from depthclip_ros.core.engine import DepthClipEngine
 
     if args.batch < 1:
         raise ValueError('--batch must be >= 1')

@@ -399,7 +399,8 @@ def find_share_file(*parts: str) -> str:
         pass
     import sys
     candidates.append(os.path.join(sys.prefix, 'share', 'depthclip_ros'))
-    candidates.append(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    here = os.path.dirname(os.path.abspath(__file__))  # <source tree>/depthclip_ros/core
+    candidates.append(os.path.dirname(os.path.dirname(here)))
     for root in candidates:
         path = os.path.join(root, *parts)
         if os.path.isfile(path):
