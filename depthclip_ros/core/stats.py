@@ -1,0 +1,37 @@
+# Copyright 2026 The depthclip_ros Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""Summary statistics used by diagnostics, benchmarks and reports: one percentile convention."""
+
+import math
+from typing import Iterable
+
+import numpy as np
+
+
+def percentile(values: Iterable[float], q: float) -> float:
+    """
+    Return the ``q``-th percentile of ``values`` (linear interpolation, as NumPy's default).
+
+    :param values: numbers (any iterable; NaN when empty)
+    :param q: percentile in [0, 100] (50 is the median)
+    :return: the percentile, or NaN for no values
+    :raises ValueError: ``q`` outside [0, 100]
+    """
+    if not 0.0 <= q <= 100.0:
+        raise ValueError(f'percentile q must be in [0, 100], got {q}')
+    data = np.asarray(list(values), dtype=np.float64)
+    if data.size == 0:
+        return math.nan
+    return float(np.percentile(data, q))
