@@ -93,9 +93,9 @@ setup(
     entry_points={
         'console_scripts': [
             'depthclip = depthclip_ros.tools.cli:main',
-            'depthclip_node = depthclip_ros.ros.node:main',
-            'depthclip_lifecycle_node = depthclip_ros.ros.lifecycle_node:main',
-            'camera_player = depthclip_ros.ros.camera_player:main',
+            'depthclip_node = depthclip_ros.ros.runner:depthclip_node',
+            'depthclip_lifecycle_node = depthclip_ros.ros.runner:depthclip_lifecycle_node',
+            'camera_player = depthclip_ros.ros.runner:camera_player',
         ],
     },
 )

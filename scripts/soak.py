@@ -104,7 +104,7 @@ def node_command(args: argparse.Namespace, weights: str, params: str) -> List[st
     """Return the command line of the node process."""
     from depthclip_ros.tools.demo import RELIABLE_IMAGES
     names = ', '.join(f'cam{i}' for i in range(args.cameras))
-    cmd = [sys.executable, '-m', 'depthclip_ros.ros.node', '--ros-args',
+    cmd = [sys.executable, '-m', 'depthclip_ros.ros.runner', 'depthclip_node', '--ros-args',
            '--params-file', params, '-r', f'__ns:={NAMESPACE}',
            '-p', f'cameras:=[{names}]', '-p', f'model.pretrained:={weights}',
            '-p', f'model.device:={args.device}', '-p', f'input.height:={args.height}',

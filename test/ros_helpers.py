@@ -257,14 +257,17 @@ class Probe(Node):
 # -------------------------------------------------------------------------------------------
 # real processes
 # -------------------------------------------------------------------------------------------
-def start_process(module: str, namespace: str, *params: str) -> subprocess.Popen:
+def start_process(executable: str, namespace: str, *params: str) -> subprocess.Popen:
     """
-    Start ``python -m module --ros-args -r __ns:=namespace -p param ...``.
+    Start an executable of the package (``depthclip_node``, ``camera_player``, ...).
+
+    Runs ``python -m depthclip_ros.ros.runner EXECUTABLE --ros-args -r __ns:=NS -p param ...``.
 
     Output goes to a temporary file (never a pipe that could fill up and block the process);
     read it with :func:`process_output`. The environment (DDS settings, domain id) is ours.
     """
-    cmd = [sys.executable, '-m', module, '--ros-args', '-r', f'__ns:={namespace}']
+    cmd = [sys.executable, '-m', 'depthclip_ros.ros.runner', executable, '--ros-args',
+           '-r', f'__ns:={namespace}']
     for param in params:
         cmd += ['-p', param]
     log = tempfile.TemporaryFile(mode='w+')

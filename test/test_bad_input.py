@@ -41,11 +41,11 @@ from ros_helpers import (overrides, Probe, rss_mb, sample_image, Spinner, wait_u
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Header
 
-from depthclip_ros.core.config import ENGINE_PARAMETERS
+from depthclip_ros.core.config import ENGINE_PARAMETERS, NODE_PARAMETERS
 from depthclip_ros.core.geometry import Intrinsics
 from depthclip_ros.core.image_conversion import encode_compressed
 from depthclip_ros.ros import msgs as ros_msgs
-from depthclip_ros.ros.node import DepthClipNode, NODE_PARAMETERS
+from depthclip_ros.ros.node import DepthClipNode
 
 NS = '/dc_bad_input'
 NODE = 'depthclip_node'
@@ -83,7 +83,7 @@ def node_stays_up(system):
     """After every case the node's executor still spins and its worker still runs."""
     yield
     assert all(spinner.error is None for spinner in system.spinners)
-    assert system.node._worker is not None and system.node._worker.is_alive()
+    assert system.node.worker_running
 
 
 def send_info(system, intr):
@@ -496,6 +496,7 @@ INVALID = {
     'publish.colorized': [0],
     'publish.points': ['off'],
     'diagnostics_period': [0.0, 0.01, 4000.0, math.nan, -1.0],
+    'max_batch_size': [-1, 17, 2.0, 'two'],
 }
 
 #: read-only parameter -> a valid, different value that must still be refused.

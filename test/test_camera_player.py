@@ -128,7 +128,7 @@ def test_bad_source_raises(context, tmp_path):
 
 
 def test_process_exit_codes(context, tmp_path):
-    module = 'depthclip_ros.ros.camera_player'
+    module = 'camera_player'
     finite = start_process(module, '/cp_finite', 'rate:=50', 'max_frames:=3')
     forever = start_process(module, '/cp_forever', 'rate:=5')
     missing = start_process(module, '/cp_missing', f'source:={tmp_path / "missing.mp4"}')

@@ -72,7 +72,7 @@ def bad_models(small_overrides, rn50_checkpoint, tmp_path_factory):
         'malicious_pickle': (dict(base, **{'model.pretrained': str(evil)}),
                              'cannot read checkpoint'),
     }
-    procs = {name: start_process('depthclip_ros.ros.node', f'/dc_fault_{name}',
+    procs = {name: start_process('depthclip_node', f'/dc_fault_{name}',
                                  *[f'{k}:={v}' for k, v in params.items()])
              for name, (params, _) in cases.items()}
     yield SimpleNamespace(procs=procs, cases=cases, marker=marker)

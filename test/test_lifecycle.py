@@ -140,7 +140,7 @@ def test_shutdown_from_active(system):
     node = system.node
     assert transition(system, Transition.TRANSITION_ACTIVE_SHUTDOWN)
     assert state(system) == State.PRIMARY_STATE_FINALIZED
-    assert node.engine is None and node._worker is None
+    assert node.engine is None and not node.worker_running
     time.sleep(0.2)
     wait_until(lambda: node.count_subscribers(f'{NS}/image') == 0)
 

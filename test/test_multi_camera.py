@@ -34,10 +34,10 @@ from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 import yaml
 
+from depthclip_ros.core import scheduler as scheduler_module
 from depthclip_ros.core.cameras import (load_cameras_file, node_parameters, node_remappings,
                                         parse_cameras)
 from depthclip_ros.ros import msgs as ros_msgs
-from depthclip_ros.ros import node as depthclip_node
 from depthclip_ros.ros.node import DepthClipNode, StartupError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -115,7 +115,7 @@ def publish_all(system, names=tuple(SIZES)):
     """Publish one frame per camera while the worker is held; return {name: header}."""
     node = system.node
     before = {name: node.camera_stats(name)['received'] for name in names}
-    with node._frame_lock:  # hold the worker so that the frames meet in the mailboxes
+    with node.worker_paused():  # hold the worker so that the frames meet in the mailboxes
         headers = {name: system.probes[name].publish_rgb(system.images[name][0])
                    for name in names}
         for name in names:
@@ -184,13 +184,13 @@ def test_newest_frames_of_all_cameras_share_one_encoder_pass(system):
 def test_max_batch_size_limits_the_frames_per_pass_oldest_first(system, monkeypatch):
     node = system.node
     passes_seen = []
-    predict = node._predict
+    predict = node.engine.predict
 
-    def recording(images, sizes):
+    def recording(images, sizes, state=None):
         by_size = {(h, w): name for name, (w, h) in SIZES.items()}
         passes_seen.append([by_size[tuple(size)] for size in sizes])
-        return predict(images, sizes)
-    monkeypatch.setattr(node, '_predict', recording)
+        return predict(images, sizes, state=state)
+    monkeypatch.setattr(node.engine, 'predict', recording)
     for bad in (-1, 17, 2.0, 'two'):
         result = node.set_parameters([Parameter('max_batch_size', value=bad)])[0]
         assert not result.successful and result.reason, bad
@@ -211,7 +211,7 @@ def test_max_batch_size_limits_the_frames_per_pass_oldest_first(system, monkeypa
 def test_bad_frame_on_one_camera_leaves_the_others_alone(system):
     node, probes = system.node, system.probes
     before = {name: node.camera_stats(name) for name in SIZES}
-    with node._frame_lock:
+    with node.worker_paused():
         bad = ros_msgs.rgb_to_image_msg(system.images['left'][0], probes['left'].header(),
                                         'rgb8')
         bad.encoding = 'nonsense'
@@ -301,7 +301,7 @@ def test_compressed_transport_per_camera(system):
 
 def test_a_camera_that_stops_and_restarts(system, monkeypatch):
     node = system.node
-    monkeypatch.setattr(depthclip_node, 'STALE_AFTER_S', 0.5)
+    monkeypatch.setattr(scheduler_module, 'STALE_AFTER_S', 0.5)
     outputs(system, publish_all(system))
     old = system.probes['rear']
     old.destroy_node()  # the rear camera driver stops

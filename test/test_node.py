@@ -30,11 +30,12 @@ from ros_helpers import (finish_process, kill_process, overrides, Probe, process
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 
 from depthclip_ros.core.colorize import colorize_depth
-from depthclip_ros.core.config import default_params_file, ENGINE_PARAMETERS, load_params_file
+from depthclip_ros.core.config import (default_params_file, ENGINE_PARAMETERS, load_params_file,
+                                       NODE_PARAMETERS)
 from depthclip_ros.core.geometry import Intrinsics, unpack_rgb
 from depthclip_ros.core.image_conversion import SUPPORTED_ENCODINGS
 from depthclip_ros.ros import msgs as ros_msgs
-from depthclip_ros.ros.node import DepthClipNode, NODE_PARAMETERS
+from depthclip_ros.ros.node import DepthClipNode
 
 NS = '/dc_node_test'
 OUTPUTS = (('depth/image', Image), ('depth/camera_info', CameraInfo),
@@ -523,7 +524,7 @@ def _model_params(small_overrides):
 
 
 def _start(namespace, *params):
-    return start_process('depthclip_ros.ros.node', namespace, *params)
+    return start_process('depthclip_node', namespace, *params)
 
 
 @pytest.fixture(scope='module', autouse=True)

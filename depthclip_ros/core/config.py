@@ -13,12 +13,19 @@
 # limitations under the License.
 
 """
-Engine configuration: one dataclass, one parameter file format, one set of defaults.
+Every setting of depthclip_ros: one parameter table, the engine and node settings, files.
 
-Every setting has a dotted name (``model.name``, ``prompts.depth_classes``, ``depth_bins``,
-...). The ROS node declares parameters with exactly these names, the command line overrides
-them with ``--set name=value`` and parameter files nest on the dots under
-``/**: ros__parameters:`` like every ROS 2 parameter file. This module never imports rclpy.
+Every parameter has a dotted name (``model.name``, ``prompts.depth_classes``, ``cloud.stride``,
+...) and exactly one :class:`ParamSpec` in :data:`PARAMETERS`: its description, range or
+choices and whether it is read-only. The ROS node builds its parameter descriptors from that
+table, the README's parameter table is generated from it, and the validation below checks
+values against it, so a range is written once. Defaults live in the dataclasses
+(:class:`DepthClipConfig` for the engine, :class:`NodeSettings` for the outputs, the image
+subscription and diagnostics), which ``config/depthclip.yaml`` repeats (a test checks it).
+
+The command line overrides parameters with ``--set name=value`` and parameter files nest on
+the dots under ``/**: ros__parameters:`` like every ROS 2 parameter file. This module never
+imports rclpy.
 """
 
 from dataclasses import dataclass, field, fields, replace
@@ -37,10 +44,28 @@ DEVICES_HELP = 'auto, cpu, cuda or cuda:N'
 PRECISIONS = ('auto', 'fp32', 'fp16', 'bf16')
 NORMALIZATIONS = ('imagenet', 'clip')
 QUICK_GELU = ('auto', 'true', 'false')
+TRANSPORTS = ('raw', 'compressed')
+RELIABILITIES = ('auto', 'best_effort', 'reliable')
 
 #: Input sizes are bounded so that a typo cannot ask the encoder for gigabytes.
 MIN_INPUT_SIDE = 64
 MAX_INPUT_SIDE = 2048
+
+#: Prompt sizes are bounded so that a prompt change is encoded in a few seconds at most.
+MAX_TEMPLATES = 16
+MAX_OBJECTS = 16
+MAX_DEPTH_CLASSES = 32
+#: Most prompts (depth classes x objects x templates) that one change may ask to encode.
+MAX_PROMPTS = 128
+#: Longest template, object or depth class word, in characters (CLIP reads 77 tokens).
+MAX_PROMPT_CHARS = 200
+
+#: Physical bounds of a depth bin, metres (float32 stays exact and finite far beyond them).
+MIN_BIN_M = 0.01
+MAX_BIN_M = 1000.0
+
+#: Most cameras one node serves (the ``cameras`` parameter).
+MAX_CAMERAS = 16
 
 
 @dataclass(frozen=True)
@@ -74,8 +99,241 @@ class PromptConfig:
         'unseen')
 
 
+# -------------------------------------------------------------------------------------------
+# The parameter table
+# -------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class DepthClipConfig:
+class ParamSpec:
+    """
+    Description, range and mutability of one parameter: the one place they are written.
+
+    ``min_value`` / ``max_value`` bound numbers (and every element of a number list),
+    inclusively unless ``min_exclusive``; ``choices`` lists the values a string may take.
+    ``group`` is ``engine`` (:class:`DepthClipConfig`) or ``node`` (:class:`NodeSettings`).
+    """
+
+    name: str
+    description: str
+    read_only: bool = False
+    min_value: Optional[float] = None
+    max_value: Optional[float] = None
+    choices: Tuple[str, ...] = ()
+    min_exclusive: bool = False
+    group: str = 'engine'
+
+    def range_text(self) -> str:
+        """Return the range as text: ``a / b`` for choices, ``[0, 1]``, ``(0, 1]``, ``[1, ]``."""
+        if self.choices:
+            return ' / '.join(self.choices)
+        if self.min_value is None and self.max_value is None:
+            return ''
+        low = '' if self.min_value is None else f'{self.min_value:g}'
+        high = '' if self.max_value is None else f'{self.max_value:g}'
+        return f'{"(" if self.min_exclusive else "["}{low}, {high}]'
+
+    def check(self, value: Any) -> None:
+        """
+        Check ``value`` (already of the parameter's type) against the range or the choices.
+
+        :raises ValueError: naming the parameter, its range and the value
+        """
+        if self.choices:
+            if value not in self.choices:
+                raise ValueError(f'{self.name} must be one of {"|".join(self.choices)}, got '
+                                 f'{value!r}')
+            return
+        if self.min_value is None and self.max_value is None:
+            return
+        items = value if isinstance(value, (list, tuple)) else [value]
+        for item in items:
+            if isinstance(item, bool) or not isinstance(item, (int, float)):
+                continue
+            low_ok = self.min_value is None or (
+                item > self.min_value if self.min_exclusive else item >= self.min_value)
+            high_ok = self.max_value is None or item <= self.max_value
+            if not (math.isfinite(item) and low_ok and high_ok):
+                raise ValueError(f'{self.name} must be in {self.range_text()}, got '
+                                 f'{_plain(value)!r}')
+
+
+def _node(name: str, description: str, *args, **kwargs) -> ParamSpec:
+    return ParamSpec(name, description, *args, group='node', **kwargs)
+
+
+#: Every parameter of the engine and the node, in the order of config/depthclip.yaml.
+PARAMETERS: Tuple[ParamSpec, ...] = (
+    ParamSpec('model.name', 'open_clip architecture (RN50, RN101, RN50x4, ViT-B-16, ...)', True),
+    ParamSpec('model.pretrained',
+              'open_clip pretrained tag (openai, laion2b_s34b_b79k, ...), or a local checkpoint '
+              'file (.pt/.bin/.safetensors); empty = random weights (tests/benchmarks only)',
+              True),
+    ParamSpec('model.device', f'Inference device: {DEVICES_HELP} (auto: cuda when available)',
+              True),
+    ParamSpec('model.precision', 'auto/fp32/fp16/bf16 (auto: fp16 on CUDA, fp32 on CPU)', True,
+              choices=PRECISIONS),
+    ParamSpec('model.quick_gelu',
+              'auto/true/false: QuickGELU text activation (auto: as the pretrained tag says; '
+              'true for local RN* and OpenAI checkpoints)', True, choices=QUICK_GELU),
+    ParamSpec('input.height', 'Network input height in pixels (multiple of 32)', True,
+              MIN_INPUT_SIDE, MAX_INPUT_SIDE),
+    ParamSpec('input.width', 'Network input width in pixels (multiple of 32)', True,
+              MIN_INPUT_SIDE, MAX_INPUT_SIDE),
+    ParamSpec('input.normalization',
+              'imagenet (the paper) or clip (CLIP mean/std) input normalization', True,
+              choices=NORMALIZATIONS),
+    ParamSpec('feature_mode',
+              'paper (RN50 layer4, exact reference) or projected (MaskCLIP value path, any '
+              'backbone)', True, choices=FEATURE_MODES),
+    ParamSpec('prompts.templates',
+              f'Prompt templates with two {{}} slots: object, depth class (at most '
+              f'{MAX_TEMPLATES})'),
+    ParamSpec('prompts.objects',
+              f'Objects filled into the first slot; embeddings are averaged (at most '
+              f'{MAX_OBJECTS})'),
+    ParamSpec('prompts.depth_classes',
+              f'Depth class words, nearest first; one per depth bin (2 to {MAX_DEPTH_CLASSES}; '
+              f'classes x objects x templates at most {MAX_PROMPTS} prompts)'),
+    ParamSpec('depth_bins', 'Metric depth (m) of each depth class, strictly increasing', False,
+              MIN_BIN_M, MAX_BIN_M),
+    ParamSpec('temperature', 'Softmax temperature over depth classes', False, 0.0, 100.0,
+              min_exclusive=True),
+    ParamSpec('flip_tta', 'Average with the horizontally flipped image (paper: true)'),
+    ParamSpec('smoothing_sigma', 'Gaussian smoothing of the output depth in pixels (0 = off)',
+              False, 0.0, 50.0),
+    ParamSpec('depth_scale', 'Scale factor applied to every depth bin (see depthclip calibrate)',
+              False, 0.01, 100.0),
+    _node('input_transport', 'raw: subscribe image (sensor_msgs/Image); compressed: '
+          'image/compressed (sensor_msgs/CompressedImage, jpeg or png)', choices=TRANSPORTS),
+    _node('output_scale', 'Output resolution relative to the input image', False, 0.0, 1.0,
+          min_exclusive=True),
+    _node('camera.fov_deg', 'Horizontal field of view (deg) used while no valid camera_info '
+          'has arrived', False, 1.0, 179.0),
+    _node('cloud.stride', 'One point per stride x stride depth pixels', False, 1, 64),
+    _node('cloud.min_range', 'Points nearer than this (m) are invalid', False, 0.0, 1000.0),
+    _node('cloud.max_range', 'Points farther than this (m) are invalid', False, 0.0, 1000.0),
+    _node('cloud.min_confidence', 'Points with lower confidence are invalid', False, 0.0, 1.0),
+    _node('cloud.organized', 'true: image-shaped cloud with NaN for invalid points; false: '
+          'valid points only'),
+    _node('cloud.color', 'Add an rgb field from the input image'),
+    _node('qos.image_reliability',
+          'Reliability of the image subscription; auto: reliable when every publisher of the '
+          'image topic offers reliable, else best effort (re-checked as publishers come and '
+          'go)', choices=RELIABILITIES),
+    _node('qos.image_depth', 'History depth of the image subscription', False, 1, 1000),
+    _node('publish.confidence', 'Publish depth/confidence'),
+    _node('publish.colorized', 'Publish depth/colorized'),
+    _node('publish.points', 'Publish points'),
+    _node('diagnostics_period', 'Seconds between /diagnostics messages', False, 0.05, 3600.0),
+    _node('max_batch_size', 'Most camera frames per encoder pass; 0: the newest frame of '
+          'every camera in one pass. On a GPU batching is faster; on a small CPU a limit of 1 '
+          'or 2 can be (see scripts/bench_cameras.py). Frames that waited longest go first',
+          False, 0, MAX_CAMERAS),
+)
+
+#: The engine's parameters (:class:`DepthClipConfig`).
+ENGINE_PARAMETERS: Tuple[ParamSpec, ...] = tuple(s for s in PARAMETERS if s.group == 'engine')
+#: The node's own parameters (:class:`NodeSettings`).
+NODE_PARAMETERS: Tuple[ParamSpec, ...] = tuple(s for s in PARAMETERS if s.group == 'node')
+#: Dotted name -> spec.
+SPECS: Dict[str, ParamSpec] = {spec.name: spec for spec in PARAMETERS}
+
+
+def engine_parameter_names() -> List[str]:
+    """Return the dotted names of all engine parameters, in declaration order."""
+    return [spec.name for spec in ENGINE_PARAMETERS]
+
+
+def read_only_names() -> List[str]:
+    """Return the dotted names of the parameters fixed once the model is loaded."""
+    return [spec.name for spec in PARAMETERS if spec.read_only]
+
+
+def check_ranges(values: Mapping[str, Any]) -> None:
+    """
+    Check each value against its :class:`ParamSpec` range or choices.
+
+    :param values: dotted name -> value (names without a spec are ignored)
+    :raises ValueError: the first value outside its range, naming the parameter
+    """
+    for name, value in values.items():
+        spec = SPECS.get(name)
+        if spec is not None:
+            spec.check(value)
+
+
+# -------------------------------------------------------------------------------------------
+# Settings
+# -------------------------------------------------------------------------------------------
+class _Flat:
+    """Dotted-name access shared by the settings dataclasses."""
+
+    def to_flat(self) -> Dict[str, Any]:
+        """
+        Return the settings as a flat dict keyed by dotted parameter names.
+
+        :return: ``{'model.name': 'RN50', ..., 'depth_bins': [...], ...}`` (lists, not tuples)
+        """
+        flat = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if hasattr(value, '__dataclass_fields__'):
+                for sub in fields(value):
+                    flat[f'{f.name}.{sub.name}'] = _plain(getattr(value, sub.name))
+            else:
+                flat[self._dotted(f.name)] = _plain(value)
+        return flat
+
+    @staticmethod
+    def _dotted(field_name: str) -> str:
+        return field_name
+
+    @classmethod
+    def from_flat(cls, values: Mapping[str, Any], base=None):
+        """
+        Build validated settings from dotted names.
+
+        :param values: dotted name -> value; names not listed keep ``base``'s values
+        :param base: settings to start from (the defaults when ``None``)
+        :raises ValueError: unknown name, wrong type or invalid value (the message says which)
+        """
+        base = base if base is not None else cls()
+        current = base.to_flat()
+        groups: Dict[str, Dict[str, Any]] = {}
+        top: Dict[str, Any] = {}
+        for name, raw in values.items():
+            if name not in current:
+                raise ValueError(f'unknown parameter {name!r}; known: '
+                                 f'{", ".join(sorted(current))}')
+            value = _coerce(name, raw, base._typed(name))
+            attribute = base._attribute(name)
+            if attribute is None:
+                group, key = name.split('.', 1)
+                groups.setdefault(group, {})[key] = value
+            else:
+                top[attribute] = value
+        for group, updates in groups.items():
+            top[group] = replace(getattr(base, group), **updates)
+        settings = replace(base, **top)
+        settings.validate()
+        return settings
+
+    def with_updates(self, values: Mapping[str, Any]):
+        """Return new validated settings with ``values`` (dotted names) applied."""
+        return type(self).from_flat(values, base=self)
+
+    def _attribute(self, name: str) -> Optional[str]:
+        """Return the field holding ``name``, or None when it is in a nested group."""
+        return name if '.' not in name else None
+
+    def _typed(self, name: str) -> Any:
+        return getattr_dotted(self, name)
+
+    def validate(self) -> None:  # pragma: no cover - overridden
+        """Check every setting (see the subclasses)."""
+
+
+@dataclass(frozen=True)
+class DepthClipConfig(_Flat):
     """
     Every engine setting, with the DepthCLIP paper's defaults (indoor, NYU Depth v2).
 
@@ -93,57 +351,6 @@ class DepthClipConfig:
     smoothing_sigma: float = 0.0
     depth_scale: float = 1.0
 
-    # ----------------------------------------------------------------------------------------
-    def to_flat(self) -> Dict[str, Any]:
-        """
-        Return the settings as a flat dict keyed by dotted parameter names.
-
-        :return: ``{'model.name': 'RN50', ..., 'depth_bins': [...], ...}`` (lists, not tuples)
-        """
-        flat = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if hasattr(value, '__dataclass_fields__'):
-                for sub in fields(value):
-                    flat[f'{f.name}.{sub.name}'] = _plain(getattr(value, sub.name))
-            else:
-                flat[f.name] = _plain(value)
-        return flat
-
-    @classmethod
-    def from_flat(cls, values: Mapping[str, Any],
-                  base: Optional['DepthClipConfig'] = None) -> 'DepthClipConfig':
-        """
-        Build a validated configuration from dotted names.
-
-        :param values: dotted name -> value; names not listed keep ``base``'s values
-        :param base: configuration to start from (the defaults when ``None``)
-        :raises ValueError: unknown name, wrong type or invalid value (the message says which)
-        """
-        base = base if base is not None else cls()
-        groups: Dict[str, Dict[str, Any]] = {}
-        top: Dict[str, Any] = {}
-        known = set(base.to_flat())
-        for name, raw in values.items():
-            if name not in known:
-                raise ValueError(f'unknown parameter {name!r}; known: {", ".join(sorted(known))}')
-            value = _coerce(name, raw, getattr_dotted(base, name))
-            if '.' in name:
-                group, key = name.split('.', 1)
-                groups.setdefault(group, {})[key] = value
-            else:
-                top[name] = value
-        for group, updates in groups.items():
-            top[group] = replace(getattr(base, group), **updates)
-        config = replace(base, **top)
-        config.validate()
-        return config
-
-    def with_updates(self, values: Mapping[str, Any]) -> 'DepthClipConfig':
-        """Return a new validated configuration with ``values`` (dotted names) applied."""
-        return type(self).from_flat(values, base=self)
-
-    # ----------------------------------------------------------------------------------------
     def validate(self) -> None:
         """
         Check every setting and the rules between them.
@@ -154,8 +361,6 @@ class DepthClipConfig:
         if not m.name.strip():
             raise ValueError('model.name must not be empty (e.g. RN50, ViT-B-16)')
         _check_device(m.device)
-        _choice('model.precision', m.precision, PRECISIONS)
-        _choice('model.quick_gelu', m.quick_gelu, QUICK_GELU)
         for name, side in (('input.height', i.height), ('input.width', i.width)):
             if not MIN_INPUT_SIDE <= side <= MAX_INPUT_SIDE:
                 raise ValueError(f'{name} must be between {MIN_INPUT_SIDE} and '
@@ -163,22 +368,7 @@ class DepthClipConfig:
             if side % 32:
                 raise ValueError(f'{name} must be a multiple of 32 (the encoder stride), '
                                  f'got {side}')
-        _choice('input.normalization', i.normalization, NORMALIZATIONS)
-        _choice('feature_mode', self.feature_mode, FEATURE_MODES)
-        if not p.templates:
-            raise ValueError('prompts.templates must list at least one template')
-        for template in p.templates:
-            if _count_slots(template) != 2:
-                raise ValueError(
-                    f'prompts.templates: {template!r} must have exactly 2 empty "{{}}" slots '
-                    '(each template needs exactly 2: object first, then depth class), e.g. '
-                    '"This {} is {}"')
-        for name, items in (('prompts.objects', p.objects),
-                            ('prompts.depth_classes', p.depth_classes)):
-            if not items:
-                raise ValueError(f'{name} must list at least one entry')
-            if any(not item.strip() for item in items):
-                raise ValueError(f'{name} must not contain empty strings')
+        _check_prompts(p)
         bins = self.depth_bins
         if len(bins) < 2:
             raise ValueError(f'depth_bins needs at least 2 values, got {len(bins)}')
@@ -186,20 +376,15 @@ class DepthClipConfig:
             raise ValueError(
                 f'depth_bins has {len(bins)} values but prompts.depth_classes has '
                 f'{len(p.depth_classes)}; they must match one to one')
-        if any(not math.isfinite(b) or b <= 0.0 for b in bins):
-            raise ValueError(f'depth_bins must be finite and positive (metres), got {list(bins)}')
+        if any(not math.isfinite(b) or not MIN_BIN_M <= b <= MAX_BIN_M for b in bins):
+            raise ValueError(f'depth_bins must be finite and positive, between {MIN_BIN_M:g} '
+                             f'and {MAX_BIN_M:g} m, got {list(bins)}')
         if any(b2 <= b1 for b1, b2 in zip(bins, bins[1:])):
             raise ValueError(f'depth_bins must be strictly increasing, got {list(bins)}')
-        if not math.isfinite(self.temperature) or self.temperature <= 0.0:
+        if not (math.isfinite(self.temperature) and 0.0 < self.temperature):
             raise ValueError(f'temperature must be > 0, got {self.temperature}')
-        if not math.isfinite(self.smoothing_sigma) or not 0.0 <= self.smoothing_sigma <= 50.0:
-            raise ValueError(
-                'smoothing_sigma must be between 0 (off) and 50 pixels, got '
-                f'{self.smoothing_sigma}')
-        if not math.isfinite(self.depth_scale) or not 0.01 <= self.depth_scale <= 100.0:
-            raise ValueError(f'depth_scale must be between 0.01 and 100, got {self.depth_scale}')
+        check_ranges(self.to_flat())
 
-    # ----------------------------------------------------------------------------------------
     @property
     def metric_bins(self) -> Tuple[float, ...]:
         """Depth bins in metres after ``depth_scale``."""
@@ -217,61 +402,87 @@ class DepthClipConfig:
 
 
 @dataclass(frozen=True)
-class ParamSpec:
-    """Description of one engine parameter, from which the node builds its descriptors."""
+class NodeSettings(_Flat):
+    """
+    The node's own settings (outputs, image subscription, diagnostics); field ``a_b`` is ``a.b``.
 
-    name: str
-    description: str
-    read_only: bool
-    min_value: Optional[float] = None
-    max_value: Optional[float] = None
-    choices: Tuple[str, ...] = ()
+    Immutable and validated, like :class:`DepthClipConfig`. The outputs part
+    (``camera_fov_deg``, ``cloud_*``, ``publish_*``) is also what ``depthclip bag`` uses, with
+    the same defaults.
+    """
 
+    input_transport: str = 'raw'
+    output_scale: float = 1.0
+    camera_fov_deg: float = 60.0
+    cloud_stride: int = 4
+    cloud_min_range: float = 0.1
+    cloud_max_range: float = 10.0
+    cloud_min_confidence: float = 0.0
+    cloud_organized: bool = True
+    cloud_color: bool = False
+    qos_image_reliability: str = 'auto'
+    qos_image_depth: int = 1
+    publish_confidence: bool = True
+    publish_colorized: bool = True
+    publish_points: bool = True
+    diagnostics_period: float = 1.0
+    max_batch_size: int = 0
 
-#: One entry per engine parameter: documentation, range and whether it is live.
-ENGINE_PARAMETERS: Tuple[ParamSpec, ...] = (
-    ParamSpec('model.name', 'open_clip architecture (RN50, RN101, RN50x4, ViT-B-16, ...)', True),
-    ParamSpec('model.pretrained',
-              'open_clip pretrained tag (openai, laion2b_s34b_b79k, ...), or a local checkpoint '
-              'file (.pt/.bin/.safetensors); empty = random weights (tests/benchmarks only)',
-              True),
-    ParamSpec('model.device', f'Inference device: {DEVICES_HELP} (auto: cuda when available)',
-              True),
-    ParamSpec('model.precision', 'auto|fp32|fp16|bf16 (auto: fp16 on CUDA, fp32 on CPU)', True,
-              choices=PRECISIONS),
-    ParamSpec('model.quick_gelu',
-              'auto|true|false: QuickGELU text activation (auto: as the pretrained tag says; '
-              'true for local RN* and OpenAI checkpoints)', True, choices=QUICK_GELU),
-    ParamSpec('input.height', 'Network input height in pixels (multiple of 32)', True,
-              MIN_INPUT_SIDE, MAX_INPUT_SIDE),
-    ParamSpec('input.width', 'Network input width in pixels (multiple of 32)', True,
-              MIN_INPUT_SIDE, MAX_INPUT_SIDE),
-    ParamSpec('input.normalization',
-              'imagenet (the paper) or clip (CLIP mean/std) input normalization', True,
-              choices=NORMALIZATIONS),
-    ParamSpec('prompts.templates', 'Prompt templates with two {} slots: object, depth class',
-              False),
-    ParamSpec('prompts.objects', 'Objects filled into the first slot; embeddings are averaged',
-              False),
-    ParamSpec('prompts.depth_classes',
-              'Depth class words, nearest first; one per depth bin', False),
-    ParamSpec('depth_bins', 'Metric depth (m) of each depth class, strictly increasing', False,
-              0.0, None),
-    ParamSpec('temperature', 'Softmax temperature over depth classes (> 0)', False, 0.0, None),
-    ParamSpec('flip_tta', 'Average with the horizontally flipped image (paper: true)', False),
-    ParamSpec('feature_mode',
-              'paper (RN50 layer4, exact reference) or projected (MaskCLIP value path, any '
-              'backbone)', True, choices=FEATURE_MODES),
-    ParamSpec('smoothing_sigma', 'Gaussian smoothing of the output depth in pixels (0 = off)',
-              False, 0.0, 50.0),
-    ParamSpec('depth_scale', 'Scale factor applied to every depth bin (see depthclip calibrate)',
-              False, 0.01, 100.0),
-)
+    @staticmethod
+    def _dotted(field_name: str) -> str:
+        return _NODE_FIELD_NAMES[field_name]
+
+    def _attribute(self, name: str) -> Optional[str]:
+        return name.replace('.', '_')
+
+    def _typed(self, name: str) -> Any:
+        return getattr(self, name.replace('.', '_'))
+
+    def validate(self) -> None:
+        """
+        Check every setting against the parameter table and the rules between them.
+
+        :raises ValueError: naming the parameter and the reason
+        """
+        check_ranges(self.to_flat())
+        lo, hi = self.cloud_min_range, self.cloud_max_range
+        if not lo < hi:
+            raise ValueError(f'need 0 <= cloud.min_range < cloud.max_range, got {lo} and {hi}')
 
 
-def engine_parameter_names() -> List[str]:
-    """Return the dotted names of all engine parameters, in declaration order."""
-    return [spec.name for spec in ENGINE_PARAMETERS]
+#: NodeSettings field -> dotted parameter name.
+_NODE_FIELD_NAMES: Dict[str, str] = {spec.name.replace('.', '_'): spec.name
+                                     for spec in NODE_PARAMETERS}
+
+
+def _check_prompts(p: PromptConfig) -> None:
+    """Check the prompt lists: sizes, lengths and the two plain slots of every template."""
+    limits = (('prompts.templates', p.templates, 1, MAX_TEMPLATES, 'at least one template'),
+              ('prompts.objects', p.objects, 1, MAX_OBJECTS, 'at least one entry'),
+              ('prompts.depth_classes', p.depth_classes, 2, MAX_DEPTH_CLASSES,
+               'at least 2 entries'))
+    for name, items, low, high, least in limits:
+        if len(items) < low:
+            raise ValueError(f'{name} must list {least}')
+        if len(items) > high:
+            raise ValueError(f'{name} lists {len(items)} entries; at most {high}')
+        if any(not item.strip() for item in items):
+            raise ValueError(f'{name} must not contain empty strings')
+        for item in items:
+            if len(item) > MAX_PROMPT_CHARS:
+                raise ValueError(f'{name}: an entry of {len(item)} characters is longer than '
+                                 f'{MAX_PROMPT_CHARS} (CLIP reads 77 tokens per prompt)')
+    count = len(p.templates) * len(p.objects) * len(p.depth_classes)
+    if count > MAX_PROMPTS:
+        raise ValueError(f'prompts: {len(p.depth_classes)} depth classes x {len(p.objects)} '
+                         f'objects x {len(p.templates)} templates = {count} prompts; at most '
+                         f'{MAX_PROMPTS}')
+    for template in p.templates:
+        if _count_slots(template) != 2:
+            raise ValueError(
+                f'prompts.templates: {template!r} must have exactly 2 empty "{{}}" slots '
+                '(each template needs exactly 2: object first, then depth class, with no '
+                'name, conversion or format spec inside the braces), e.g. "This {} is {}"')
 
 
 # -------------------------------------------------------------------------------------------
@@ -462,11 +673,6 @@ def _coerce(name: str, raw: Any, current: Any) -> Any:
     raise ValueError(f'{name}: unsupported type {type(current).__name__}')
 
 
-def _choice(name: str, value: str, choices: Tuple[str, ...]) -> None:
-    if value not in choices:
-        raise ValueError(f'{name} must be one of {"|".join(choices)}, got {value!r}')
-
-
 def _check_device(device: str) -> None:
     if device in ('auto', 'cpu', 'cuda'):
         return
@@ -476,15 +682,16 @@ def _check_device(device: str) -> None:
 
 
 def _count_slots(template: str) -> int:
+    """Return the number of plain ``{}`` slots, or -1 if any field is not a plain ``{}``."""
     try:
         parsed = list(string.Formatter().parse(template))
     except ValueError:
         return -1
     slots = 0
-    for _, field_name, _, _ in parsed:
+    for _, field_name, format_spec, conversion in parsed:
         if field_name is None:
             continue
-        if field_name != '':
+        if field_name != '' or format_spec or conversion:
             return -1
         slots += 1
     return slots

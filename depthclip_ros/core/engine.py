@@ -30,16 +30,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from depthclip_ros.core.config import DepthClipConfig
+from depthclip_ros.core.config import DepthClipConfig, read_only_names
 from depthclip_ros.core.loading import load_clip, LoadedModel, ModelLoadError
-from depthclip_ros.core.model import (class_embeddings, class_probabilities, confidence,
-                                      DenseFeatures, expected_depth, normalization_stats,
-                                      UnsupportedBackboneError)
+from depthclip_ros.core.model import (CancelledError, class_embeddings, class_probabilities,
+                                      confidence, DenseFeatures, expected_depth,
+                                      normalization_stats, UnsupportedBackboneError)
 
-__all__ = ['DepthClipEngine', 'ModelLoadError', 'Prediction', 'READ_ONLY_PREFIXES']
-
-#: Settings fixed once the model is loaded.
-READ_ONLY_PREFIXES = ('model.', 'input.', 'feature_mode')
+__all__ = ['CancelledError', 'DepthClipEngine', 'LiveState', 'ModelLoadError', 'Prediction']
 
 
 @dataclass
@@ -51,7 +48,9 @@ class Prediction:
 
 
 @dataclass(frozen=True)
-class _LiveState:
+class LiveState:
+    """Live settings and what the head needs of them: one consistent snapshot per batch."""
+
     config: DepthClipConfig
     text: torch.Tensor          # (K, C) float32 on the device
     bins: torch.Tensor          # (K,) float32 metres (depth_scale applied) on the device
@@ -93,7 +92,8 @@ class DepthClipEngine:
         device = self._loaded.device
         self._mean = torch.tensor(mean, device=device).reshape(1, 3, 1, 1)
         self._std = torch.tensor(std, device=device).reshape(1, 3, 1, 1)
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # serializes prepare(), never held by predict()
+        self._cancelled = threading.Event()
         self._text_computations = 0
         self._state = self._make_state(config, previous=None)
 
@@ -115,6 +115,11 @@ class DepthClipEngine:
     def precision(self) -> str:
         """Return the weight precision: fp32, fp16 or bf16."""
         return self._loaded.precision
+
+    @property
+    def precision_reason(self) -> str:
+        """Return why the engine runs in :attr:`precision` (one line)."""
+        return 'as configured (model.precision)'
 
     @property
     def weights(self) -> str:
@@ -142,37 +147,66 @@ class DepthClipEngine:
         return self._features.stride
 
     # ------------------------------------------------------------------------------ settings
+    @property
+    def state(self) -> 'LiveState':
+        """Return the live settings and embeddings in force now (one consistent snapshot)."""
+        return self._state
+
     def update(self, values: Mapping[str, Any]) -> DepthClipConfig:
         """
-        Apply live settings (dotted names) atomically.
-
-        All values are validated together; the class embeddings are recomputed once when
-        the prompts change. On any error nothing changes.
+        Apply live settings (dotted names) atomically: :meth:`prepare`, then :meth:`commit`.
 
         :raises ValueError: unknown or read-only name, or an invalid value (the reason)
         """
+        state = self.prepare(values)
+        self.commit(state)
+        return state.config
+
+    def prepare(self, values: Mapping[str, Any]) -> 'LiveState':
+        """
+        Validate live settings and compute what they need, without applying them.
+
+        All values are validated together against the settings in force; the class
+        embeddings are computed (once) when the prompts change, checked (every prompt fits
+        the text encoder, no two classes read the same) and can be cancelled with
+        :meth:`cancel`. Predictions go on with the old state meanwhile: nothing changes until
+        :meth:`commit`.
+
+        :raises ValueError: unknown or read-only name, or an invalid value (the reason)
+        :raises CancelledError: :meth:`cancel` was called while embeddings were computed
+        """
+        read_only = set(read_only_names())
         for name in values:
-            if name.startswith(READ_ONLY_PREFIXES):
+            if name in read_only:
                 raise ValueError(f'{name} is read-only: it cannot change while the model is '
                                  'loaded (restart with the new value)')
         with self._lock:
             current = self._state
             config = current.config.with_updates(values)
-            if config != current.config:
-                self._state = self._make_state(config, previous=current)
-            return config
+            if config == current.config:
+                return current
+            return self._make_state(config, previous=current)
 
-    def _make_state(self, config: DepthClipConfig, previous: Optional[_LiveState]) -> _LiveState:
+    def commit(self, state: 'LiveState') -> None:
+        """Put a state from :meth:`prepare` in force (one reference swap: frames never mix)."""
+        self._state = state
+
+    def cancel(self) -> None:
+        """Stop any class-embedding computation now and refuse new ones (shutting down)."""
+        self._cancelled.set()
+
+    def _make_state(self, config: DepthClipConfig, previous: Optional['LiveState']) -> 'LiveState':
         device = self._loaded.device
         if previous is not None and previous.config.text_key() == config.text_key():
             text = previous.text
         else:
             p = config.prompts
             text = class_embeddings(self._loaded.model, self._loaded.tokenizer, p.templates,
-                                    p.objects, p.depth_classes, device)
+                                    p.objects, p.depth_classes, device,
+                                    should_stop=self._cancelled.is_set)
             self._text_computations += 1
         bins = torch.tensor(config.metric_bins, dtype=torch.float32, device=device)
-        return _LiveState(config=config, text=text, bins=bins)
+        return LiveState(config=config, text=text, bins=bins)
 
     # ---------------------------------------------------------------------------- prediction
     def preprocess(self, images: Sequence[np.ndarray]) -> torch.Tensor:
@@ -209,7 +243,7 @@ class DepthClipEngine:
 
     @torch.inference_mode()
     def predict_low_res(self, batch: torch.Tensor,
-                        state: Optional[_LiveState] = None) -> Tuple[torch.Tensor, torch.Tensor]:
+                        state: Optional[LiveState] = None) -> Tuple[torch.Tensor, torch.Tensor]:
         """
         Depth and confidence at feature resolution for a normalized batch.
 
@@ -233,12 +267,14 @@ class DepthClipEngine:
 
     @torch.inference_mode()
     def predict(self, images: Sequence[np.ndarray],
-                output_sizes: Optional[Sequence[Tuple[int, int]]] = None) -> List[Prediction]:
+                output_sizes: Optional[Sequence[Tuple[int, int]]] = None,
+                state: Optional[LiveState] = None) -> List[Prediction]:
         """
         Predict metric depth for a batch of RGB images in one encoder pass.
 
         :param images: H x W x 3 uint8 RGB arrays (any sizes)
         :param output_sizes: (height, width) per image; default: each image's own size
+        :param state: the live settings to use (:attr:`state` of some moment); default: now
         :return: one :class:`Prediction` per image
         :raises ValueError: malformed image or output size
         """
@@ -252,7 +288,7 @@ class DepthClipEngine:
         for size in output_sizes:
             if len(size) != 2 or int(size[0]) < 1 or int(size[1]) < 1:
                 raise ValueError(f'output size must be (height, width) >= 1, got {size}')
-        state = self._state  # one consistent snapshot for the whole batch
+        state = state if state is not None else self._state  # one snapshot per batch
         batch = self.preprocess(images)
         depth, conf = self.predict_low_res(batch, state)
         low, high = state.config.depth_range

@@ -35,7 +35,7 @@ Feature modes:
 """
 
 import math
-from typing import List, Sequence, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple
 
 import torch
 from torch import nn
@@ -242,26 +242,93 @@ def build_prompts(templates: Sequence[str], objects: Sequence[str],
             for depth in depth_classes for obj in objects for template in templates]
 
 
+#: Prompts encoded per text-encoder call; a prompt change can be cancelled between chunks.
+TEXT_CHUNK = 16
+
+#: Class embeddings closer than this (cosine) are (nearly) the same class.
+MAX_CLASS_COSINE = 0.999
+
+
+class CancelledError(RuntimeError):
+    """The computation was cancelled (the node is shutting down)."""
+
+
+def prompt_tokens(tokenizer, prompts: Sequence[str]) -> torch.Tensor:
+    """
+    Tokenize ``prompts``; refuse any that does not fit the text encoder's context.
+
+    A prompt fits when its tokenized row ends in padding (0): a row whose last token is not
+    padding filled the whole context and may have been cut off, so the depth word may be
+    lost and every class may read the same.
+
+    :raises ValueError: naming the first prompt that does not fit
+    """
+    tokens = tokenizer(list(prompts))
+    full = (tokens[:, -1] != 0).nonzero()
+    if len(full):
+        prompt = prompts[int(full[0])]
+        shown = prompt if len(prompt) <= 80 else prompt[:77] + '...'
+        raise ValueError(f'prompts: {shown!r} does not fit the context of the text encoder '
+                         f'({tokens.shape[1]} tokens; the depth word would be cut off): shorten '
+                         'prompts.templates / prompts.objects / prompts.depth_classes')
+    return tokens
+
+
+def check_distinct_classes(text: torch.Tensor, depth_classes: Sequence[str],
+                           max_cosine: float = MAX_CLASS_COSINE) -> None:
+    """
+    Refuse class embeddings of which two are (nearly) identical.
+
+    Two classes with the same embedding get the same probability everywhere, so their bins
+    are averaged and the depth loses its meaning silently.
+
+    :param text: ``(K, C)`` unit-norm class embeddings
+    :raises ValueError: naming the two depth classes and their cosine similarity
+    """
+    cosine = text.float() @ text.float().T
+    cosine.fill_diagonal_(-1.0)
+    worst = int(cosine.argmax())
+    i, j = divmod(worst, cosine.shape[1])
+    value = float(cosine[i, j])
+    if value > max_cosine:
+        raise ValueError(
+            f'prompts.depth_classes: the prompts of {depth_classes[i]!r} and '
+            f'{depth_classes[j]!r} give (nearly) identical text embeddings (cosine '
+            f'{value:.5f} > {max_cosine}); every depth class needs prompts of its own')
+
+
 @torch.inference_mode()
 def class_embeddings(clip_model: nn.Module, tokenizer, templates: Sequence[str],
                      objects: Sequence[str], depth_classes: Sequence[str],
-                     device: torch.device) -> torch.Tensor:
+                     device: torch.device,
+                     should_stop: Optional[Callable[[], bool]] = None) -> torch.Tensor:
     """
     Return one unit-norm text embedding per depth class, ``(K, C)`` float32.
 
     Each prompt embedding is L2-normalized, averaged over templates and normalized again
     (the reference's zero-shot classifier); with several objects, the per-object
-    embeddings of a depth class are averaged and normalized once more.
+    embeddings of a depth class are averaged and normalized once more. Prompts are encoded
+    :data:`TEXT_CHUNK` at a time; ``should_stop`` is asked between chunks.
+
+    :raises ValueError: a prompt does not fit the context, or two classes read the same
+    :raises CancelledError: ``should_stop`` returned true
     """
     prompts = build_prompts(templates, objects, depth_classes)
-    tokens = tokenizer(prompts).to(device)
-    embeddings = clip_model.encode_text(tokens).float()
-    embeddings = F.normalize(embeddings, dim=-1)
+    tokens = prompt_tokens(tokenizer, prompts).to(device)
+    chunks = []
+    for start in range(0, len(prompts), TEXT_CHUNK):
+        if should_stop is not None and should_stop():
+            raise CancelledError('class embeddings: cancelled')
+        chunks.append(clip_model.encode_text(tokens[start:start + TEXT_CHUNK]).float())
+    embeddings = F.normalize(torch.cat(chunks), dim=-1)
     k, o, t = len(depth_classes), len(objects), len(templates)
     per_object = F.normalize(embeddings.reshape(k, o, t, -1).mean(dim=2), dim=-1)
     if o == 1:
-        return per_object[:, 0].contiguous()
-    return F.normalize(per_object.mean(dim=1), dim=-1)
+        text = per_object[:, 0].contiguous()
+    else:
+        text = F.normalize(per_object.mean(dim=1), dim=-1)
+    check_distinct_classes(text, depth_classes)
+    return text
 
 
 def class_probabilities(features: torch.Tensor, text: torch.Tensor,

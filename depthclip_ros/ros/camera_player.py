@@ -21,26 +21,21 @@ frames, an image folder, a video file or a V4L2 device (``/dev/videoN``).
 
 import glob
 import os
-import signal
-import sys
 import threading
 from typing import Dict, List, Optional, Tuple
 
 import cv2
 import numpy as np
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
-import rclpy
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
-from rclpy.parameter import Parameter
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
-from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 
 from depthclip_ros.core.geometry import Intrinsics
 from depthclip_ros.core.sample import sample_frames, sample_intrinsics
 from depthclip_ros.ros import msgs as ros_msgs
+from depthclip_ros.ros.parameters import declare_parameter, parameter_type
 
 NODE_NAME = 'camera_player'
 IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg')
@@ -198,13 +193,8 @@ class CameraPlayer(Node):
                 and not isinstance(default, bool):
             descriptor.integer_range = [IntegerRange(from_value=int(min_value),
                                                      to_value=int(max_value), step=1)]
-        if isinstance(default, float):  # accept integers given for doubles (rate:=5)
-            overrides = getattr(self, '_parameter_overrides', None)
-            if isinstance(overrides, dict) and name in overrides \
-                    and isinstance(overrides[name].value, int) \
-                    and not isinstance(overrides[name].value, bool):
-                overrides[name] = Parameter(name, value=float(overrides[name].value))
-        return self.declare_parameter(name, default, descriptor).value
+        descriptor.type = parameter_type(default)
+        return declare_parameter(self, name, default, descriptor)
 
     def intrinsics(self, source_w: int, source_h: int, width: int, height: int) -> Intrinsics:
         """Return the intrinsics of a published width x height image of a source frame."""
@@ -264,55 +254,3 @@ class CameraPlayer(Node):
         if self.source is not None:
             self.source.close()
         super().destroy_node()
-
-
-def main(args: Optional[List[str]] = None) -> int:
-    """
-    Run the player until its source ends, max_frames, Ctrl-C or SIGTERM.
-
-    :return: 0 after a clean shutdown, 1 when the source cannot be opened
-    """
-    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
-    stop = threading.Event()
-
-    def on_signal(signum, frame):
-        stop.set()
-
-    previous = {}
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
-            previous[sig] = signal.signal(sig, on_signal)
-        except ValueError:  # not the main thread
-            pass
-    node = None
-    executor = None
-    code = 0
-    try:
-        node = CameraPlayer()
-        executor = SingleThreadedExecutor()
-        executor.add_node(node)
-        while not stop.is_set() and not node.finished.is_set() and rclpy.ok():
-            executor.spin_once(timeout_sec=0.1)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except SourceError as error:
-        rclpy.logging.get_logger(NODE_NAME).fatal(str(error))
-        code = 1
-    except Exception as error:  # noqa: B902 - parameter errors: one line, no traceback
-        rclpy.logging.get_logger(NODE_NAME).fatal(f'{type(error).__name__}: {error}')
-        code = 1
-    finally:
-        for sig in previous:
-            signal.signal(sig, signal.SIG_IGN)
-        if executor is not None:
-            executor.shutdown()
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-    return code
-
-
-if __name__ == '__main__':
-    sys.exit(main())

@@ -27,15 +27,13 @@ Same parameters, topics and behaviour as ``depthclip_node``, driven by the ROS 2
 - ``shutdown`` (from any state): all of the above.
 """
 
-import sys
-from typing import List, Optional
-
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 
-from depthclip_ros.ros.node import DepthClipCore, ModelLoadError, NODE_NAME, run_node, StartupError
+from depthclip_ros.ros.node import (DepthClipApi, DepthClipBinding, ModelLoadError, NODE_NAME,
+                                    StartupError)
 
 
-class DepthClipLifecycleNode(DepthClipCore, LifecycleNode):
+class DepthClipLifecycleNode(DepthClipApi, LifecycleNode):
     """
     DepthCLIP as a managed node; see the module documentation for the transitions.
 
@@ -48,9 +46,9 @@ class DepthClipLifecycleNode(DepthClipCore, LifecycleNode):
         kwargs['allow_undeclared_parameters'] = False
         kwargs['automatically_declare_parameters_from_overrides'] = False
         super().__init__(node_name, **kwargs)
-        self._init_core()
+        self.depthclip = DepthClipBinding(self)
         try:
-            self._declare_parameters()
+            self.depthclip.declare()
         except BaseException:
             super().destroy_node()
             raise
@@ -58,55 +56,41 @@ class DepthClipLifecycleNode(DepthClipCore, LifecycleNode):
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Validate the parameters, load the model and create the publishers."""
         try:
-            self._configure()
+            self.depthclip.configure()
         except (ModelLoadError, StartupError) as error:
             self.get_logger().error(f'configure failed: {error}')
-            self._cleanup()
+            self.depthclip.cleanup()
             return TransitionCallbackReturn.FAILURE
         return TransitionCallbackReturn.SUCCESS
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Subscribe to the cameras and start processing."""
-        self._activate()
+        self.depthclip.activate()
         return super().on_activate(state)
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Unsubscribe and stop after the current batch."""
-        self._deactivate()
+        self.depthclip.deactivate()
         return super().on_deactivate(state)
 
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Destroy the publishers and release the model."""
-        self._cleanup()
+        self.depthclip.cleanup()
         return TransitionCallbackReturn.SUCCESS
 
     def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Stop everything, from whatever state."""
-        self._deactivate()
-        self._cleanup()
+        self.depthclip.deactivate()
+        self.depthclip.cleanup()
         return TransitionCallbackReturn.SUCCESS
 
     def on_error(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Stop everything and go back to unconfigured."""
-        self._deactivate()
-        self._cleanup()
+        self.depthclip.deactivate()
+        self.depthclip.cleanup()
         return TransitionCallbackReturn.SUCCESS
 
     def destroy_node(self) -> None:
         """Stop the worker, then destroy the node."""
         self.stop_worker()
         super().destroy_node()
-
-
-def main(args: Optional[List[str]] = None) -> int:
-    """
-    Run the managed node until Ctrl-C or SIGTERM; return the process exit code.
-
-    :param args: command line (``--ros-args ...``); ``sys.argv`` when ``None``
-    :return: 0 after a clean shutdown, 1 when the node cannot be created
-    """
-    return run_node(DepthClipLifecycleNode, NODE_NAME, args)
-
-
-if __name__ == '__main__':
-    sys.exit(main())

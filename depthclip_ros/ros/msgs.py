@@ -25,6 +25,7 @@ import sys
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from builtin_interfaces.msg import Time
+import cv2
 import numpy as np
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2, PointField
 from std_msgs.msg import Header
@@ -33,6 +34,7 @@ from depthclip_ros.core.geometry import Intrinsics
 from depthclip_ros.core.image_conversion import (bytes_per_pixel, check_layout, decode_compressed,
                                                  DEFAULT_MAX_PIXELS, encode_compressed,
                                                  encode_image, image_to_rgb, ImageConversionError)
+from depthclip_ros.core.outputs import camera_info_fields, CameraModel
 
 #: encoding -> (NumPy dtype character code, channels) for :func:`image_msg_to_array`.
 ARRAY_ENCODINGS: Dict[str, Tuple[str, int]] = {
@@ -220,30 +222,84 @@ def intrinsics_from_camera_info(msg: CameraInfo) -> Intrinsics:
     return Intrinsics.from_camera_info(list(msg.k), msg.width, msg.height)
 
 
-def camera_info_msg(intr: Intrinsics, header: Header,
-                    source: Optional[CameraInfo] = None) -> CameraInfo:
+def camera_info_msg(intr: Intrinsics, header: Header, source=None) -> CameraInfo:
     """
     Build a ``CameraInfo`` for an image with intrinsics ``intr``.
 
     :param intr: intrinsics of the image this message describes (its size is used)
     :param header: header copied into the message
-    :param source: camera info the image was derived from; its distortion model,
-        coefficients and rectification are kept (they do not change with resizing)
+    :param source: the camera info (a ``CameraInfo`` or a
+        :class:`~depthclip_ros.core.outputs.CameraModel`) the image was derived from; its
+        distortion model, coefficients and rectification are kept (they do not change with
+        resizing)
     """
+    model = None if source is None else CameraModel.from_message(source)
+    fields = camera_info_fields(intr, model)
     msg = CameraInfo()
     msg.header = copy_header(header)
-    msg.width, msg.height = int(intr.width), int(intr.height)
-    msg.k = [float(v) for v in intr.k()]
-    msg.p = [float(v) for v in intr.p()]
-    if source is not None and source.distortion_model:
-        msg.distortion_model = source.distortion_model
-        msg.d = [float(v) for v in source.d]
-        msg.r = [float(v) for v in source.r]
-    else:
-        msg.distortion_model = 'plumb_bob'
-        msg.d = [0.0] * 5
-        msg.r = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
+    msg.width, msg.height = fields['width'], fields['height']
+    msg.k, msg.p = fields['k'], fields['p']
+    msg.distortion_model, msg.d, msg.r = fields['distortion_model'], fields['d'], fields['r']
     return msg
+
+
+# -------------------------------------------------------------------------------------------
+# Image conversion: cv_bridge when it works in this process, else depthclip_ros's own
+# -------------------------------------------------------------------------------------------
+class RgbConverter:
+    """
+    Convert Image / CompressedImage messages to RGB uint8 arrays.
+
+    cv_bridge is used when it imports and passes a self-test (it is broken under NumPy 2);
+    otherwise, and for anything cv_bridge cannot convert,
+    :mod:`depthclip_ros.core.image_conversion`.
+    """
+
+    def __init__(self, try_cv_bridge: bool = True):
+        self.bridge = None
+        self.reason = 'disabled'
+        if try_cv_bridge:
+            self.bridge, self.reason = self._probe_cv_bridge()
+        self.name = 'cv_bridge' if self.bridge is not None else 'image_conversion'
+
+    @staticmethod
+    def _probe_cv_bridge():
+        try:
+            from cv_bridge import CvBridge
+            bridge = CvBridge()
+            test = np.arange(2 * 3 * 3, dtype=np.uint8).reshape(2, 3, 3)
+            back = bridge.imgmsg_to_cv2(bridge.cv2_to_imgmsg(test, encoding='rgb8'), 'rgb8')
+            if not np.array_equal(np.asarray(back), test):
+                return None, 'cv_bridge self-test returned wrong pixels'
+            return bridge, 'cv_bridge self-test passed'
+        except Exception as error:  # noqa: B902 - ImportError, NumPy 2 ABI errors, ...
+            return None, f'cv_bridge unusable ({type(error).__name__}: {error})'
+
+    def to_rgb(self, msg, compressed: bool) -> Tuple[np.ndarray, int]:
+        """
+        Return the image as (H, W, 3) RGB uint8, and the bytes of data after its last row.
+
+        :raises depthclip_ros.core.image_conversion.ImageConversionError: unsupported
+            encoding or malformed data (OpenCV's errors are turned into it); a ValueError
+        """
+        extra = 0 if compressed else check_image_msg(msg)
+        if self.bridge is not None:
+            try:
+                if compressed:
+                    rgb = self.bridge.compressed_imgmsg_to_cv2(msg, 'rgb8')
+                else:
+                    rgb = self.bridge.imgmsg_to_cv2(msg, 'rgb8')
+                rgb = np.asarray(rgb)
+                if rgb.dtype == np.uint8 and rgb.ndim == 3 and rgb.shape[2] == 3:
+                    return np.ascontiguousarray(rgb), extra
+            except Exception:  # noqa: B902 - cv_bridge cannot do it: try our converter
+                pass
+        try:
+            if compressed:
+                return compressed_msg_to_rgb(msg), extra
+            return image_msg_to_rgb(msg), extra
+        except cv2.error as error:
+            raise ImageConversionError(f'OpenCV could not convert the image: {error}') from None
 
 
 # -------------------------------------------------------------------------------------------

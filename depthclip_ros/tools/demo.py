@@ -189,7 +189,7 @@ def demo_streams(cameras: int) -> List[Dict[str, str]]:
 
 
 def _player_cmd(args: argparse.Namespace, stream: Dict[str, str], index: int) -> List[str]:
-    cmd = [sys.executable, '-m', 'depthclip_ros.ros.camera_player', '--ros-args',
+    cmd = [sys.executable, '-m', 'depthclip_ros.ros.runner', 'camera_player', '--ros-args',
            '-r', f'__node:=demo_camera{index or ""}', '-r', f'image:={stream["input"]}',
            '-r', f'camera_info:={stream["info"]}',
            '-p', f'rate:={args.rate}', '-p', 'loop:=true']
@@ -207,7 +207,7 @@ def _player_cmd(args: argparse.Namespace, stream: Dict[str, str], index: int) ->
 
 def _node_cmd(args: argparse.Namespace, params: str, pretrained: Optional[str]) -> List[str]:
     defaults = ['cloud.color:=true', RELIABLE_IMAGES]  # the player publishes reliably
-    cmd = [sys.executable, '-m', 'depthclip_ros.ros.node'] + _ros_args(
+    cmd = [sys.executable, '-m', 'depthclip_ros.ros.runner', 'depthclip_node'] + _ros_args(
         params, pretrained, args.device, defaults + list(args.overrides))
     if args.cameras == 1:
         return cmd + [

@@ -127,7 +127,7 @@ def _run_node(overrides: List[str], size, rate: float, duration: float,
     from depthclip_ros.tools.demo import RELIABLE_IMAGES
     from depthclip_ros.tools.process_tools import stop_processes
 
-    cmd = [sys.executable, '-m', 'depthclip_ros.ros.node', '--ros-args',
+    cmd = [sys.executable, '-m', 'depthclip_ros.ros.runner', 'depthclip_node', '--ros-args',
            '--params-file', default_params_file(), '-r', '__ns:=/bench', '-p', RELIABLE_IMAGES]
     for item in overrides:
         name, value = parse_override(item)

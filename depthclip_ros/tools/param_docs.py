@@ -17,15 +17,16 @@ The README's parameter table, generated from the parameter descriptions.
 
 ``python -m depthclip_ros.tools.param_docs README.md`` rewrites the table between the
 ``<!-- params:begin -->`` and ``<!-- params:end -->`` markers; ``test/test_docs.py`` fails
-when the README and the descriptions disagree. Node parameters come from the node module,
-which needs rclpy; everything else is ROS-free.
+when the README and the descriptions disagree. Engine and node parameters all come
+from the one parameter table of :mod:`depthclip_ros.core.config`.
 """
 
 import os
 import sys
 from typing import Any, Iterable, List, Optional
 
-from depthclip_ros.core.config import ENGINE_PARAMETERS, find_share_file, load_params_file
+from depthclip_ros.core.config import (ENGINE_PARAMETERS, find_share_file, load_params_file,
+                                       NODE_PARAMETERS)
 
 BEGIN = '<!-- params:begin -->'
 END = '<!-- params:end -->'
@@ -46,13 +47,7 @@ def _type_name(value: Any) -> str:
 
 
 def _range(spec) -> str:
-    if spec.choices:
-        return ' / '.join(spec.choices)
-    if spec.min_value is None and spec.max_value is None:
-        return ''
-    low = '' if spec.min_value is None else f'{spec.min_value:g}'
-    high = '' if spec.max_value is None else f'{spec.max_value:g}'
-    return f'[{low}, {high}]'
+    return spec.range_text()
 
 
 def _default(value: Any) -> str:
@@ -79,8 +74,7 @@ def parameter_rows(node_specs: Optional[Iterable[Any]] = None) -> List[str]:
 
 
 def node_parameter_specs() -> List[Any]:
-    """Return the node's own parameter specs (imports the node module, i.e. rclpy)."""
-    from depthclip_ros.ros.node import NODE_PARAMETERS
+    """Return the node's own parameter specs."""
     return list(NODE_PARAMETERS)
 
 

@@ -1,0 +1,168 @@
+# Copyright 2026 The depthclip_ros Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""
+The executables' shared ``main``: start a node, spin it, shut down cleanly on any signal.
+
+The console scripts ``depthclip_node``, ``depthclip_lifecycle_node`` and ``camera_player``
+are the functions of this module. It imports nothing heavy at the top, so Ctrl-C or
+SIGTERM at any moment (while torch is still importing, while the model loads, while
+spinning) ends the process with exit code 0 and no traceback; a node that cannot start
+logs one FATAL line and exits 1. ``python -m depthclip_ros.ros.runner depthclip_node
+--ros-args ...`` runs an executable by name.
+"""
+
+import signal
+import sys
+import threading
+from typing import Callable, List, Optional, Sequence, Tuple, Type
+
+#: Threads of the executor: parameter services and timers, image callbacks, one spare.
+EXECUTOR_THREADS = 3
+
+
+class _Interrupted(BaseException):
+    """A signal arrived before the node spins: abandon whatever is loading."""
+
+
+def _raise_interrupted(signum, frame):
+    raise _Interrupted()
+
+
+def run_node(factory: Callable[[], object], name: str, args: Optional[List[str]] = None,
+             fatal: Tuple[Type[BaseException], ...] = (),
+             done: Callable[[object], bool] = lambda node: False) -> int:
+    """
+    Create a node with ``factory`` and spin it until a signal (or ``done(node)``).
+
+    :param factory: builds the node (after ``rclpy.init``)
+    :param name: logger name for a start-up failure
+    :param args: command line (``--ros-args ...``); ``sys.argv`` when ``None``
+    :param fatal: exceptions of ``factory`` that mean "cannot start" (one FATAL line, exit 1)
+    :param done: stop spinning when this returns true (e.g. a player at the end of its file)
+    :return: 0 after a clean shutdown, 1 when the node cannot start
+    """
+    import rclpy
+    from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+    from rclpy.signals import SignalHandlerOptions
+
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    stop = threading.Event()
+    spinning = threading.Event()
+
+    def on_signal(signum, frame):
+        stop.set()
+        if not spinning.is_set():
+            raise _Interrupted()  # still loading the model: abandon it
+
+    previous = _install(on_signal)
+    node = None
+    executor = None
+    code = 0
+    try:
+        node = factory()
+        executor = MultiThreadedExecutor(num_threads=EXECUTOR_THREADS)
+        executor.add_node(node)
+        spinning.set()
+        while not stop.is_set() and rclpy.ok() and not done(node):
+            executor.spin_once(timeout_sec=0.1)
+    except (KeyboardInterrupt, _Interrupted, ExternalShutdownException):
+        pass
+    except fatal as error:
+        rclpy.logging.get_logger(name).fatal(str(error))
+        code = 1
+    finally:
+        for sig in previous:
+            signal.signal(sig, signal.SIG_IGN)
+        if node is not None and hasattr(node, 'stop_worker'):
+            node.stop_worker()  # cancels a prompt encoding that would hold the executor
+        if executor is not None:
+            executor.shutdown()
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return code
+
+
+def _install(handler) -> dict:
+    """Install ``handler`` for SIGINT and SIGTERM; return the previous handlers."""
+    previous = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            previous[sig] = signal.signal(sig, handler)
+        except ValueError:  # not the main thread: leave signals alone
+            pass
+    return previous
+
+
+def _guarded(start: Callable[[], int]) -> int:
+    """Run ``start`` (which imports the node's modules); a signal before it spins exits 0."""
+    previous = _install(_raise_interrupted)
+    try:
+        return start()
+    except (KeyboardInterrupt, _Interrupted):
+        return 0
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def depthclip_node(args: Optional[List[str]] = None) -> int:
+    """Run ``depthclip_node`` until Ctrl-C or SIGTERM; return the exit code."""
+    def start():
+        from depthclip_ros.ros.node import DepthClipNode, ModelLoadError, NODE_NAME, StartupError
+        return run_node(DepthClipNode, NODE_NAME, args, (ModelLoadError, StartupError))
+    return _guarded(start)
+
+
+def depthclip_lifecycle_node(args: Optional[List[str]] = None) -> int:
+    """Run ``depthclip_lifecycle_node`` until Ctrl-C or SIGTERM; return the exit code."""
+    def start():
+        from depthclip_ros.ros.lifecycle_node import DepthClipLifecycleNode
+        from depthclip_ros.ros.node import ModelLoadError, NODE_NAME, StartupError
+        return run_node(DepthClipLifecycleNode, NODE_NAME, args,
+                        (ModelLoadError, StartupError))
+    return _guarded(start)
+
+
+def camera_player(args: Optional[List[str]] = None) -> int:
+    """Run ``camera_player`` until its source ends, max_frames, Ctrl-C or SIGTERM."""
+    def start():
+        from depthclip_ros.ros.camera_player import CameraPlayer, NODE_NAME, SourceError
+        from depthclip_ros.ros.parameters import StartupError
+        return run_node(CameraPlayer, NODE_NAME, args, (SourceError, StartupError),
+                        done=lambda node: node.finished.is_set())
+    return _guarded(start)
+
+
+#: Executable name -> entry function.
+EXECUTABLES = {'depthclip_node': depthclip_node,
+               'depthclip_lifecycle_node': depthclip_lifecycle_node,
+               'camera_player': camera_player}
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """``python -m depthclip_ros.ros.runner EXECUTABLE [--ros-args ...]``."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] not in EXECUTABLES:
+        print(f'usage: python -m depthclip_ros.ros.runner {{{",".join(EXECUTABLES)}}} '
+              '[--ros-args ...]', file=sys.stderr)
+        return 2
+    return EXECUTABLES[argv[0]]([argv[0]] + argv[1:])
+
+
+if __name__ == '__main__':
+    sys.exit(main())
