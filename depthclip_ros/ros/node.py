@@ -99,7 +99,7 @@ class DepthClipBinding(FrameSink):
 
     @property
     def engine(self) -> Optional[DepthClipEngine]:
-        """Return the DepthCLIP engine (None while unconfigured)."""
+        """Return the DepthCLIP engine, or None while unconfigured."""
         return self.pipeline.engine if self.pipeline is not None else None
 
     # ------------------------------------------------------------------------------ phases
