@@ -31,7 +31,7 @@ import numpy as np
 from rcl_interfaces.msg import Log
 import rclpy
 from rclpy.context import Context
-from rclpy.executors import SingleThreadedExecutor
+from rclpy.executors import MultiThreadedExecutor, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
@@ -111,10 +111,18 @@ def wait_until(predicate: Callable[[], Any], timeout: float = 20.0, period: floa
 
 
 class Spinner:
-    """Spin nodes with a SingleThreadedExecutor in a background thread (context manager)."""
+    """
+    Spin nodes with an executor in a background thread (context manager).
 
-    def __init__(self, *nodes: Node, context: Optional[Context] = None):
-        self.executor = SingleThreadedExecutor(context=context)
+    One thread (SingleThreadedExecutor) by default; ``threads > 1``: a
+    MultiThreadedExecutor, as the node's executables use.
+    """
+
+    def __init__(self, *nodes: Node, context: Optional[Context] = None, threads: int = 1):
+        if threads > 1:
+            self.executor = MultiThreadedExecutor(num_threads=threads, context=context)
+        else:
+            self.executor = SingleThreadedExecutor(context=context)
         self.context = context
         for node in nodes:
             self.executor.add_node(node)

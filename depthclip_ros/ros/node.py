@@ -221,16 +221,21 @@ class DepthClipBinding(FrameSink):
             return resolve(name)  # remapped on its own
         return resolve(self._topic(camera, 'image')).rstrip('/') + '/compressed'
 
-    def _choose_reliability(self, topic: str, setting: str,
-                            current: Optional[Tuple[str, str]]) -> Tuple[str, str]:
-        """Return (reliability, why) for the image subscription on ``topic``."""
+    def _choose_reliability(self, topic: str, setting: str) -> Tuple[str, str]:
+        """
+        Return (reliability, why) for the image subscription on ``topic``.
+
+        ``auto``: reliable when every publisher offers reliable (a best-effort subscription
+        to a reliable publisher of big images loses them in Fast DDS's shared memory,
+        ros2/rmw_fastrtps#739); best effort when any publisher is best effort (a reliable
+        subscription would not connect to it) or there is none yet (best effort connects
+        to any publisher that comes).
+        """
         if setting != 'auto':
             return setting, f'qos.image_reliability: {setting}'
         publishers = self.node.get_publishers_info_by_topic(topic)
         if not publishers:
-            if current is not None and current[1].startswith('auto'):
-                return current  # nothing to receive now: keep what matched the last ones
-            return 'best_effort', 'auto: no publisher yet, best effort matches any'
+            return 'best_effort', 'auto: no publisher, best effort matches any'
         best_effort = sorted({p.node_name for p in publishers
                               if p.qos_profile.reliability != ReliabilityPolicy.RELIABLE})
         if best_effort:
@@ -244,7 +249,7 @@ class DepthClipBinding(FrameSink):
         for camera in self.scheduler.cameras:
             topic = self._image_topic(camera, settings.input_transport)
             current = self.reliability.get(camera.name)
-            choice = self._choose_reliability(topic, settings.qos_image_reliability, current)
+            choice = self._choose_reliability(topic, settings.qos_image_reliability)
             sub = self._image_subs.get(camera.name)
             if not force and sub is not None and current is not None \
                     and current[0] == choice[0] and camera.topic == topic:
@@ -271,8 +276,13 @@ class DepthClipBinding(FrameSink):
                                         f'{choice[0].replace("_", " ")} ({choice[1]})')
 
     def _on_incompatible_qos(self, camera: CameraState, event: Any) -> None:
-        self.scheduler.bump(camera, 'qos_incompatible')
         policy = getattr(event.last_policy_kind, 'name', event.last_policy_kind)
+        if self.pipeline.settings.qos_image_reliability == 'auto':
+            # A best-effort publisher joined reliable ones: the next QoS check switches.
+            self._log('info', f'a publisher on {camera.topic} offers another QoS (policy '
+                              f'{policy}): re-choosing the image QoS')
+            return
+        self.scheduler.bump(camera, 'qos_incompatible')
         self.scheduler.warn(
             [camera], 'qos_incompatible',
             f'a publisher on {camera.topic} offers a QoS incompatible with this subscription '

@@ -1,0 +1,125 @@
+# Copyright 2026 The depthclip_ros Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""
+The default image QoS (``qos.image_reliability: auto``) over real DDS between two processes.
+
+The node runs as its own process (the default parameters but a small model input); this
+process publishes 640x480 rgb8 frames (0.9 MB, above what Fast DDS's shared memory delivers
+to a best-effort reader reliably, ros2/rmw_fastrtps#739) first from a reliable publisher,
+then from a best-effort one. Each time the node must choose the matching QoS, say so in
+its diagnostics, count no incompatible-QoS event, and deliver depth for the frames.
+"""
+
+import time
+
+from diagnostic_msgs.msg import DiagnosticArray
+import pytest
+from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+from ros_helpers import (finish_process, kill_process, Probe, process_output, sample_image,
+                         Spinner, start_process, wait_until)
+from sensor_msgs.msg import Image
+
+NS = '/dc_qos_auto'
+STATUS = f'{NS}/depthclip_node: depth'
+
+
+@pytest.fixture(scope='module')
+def system(context, small_overrides):
+    params = dict(small_overrides, diagnostics_period=0.2, flip_tta=False)
+    proc = start_process('depthclip_node', NS, *[f'{k}:={v}' for k, v in params.items()])
+    probe = Probe('camera_driver', namespace=NS, context=context)
+    for publisher in (probe.image_pub, probe.compressed_pub):  # each test makes its own
+        probe.destroy_publisher(publisher)
+    probe.subscribe('depth/image', Image)
+    probe.subscribe('/diagnostics', DiagnosticArray)
+    probe.subscribe_rosout()
+    spinner = Spinner(probe, context=context).start()
+    try:
+        wait_until(lambda: proc.poll() is not None
+                   or probe.count_subscribers(f'{NS}/image') > 0,
+                   timeout=120.0, period=0.1, what='the node process')
+        assert proc.poll() is None, process_output(proc)
+        rgb = sample_image(640, 480)[0]
+        yield probe, proc, rgb
+    finally:
+        spinner.stop()
+        probe.destroy_node()
+        kill_process(proc)
+
+
+def node_values(probe):
+    """Return the newest diagnostics key values of the node (or None)."""
+    for msg in reversed(probe.received('/diagnostics')):
+        for status in msg.status:
+            if status.name == STATUS:
+                return {kv.key: kv.value for kv in status.values}
+    return None
+
+
+def wait_for_qos(probe, reliability):
+    """Wait until the node's diagnostics say its image subscription is ``reliability``."""
+    def chosen():
+        values = node_values(probe)
+        return values if values and values['image QoS'].startswith(reliability + ' ') else None
+    return wait_until(chosen, timeout=30.0, what=f'image QoS {reliability}')
+
+
+def depth_arrives(probe, publisher, rgb, timeout=60.0):
+    """Publish ``rgb`` every 0.5 s until its depth comes back; return the depth message."""
+    from depthclip_ros.ros import msgs
+    deadline = time.monotonic() + timeout
+    while True:
+        header = probe.header()
+        publisher.publish(msgs.rgb_to_image_msg(rgb, header, 'rgb8'))
+        try:
+            return probe.wait_for_stamp('depth/image', header, timeout=0.5)
+        except TimeoutError:
+            if time.monotonic() > deadline:
+                raise
+
+
+@pytest.mark.parametrize('reliability', ['reliable', 'best_effort'])
+def test_auto_matches_the_publisher_and_frames_arrive(system, reliability):
+    probe, proc, rgb = system
+    policy = (ReliabilityPolicy.RELIABLE if reliability == 'reliable'
+              else ReliabilityPolicy.BEST_EFFORT)
+    publisher = probe.create_publisher(
+        Image, 'image', QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
+                                   reliability=policy))
+    try:
+        values = wait_for_qos(probe, reliability)
+        assert 'auto:' in values['image QoS'], values['image QoS']
+        depth = depth_arrives(probe, publisher, rgb)
+        assert (depth.width, depth.height) == (640, 480)
+        values = wait_until(lambda: (v := node_values(probe)) is not None
+                            and int(v['frames processed']) >= 1 and v,
+                            what='diagnostics counting the frame')
+        assert values['incompatible QoS events'] == '0'
+    finally:
+        probe.destroy_publisher(publisher)
+    # With no publisher left the node goes back to best effort, which matches any.
+    wait_for_qos(probe, 'best_effort')
+    assert proc.poll() is None, process_output(proc)
+
+
+def test_the_choice_is_logged_and_the_node_exits_cleanly(system):
+    probe, proc, _ = system
+    lines = wait_until(lambda: probe.log_lines('depthclip_node', 'image subscription'),
+                       what='the QoS log lines')
+    assert any('reliable (auto: every publisher' in line for line in lines), lines
+    assert not probe.log_lines('depthclip_node', 'offers a QoS incompatible')
+    proc.send_signal(2)
+    output = finish_process(proc, 30)
+    assert proc.returncode == 0 and 'Traceback' not in output, output
