@@ -65,18 +65,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def random_checkpoint(model: str) -> str:
-    """Return a seeded random checkpoint of ``model`` in the cache (written once)."""
-    from depthclip_ros.core.loading import save_random_checkpoint
-    cache = os.path.join(os.environ.get('XDG_CACHE_HOME', os.path.expanduser('~/.cache')),
-                         'depthclip')
-    path = os.path.join(cache, f'{model}-random-seed0.safetensors')
-    if not os.path.isfile(path):
-        save_random_checkpoint(model, path + '.tmp.safetensors', seed=0)
-        os.replace(path + '.tmp.safetensors', path)
-    return path
-
-
 def camera_images(count: int) -> List[np.ndarray]:
     """Return ``count`` different 640x480 RGB frames: the sample frames, then mirrored."""
     from depthclip_ros.core.sample import load_sample_rgb, SAMPLE_FRAME_COUNT
@@ -138,7 +126,8 @@ def run(argv: Optional[Sequence[str]] = None) -> Dict[str, object]:
     from depthclip_ros.core.engine import DepthClipEngine
     if args.threads > 0:
         torch.set_num_threads(args.threads)
-    weights = args.weights or random_checkpoint(args.model)
+    from depthclip_ros.tools.common import cached_random_checkpoint
+    weights = args.weights or cached_random_checkpoint(args.model)
     config = DepthClipConfig.from_flat({
         'model.name': args.model, 'model.pretrained': weights, 'model.device': args.device,
         'model.precision': args.precision, 'input.height': args.height,

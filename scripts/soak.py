@@ -48,11 +48,8 @@ import threading
 import time
 from typing import Dict, List, Optional, Sequence
 
-# Before anything imports rclpy.
-os.environ['FASTDDS_BUILTIN_TRANSPORTS'] = 'SHM'
-os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
-os.environ['ROS_DOMAIN_ID'] = str(200 + os.getpid() % 30)
-os.environ.setdefault('RMW_IMPLEMENTATION', 'rmw_fastrtps_cpp')
+from depthclip_ros.core.stats import percentile
+from depthclip_ros.tools.dds_env import use_local_dds
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NAMESPACE = '/soak'
@@ -92,27 +89,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def percentile(values: List[float], q: float) -> float:
-    """Return the ``q``-th percentile of ``values`` by nearest rank; NaN if empty."""
-    if not values:
-        return float('nan')
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q / 100.0 * (len(ordered) - 1))))]
+def node_command(args: argparse.Namespace, weights: str, params: str, workdir: str) -> List[str]:
+    """
+    Return the command line of the node process; its settings go in a parameter file.
 
-
-def node_command(args: argparse.Namespace, weights: str, params: str) -> List[str]:
-    """Return the command line of the node process."""
-    from depthclip_ros.tools.demo import RELIABLE_IMAGES
-    names = ', '.join(f'cam{i}' for i in range(args.cameras))
-    cmd = [sys.executable, '-m', 'depthclip_ros.ros.runner', 'depthclip_node', '--ros-args',
-           '--params-file', params, '-r', f'__ns:={NAMESPACE}',
-           '-p', f'cameras:=[{names}]', '-p', f'model.pretrained:={weights}',
-           '-p', f'model.device:={args.device}', '-p', f'input.height:={args.height}',
-           '-p', f'input.width:={args.width}', '-p', 'cloud.color:=true',
-           '-p', RELIABLE_IMAGES]  # the publishers below are reliable
-    for item in args.overrides:
-        cmd += ['-p', item]
-    return cmd
+    :raises ValueError: a bad ``--set`` value (one line naming it)
+    """
+    from depthclip_ros.tools.params_file import (node_overrides, reference_values,
+                                                 write_params_file)
+    from depthclip_ros.tools import process_tools
+    values = {'cameras': [f'cam{i}' for i in range(args.cameras)],
+              'model.pretrained': weights, 'model.device': args.device,
+              'input.height': args.height, 'input.width': args.width, 'cloud.color': True}
+    values.update(process_tools.RELIABLE_IMAGES)  # the publishers below are reliable
+    values.update(node_overrides(args.overrides, reference_values(params)))
+    settings = write_params_file(values, workdir, comment='written by scripts/soak.py')
+    return process_tools.node_command([params, settings], ['-r', f'__ns:={NAMESPACE}'])
 
 
 class SoakClient:
@@ -230,6 +222,7 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
         print('soak: --cameras, --rate, --duration and --interval must be positive',
               file=sys.stderr)
         return 2
+    use_local_dds('soak')  # before rclpy is imported
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
 
@@ -238,15 +231,20 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
     from depthclip_ros.tools.process_tools import proc_status, stop_processes
 
     workdir = tempfile.mkdtemp(prefix='depthclip_soak_')
+    params = args.params or default_params_file()
+    try:
+        cmd = node_command(args, args.weights or '', params, workdir)  # checks --set early
+    except ValueError as error:
+        print(f'soak: error: {error}', file=sys.stderr)
+        return 2
     weights = args.weights
     if not weights:
         weights = os.path.join(workdir, 'RN50-random-seed0.safetensors')
         print(f'soak: writing seeded random RN50 weights to {weights}', flush=True)
         save_random_checkpoint('RN50', weights, seed=0)
-    params = args.params or default_params_file()
     log_path = args.log or os.path.join(workdir, 'node.log')
     log = open(log_path, 'w')
-    cmd = node_command(args, weights, params)
+    cmd = node_command(args, weights, params, workdir)
     node_proc = subprocess.Popen(cmd, cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
                                  env=dict(os.environ, PYTHONUNBUFFERED='1'))
     print(f'soak: node pid {node_proc.pid}, log {log_path}', flush=True)

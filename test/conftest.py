@@ -16,16 +16,16 @@
 
 import os
 
-# DDS traffic stays on this machine and in a domain of its own, whatever the caller set.
+import pytest
+
+from depthclip_ros.tools.dds_env import use_local_dds
+
+# DDS traffic stays on this machine and in a domain of its own (the tests' range of domain
+# ids, apart from the demo's, the benchmarks' and the soak's), whatever the caller set.
 # (Set before any test module imports rclpy.)
-os.environ['FASTDDS_BUILTIN_TRANSPORTS'] = 'SHM'
-os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
-os.environ['ROS_DOMAIN_ID'] = str(100 + os.getpid() % 100)
-os.environ.setdefault('RMW_IMPLEMENTATION', 'rmw_fastrtps_cpp')
+use_local_dds('test')
 # Never reach for a model hub from a test.
 os.environ['HF_HUB_OFFLINE'] = '1'
-
-import pytest  # noqa: E402
 
 
 @pytest.fixture(scope='session')

@@ -25,11 +25,11 @@ import yaml
 from depthclip_ros.core.config import DepthClipConfig, load_config, load_params_file
 from depthclip_ros.core.engine import DepthClipEngine
 from depthclip_ros.core.sample import load_sample_rgb
-from depthclip_ros.tools.bag import bag_calibration_frames, make_typestore
-from depthclip_ros.tools.calibration import (detect_format, fit_scale, folder_frames, nyu_frames,
-                                             predict_frames, write_calibrated_params)
+from depthclip_ros.tools.calibration import fit_scale, predict_frames, write_calibrated_params
 from depthclip_ros.tools.cli import main
+from depthclip_ros.tools.datasets import bag_frames, detect_format, folder_frames, nyu_frames
 from depthclip_ros.tools.evaluation import paste_nyu_prediction
+from depthclip_ros.tools.rosbag_io import make_typestore
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PARAMS = os.path.join(REPO, 'config', 'depthclip.yaml')
@@ -174,16 +174,16 @@ def test_calibrate_from_a_bag(tmp_path, engine, encoding, storage):
     bag = str(tmp_path / 'bag')
     _write_depth_bag(bag, engine, encoding, storage)
     assert detect_format(bag) == 'bag'
-    count, frames = bag_calibration_frames(bag, frames=2)  # topics found by their names
+    count, frames = bag_frames(bag, frames=2)  # topics found by their names
     assert count == 2
     fit = fit_scale(predict_frames(engine, frames, batch=2, total=count, progress=False))
     assert fit.frames == 2 and fit.scale == pytest.approx(K, rel=0.01)
     with pytest.raises(ValueError, match='within'):
-        bag_calibration_frames(bag, max_dt=0.001)
+        bag_frames(bag, max_dt=0.001)
     with pytest.raises(ValueError, match='not a sensor_msgs/msg/Image'):
-        bag_calibration_frames(bag, depth_topic='/nope')
+        bag_frames(bag, depth_topic='/nope')
     with pytest.raises(ValueError, match='both the image and the depth'):
-        bag_calibration_frames(bag, image_topic='/cam/depth/image_rect_raw')
+        bag_frames(bag, image_topic='/cam/depth/image_rect_raw')
 
 
 def test_calibrate_nyu_layout_matches_the_eval_crop(tmp_path, engine):

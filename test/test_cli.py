@@ -103,6 +103,21 @@ def test_bench_json_has_the_documented_keys(rn50_checkpoint, capsys):
     assert result['per_patch_ms'] is None and result['fp32_ms'] is None
 
 
+def test_bench_node_runs_on_random_weights_from_an_empty_pretrained(tmp_path):
+    """The settings reach the node in a parameter file: an empty value is fine there."""
+    proc = subprocess.run(
+        [sys.executable, '-m', 'depthclip_ros.tools.cli', 'bench', '--node', '--json',
+         '--set', 'model.pretrained=', '--set', 'model.device=cpu', '--set', 'input.height=64',
+         '--set', 'input.width=64', '--set', 'flip_tta=false', '--size', '96x128',
+         '--duration', '1', '--repeats', '1'],
+        capture_output=True, text=True, timeout=300, cwd=str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    assert 'Traceback' not in proc.stderr
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result['weights'] == 'RN50 RANDOM weights' and result['size'] == '96x128'
+    assert result['engine_fps'] > 0
+
+
 def test_per_patch_baseline_encodes_49_crops_separately(rn50_checkpoint):
     from depthclip_ros.core.config import DepthClipConfig
     from depthclip_ros.core.engine import DepthClipEngine

@@ -15,6 +15,12 @@
 """
 Offline commands of ``depthclip`` (predict, bench, eval, calibrate, bag, demo, ...).
 
-Each command module registers its own subcommand with :mod:`depthclip_ros.tools.cli`;
-nothing imports the cli module itself.
+``cli`` is only the registry: each command module adds its own subcommand with
+``register(subparsers)`` (``predict``, ``bench_command``, ``checkpoint``, ``demo``,
+``evaluation``, ``calibration``, ``bag``), and nothing imports ``cli``. The measurements of
+``depthclip bench`` are in ``bench`` and ``node_bench``. Shared pieces: ``common`` (settings
+from ``--params`` / ``--set``, argument types, images, JSON, indices, timing, weights
+access), ``dds_env`` (the one local-only DDS environment), ``params_file`` (parameter files
+for the node processes the tools start), ``process_tools`` (running the node),
+``rosbag_io`` (reading bags) and ``datasets`` (frames with known depth).
 """

@@ -41,30 +41,28 @@ overwritten.
 """
 
 import argparse
-import bisect
 from dataclasses import dataclass, field
 import math
 import os
 import sys
 import time
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from depthclip_ros.core.colorize import colorize_depth
 from depthclip_ros.core.geometry import depth_to_points, Intrinsics, pack_cloud
-from depthclip_ros.core.image_conversion import decode_compressed, image_to_rgb
+from depthclip_ros.tools.common import (add_config_args, int_at_least,
+                                        offline_unless_hub_reachable, params_path)
+from depthclip_ros.tools.rosbag_io import (bag_storage, CAMERA_INFO, CLOUD, decode_image_msg,
+                                           IMAGE, IMAGE_TYPES, is_depth_topic, make_typestore,
+                                           open_reader, rosbags_api)
 
 __all__ = [
-    'bag_calibration_frames', 'BagResult', 'BagSettings', 'namespace_of', 'output_topics',
+    'BagResult', 'BagSettings', 'make_typestore', 'namespace_of', 'output_topics',
     'process_bag', 'register', 'select_image_topics',
 ]
 
-IMAGE = 'sensor_msgs/msg/Image'
-COMPRESSED = 'sensor_msgs/msg/CompressedImage'
-CAMERA_INFO = 'sensor_msgs/msg/CameraInfo'
-CLOUD = 'sensor_msgs/msg/PointCloud2'
-IMAGE_TYPES = (IMAGE, COMPRESSED)
 STORAGES = ('sqlite3', 'mcap')
 
 #: Node parameters (beyond the engine's) that ``depthclip bag`` reads.
@@ -138,61 +136,8 @@ class BagResult:
 
 
 # -------------------------------------------------------------------------------------------
-# rosbags access
+# Topics
 # -------------------------------------------------------------------------------------------
-def _rosbags():
-    """Import rosbags, or explain how to install it."""
-    try:
-        from rosbags.rosbag2 import Reader, StoragePlugin, Writer
-        from rosbags.typesys import get_typestore, Stores
-    except ImportError:
-        raise ValueError('bag support needs the rosbags package: pip install rosbags') from None
-    return Reader, Writer, StoragePlugin, get_typestore, Stores
-
-
-def make_typestore():
-    """Return a rosbags typestore of the newest ROS 2 distribution rosbags knows."""
-    _, _, _, get_typestore, stores = _rosbags()
-    for name in ('LATEST', 'ROS2_KILTED', 'ROS2_JAZZY', 'ROS2_HUMBLE'):
-        if hasattr(stores, name):
-            return get_typestore(getattr(stores, name))
-    raise ValueError('rosbags has no ROS 2 type store')  # pragma: no cover
-
-
-def open_reader(path: str):
-    """
-    Open a rosbag2 for reading: a bag directory, or a single ``.db3`` / ``.mcap`` file.
-
-    :raises FileNotFoundError: the path does not exist
-    :raises ValueError: not a readable bag
-    """
-    reader_cls = _rosbags()[0]
-    if not os.path.exists(path):
-        raise FileNotFoundError(f'bag {path} does not exist')
-    try:
-        reader = reader_cls(path)
-        reader.open()
-    except FileNotFoundError as error:
-        raise ValueError(f'{path} is not a rosbag2 ({error})') from None
-    except Exception as error:  # noqa: B902 - rosbags raises its own error types
-        raise ValueError(f'cannot read bag {path}: {error}') from None
-    return reader
-
-
-def bag_storage(path: str) -> str:
-    """Return the storage format of a bag: ``sqlite3`` or ``mcap``."""
-    if os.path.isfile(path):
-        return 'mcap' if path.endswith('.mcap') else 'sqlite3'
-    import yaml
-    try:
-        with open(os.path.join(path, 'metadata.yaml'), encoding='utf-8') as f:
-            info = yaml.safe_load(f)['rosbag2_bagfile_information']
-        return str(info['storage_identifier'])
-    except (OSError, KeyError, TypeError, yaml.YAMLError):
-        names = os.listdir(path)
-        return 'mcap' if any(n.endswith('.mcap') for n in names) else 'sqlite3'
-
-
 def namespace_of(topic: str) -> str:
     """
     Return the camera namespace of an image topic.
@@ -213,10 +158,6 @@ def output_topics(image_topic: str) -> Dict[str, str]:
     return {'depth': f'{ns}/depth/image', 'confidence': f'{ns}/depth/confidence',
             'colorized': f'{ns}/depth/colorized', 'info': f'{ns}/depth/camera_info',
             'points': f'{ns}/points'}
-
-
-def _is_depth_topic(topic: str) -> bool:
-    return any('depth' in part.lower() for part in topic.split('/'))
 
 
 def select_image_topics(topics: Dict[str, str], wanted: Optional[Sequence[str]] = None,
@@ -244,7 +185,7 @@ def select_image_topics(topics: Dict[str, str], wanted: Optional[Sequence[str]] 
             if topic not in chosen:
                 chosen.append(topic)
     else:
-        candidates = [t for t in images if not _is_depth_topic(t)]
+        candidates = [t for t in images if not is_depth_topic(t)]
         by_ns: Dict[str, str] = {}
         for topic in candidates:
             ns = namespace_of(topic)
@@ -266,47 +207,6 @@ def select_image_topics(topics: Dict[str, str], wanted: Optional[Sequence[str]] 
                 raise ValueError(f'the bag already has {out} (processed before?); choose '
                                  'other image topics')
     return sorted(chosen)
-
-
-def _stamp_ns(header) -> int:
-    return int(header.stamp.sec) * 1_000_000_000 + int(header.stamp.nanosec)
-
-
-def decode_image_msg(msg, msgtype: str) -> np.ndarray:
-    """
-    Decode a deserialized ``Image`` or ``CompressedImage`` into RGB uint8.
-
-    :raises depthclip_ros.core.image_conversion.ImageConversionError: unsupported or malformed
-    """
-    if msgtype == COMPRESSED:
-        return decode_compressed(msg.format, msg.data)
-    return image_to_rgb(msg.height, msg.width, msg.encoding, bool(msg.is_bigendian), msg.step,
-                        msg.data)
-
-
-def depth_msg_to_metres(msg) -> np.ndarray:
-    """
-    Read a depth ``Image`` (32FC1 metres, or 16UC1 / mono16 millimetres) as float32 metres.
-
-    Zero and non-finite depths become NaN.
-
-    :raises ValueError: another encoding, or data shorter than height x step
-    """
-    encodings = {'32FC1': ('f4', 1.0), '16UC1': ('u2', 1e-3), 'mono16': ('u2', 1e-3)}
-    if msg.encoding not in encodings:
-        raise ValueError(f'depth image encoding must be 32FC1 (m) or 16UC1 (mm), got '
-                         f'{msg.encoding!r}')
-    kind, factor = encodings[msg.encoding]
-    dtype = np.dtype(('>' if msg.is_bigendian else '<') + kind)
-    h, w, step = int(msg.height), int(msg.width), int(msg.step)
-    data = np.asarray(msg.data, dtype=np.uint8)
-    if h < 1 or w < 1 or step < w * dtype.itemsize or data.size < h * step:
-        raise ValueError(f'malformed depth image: {w}x{h}, step {step}, {data.size} bytes')
-    rows = data[:h * step].reshape(h, step)[:, :w * dtype.itemsize]
-    depth = np.ascontiguousarray(rows).view(dtype).reshape(h, w).astype(np.float32)
-    depth *= np.float32(factor)
-    depth[~np.isfinite(depth) | (depth <= 0)] = np.nan
-    return depth
 
 
 # -------------------------------------------------------------------------------------------
@@ -413,7 +313,7 @@ def process_bag(in_path: str, out_path: str, engine, image_topics: Optional[Sequ
     """
     from tqdm import tqdm
 
-    _, writer_cls, storage_plugin, _, _ = _rosbags()
+    _, writer_cls, storage_plugin, _, _ = rosbags_api()
     if batch < 1:
         raise ValueError('batch must be >= 1')
     if os.path.lexists(out_path):
@@ -555,111 +455,6 @@ def _flush(engine, factory: _MessageFactory, frames: List[_Frame], pending: List
 
 
 # -------------------------------------------------------------------------------------------
-# Calibration input
-# -------------------------------------------------------------------------------------------
-def _pick_topic(topic_types: Dict[str, str], wanted: Optional[str], kinds: Sequence[str],
-                depth: bool, what: str) -> str:
-    if wanted:
-        if topic_types.get(wanted) not in kinds:
-            raise ValueError(f'{what} topic {wanted} is not a {" or ".join(kinds)} topic of the '
-                             'bag')
-        return wanted
-    candidates = sorted(t for t, k in topic_types.items()
-                        if k in kinds and _is_depth_topic(t) == depth)
-    if depth:
-        candidates = [t for t in candidates if not t.endswith(('/confidence', '/colorized'))]
-    if len(candidates) != 1:
-        option = '--depth-topic' if depth else '--image-topic'
-        raise ValueError(f'choose the {what} topic with {option}; candidates: '
-                         f'{", ".join(candidates) or "none"}')
-    return candidates[0]
-
-
-def bag_calibration_frames(path: str, image_topic: Optional[str] = None,
-                           depth_topic: Optional[str] = None, frames: int = 0,
-                           max_dt: float = 0.02) -> Tuple[int, Iterator]:
-    """
-    Pair the image and depth messages of a bag for ``depthclip calibrate``.
-
-    Messages are paired by header stamp (the bag timestamp when the stamp is zero): each
-    image with the nearest depth within ``max_dt`` seconds; ``frames`` evenly spaced pairs
-    (0: all) are used.
-
-    :return: the number of pairs, and an iterator of
-        :class:`depthclip_ros.tools.calibration.CalibrationFrame`
-    :raises ValueError: topics missing or ambiguous, or no pair
-    """
-    from depthclip_ros.tools.calibration import _evenly, CalibrationFrame
-    if not max_dt >= 0.0:
-        raise ValueError(f'max_dt must be >= 0 seconds, got {max_dt}')
-    typestore = make_typestore()
-    reader = open_reader(path)
-    try:
-        topic_types = {c.topic: c.msgtype for c in reader.connections}
-        image_topic = _pick_topic(topic_types, image_topic, IMAGE_TYPES, False, 'image')
-        depth_topic = _pick_topic(topic_types, depth_topic, (IMAGE,), True, 'depth')
-        if depth_topic == image_topic:
-            raise ValueError(f'{image_topic} cannot be both the image and the depth topic')
-        conns = [c for c in reader.connections if c.topic in (image_topic, depth_topic)]
-        stamps: Dict[str, List[int]] = {image_topic: [], depth_topic: []}
-        for conn, timestamp, raw in reader.messages(connections=conns):
-            header = typestore.deserialize_cdr(raw, conn.msgtype).header
-            stamps[conn.topic].append(_stamp_ns(header) or timestamp)
-    finally:
-        reader.close()
-    order = sorted(range(len(stamps[depth_topic])), key=lambda i: stamps[depth_topic][i])
-    depth_sorted = [stamps[depth_topic][i] for i in order]
-    pairs = []
-    limit = int(round(max_dt * 1e9))
-    for index, stamp in enumerate(stamps[image_topic]):
-        k = bisect.bisect_left(depth_sorted, stamp)
-        near = [j for j in (k - 1, k) if 0 <= j < len(depth_sorted)]
-        if not near:
-            continue
-        best = min(near, key=lambda j: abs(depth_sorted[j] - stamp))
-        if abs(depth_sorted[best] - stamp) <= limit:
-            pairs.append((index, order[best]))
-    if not pairs:
-        raise ValueError(f'no {image_topic} message has a {depth_topic} message within '
-                         f'{max_dt:g} s')
-    chosen = [pairs[i] for i in _evenly(len(pairs), frames)]
-
-    def generate():
-        want_image = {i: n for n, (i, _) in enumerate(chosen)}
-        want_depth: Dict[int, List[int]] = {}
-        for n, (_, d) in enumerate(chosen):
-            want_depth.setdefault(d, []).append(n)
-        images: Dict[int, Tuple[str, np.ndarray]] = {}
-        depths: Dict[int, np.ndarray] = {}
-        counters = {image_topic: 0, depth_topic: 0}
-        inner = open_reader(path)
-        try:
-            conns = [c for c in inner.connections if c.topic in (image_topic, depth_topic)]
-            for conn, timestamp, raw in inner.messages(connections=conns):
-                index = counters[conn.topic]
-                counters[conn.topic] += 1
-                ready = []
-                if conn.topic == image_topic and index in want_image:
-                    msg = typestore.deserialize_cdr(raw, conn.msgtype)
-                    n = want_image[index]
-                    images[n] = (f'{image_topic}@{_stamp_ns(msg.header) or timestamp}',
-                                 decode_image_msg(msg, conn.msgtype))
-                    ready.append(n)
-                if conn.topic == depth_topic and index in want_depth:
-                    depth = depth_msg_to_metres(typestore.deserialize_cdr(raw, IMAGE))
-                    for n in want_depth[index]:
-                        depths[n] = depth
-                        ready.append(n)
-                for n in ready:
-                    if n in images and n in depths:
-                        name, rgb = images.pop(n)
-                        yield CalibrationFrame(name, rgb, depths.pop(n))
-        finally:
-            inner.close()
-    return len(chosen), generate()
-
-
-# -------------------------------------------------------------------------------------------
 # Command
 # -------------------------------------------------------------------------------------------
 def load_bag_config(params: Optional[str], overrides: Sequence[str]):
@@ -694,7 +489,13 @@ def run_bag(args: argparse.Namespace) -> int:
         raise ValueError(f'{args.output} exists already; not overwriting it')
     if not os.path.exists(args.input):
         raise FileNotFoundError(f'bag {args.input} does not exist')
-    config, settings = load_bag_config(args.params, args.overrides)
+    config, settings = load_bag_config(params_path(args), args.overrides)
+    reader = open_reader(args.input)  # a bad bag or topic fails before the model loads
+    try:
+        select_image_topics({c.topic: c.msgtype for c in reader.connections}, args.image_topic)
+    finally:
+        reader.close()
+    offline_unless_hub_reachable(config.model.pretrained)
     engine = DepthClipEngine(config)
     print(f'weights: {engine.weights} on {engine.device} ({engine.precision})')
     if engine.random_weights:
@@ -716,7 +517,7 @@ def run_bag(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(subparsers, add_config_args) -> None:
+def register(subparsers) -> None:
     """Add ``depthclip bag`` to the ``depthclip`` command."""
     p = subparsers.add_parser(
         'bag', help='run DepthCLIP on the image topics of a rosbag2 (no ROS needed)',
@@ -730,7 +531,7 @@ def register(subparsers, add_config_args) -> None:
                         'except depth images)')
     p.add_argument('--storage', choices=STORAGES,
                    help="output storage (default: the input's)")
-    p.add_argument('--batch', type=int, default=4, help='frames per encoder pass')
+    p.add_argument('--batch', type=int_at_least(1), default=4, help='frames per encoder pass')
     p.add_argument('--no-progress', action='store_true', help='no progress bar')
     add_config_args(p)
     p.set_defaults(run=run_bag)

@@ -30,9 +30,6 @@ All numbers are medians over ``--repeats`` timed runs after one warm-up run, per
   (fp16 only on CUDA), and the largest depth difference to fp32.
 """
 
-import argparse
-import statistics
-import time
 from typing import Any, Callable, Dict, List
 
 import numpy as np
@@ -42,36 +39,13 @@ import torch.nn.functional as F
 from depthclip_ros.core.config import DepthClipConfig
 from depthclip_ros.core.engine import DepthClipEngine
 from depthclip_ros.core.loading import cpu_has_native_bf16, ModelLoadError
-
-
-def median_ms(fn: Callable[[], Any], repeats: int, sync: Callable[[], None]) -> float:
-    """Run ``fn`` once to warm up, then ``repeats`` times; return the median in ms."""
-    fn()
-    sync()
-    times = []
-    for _ in range(max(1, repeats)):
-        start = time.perf_counter()
-        fn()
-        sync()
-        times.append((time.perf_counter() - start) * 1000.0)
-    return statistics.median(times)
+from depthclip_ros.tools.common import median_ms
 
 
 def _sync_for(device: str) -> Callable[[], None]:
     if device.startswith('cuda'):
         return torch.cuda.synchronize
     return lambda: None
-
-
-def parse_size(text: str) -> tuple:
-    """Parse ``'480x640'`` into ``(480, 640)``."""
-    try:
-        h, w = (int(v) for v in text.lower().split('x'))
-    except ValueError:
-        raise ValueError(f'--size must look like 480x640, got {text!r}') from None
-    if h < 1 or w < 1 or h * w > 50_000_000:
-        raise ValueError(f'--size {text} is out of range')
-    return h, w
 
 
 def make_engine(config: DepthClipConfig, notes: List[str]) -> DepthClipEngine:
@@ -236,19 +210,3 @@ def format_report(result: Dict[str, Any]) -> str:
                          f"{result['fp16_max_abs_diff_m']:.4f} m")
     lines += [f'  note: {note}' for note in result['notes']]
     return '\n'.join(lines)
-
-
-def run_bench(args: argparse.Namespace) -> int:
-    """Entry point of ``depthclip bench``."""
-    from depthclip_ros.tools.cli import dumps, load_engine_config
-    if args.node:
-        from depthclip_ros.tools.node_bench import format_node_report, run_node_bench
-        result = run_node_bench(args)
-        print(dumps(result) if args.json else format_node_report(result))
-        return 0
-    config = load_engine_config(args)
-    result = run_benchmark(config, size=parse_size(args.size), batch=args.batch,
-                           repeats=args.repeats, baseline=not args.skip_baseline,
-                           precisions=not args.skip_precision, force_bf16=args.force_bf16)
-    print(dumps(result) if args.json else format_report(result))
-    return 0

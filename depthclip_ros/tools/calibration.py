@@ -55,27 +55,19 @@ from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tupl
 import numpy as np
 import yaml
 
-from depthclip_ros.tools.cli import load_engine_config, read_rgb
+from depthclip_ros.tools.common import (add_config_args, int_at_least, load_engine_config,
+                                        number_in, offline_unless_hub_reachable, params_path)
+from depthclip_ros.tools.datasets import (bag_frames, CalibrationFrame, detect_format,
+                                          folder_frames, FORMATS, nyu_frames)
+from depthclip_ros.tools.params_file import (dump_params, get_nested, has_nested, ros_typed,
+                                             set_nested)
 
 __all__ = [
-    'CalibrationFrame', 'detect_format', 'fit_scale', 'FORMATS', 'folder_frames', 'METHODS',
-    'nyu_frames', 'register', 'ScaleFit', 'write_calibrated_params',
+    'fit_scale', 'METHODS', 'predict_frames', 'register', 'ScaleFit', 'write_calibrated_params',
 ]
 
 METHODS = ('median', 'log-lsq')
-FORMATS = ('auto', 'nyu', 'folder', 'bag')
 MAX_PIXELS_PER_FRAME = 100_000
-IMAGE_DIRS = ('rgb', 'image', 'images', 'color')
-IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp')
-
-
-@dataclass
-class CalibrationFrame:
-    """An RGB image, its metric gt depth (NaN or 0 where unknown) and a name for messages."""
-
-    name: str
-    rgb: np.ndarray
-    gt: np.ndarray
 
 
 @dataclass
@@ -154,174 +146,8 @@ def _scale_of(log_ratios: np.ndarray, method: str) -> float:
 
 
 # -------------------------------------------------------------------------------------------
-# Frame sources
-# -------------------------------------------------------------------------------------------
-def _evenly(count: int, wanted: int) -> List[int]:
-    """Return ``min(count, wanted)`` evenly spaced indices into ``range(count)``."""
-    if wanted <= 0 or wanted >= count:
-        return list(range(count))
-    return sorted(set(np.linspace(0, count - 1, wanted).round().astype(int).tolist()))
-
-
-def detect_format(data: str) -> str:
-    """
-    Guess the input format of DATA: ``bag``, ``folder`` or ``nyu``.
-
-    :raises FileNotFoundError: DATA does not exist
-    """
-    if not os.path.exists(data):
-        raise FileNotFoundError(f'{data} does not exist')
-    if os.path.isfile(data):
-        if data.endswith(('.mcap', '.db3')):
-            return 'bag'
-        raise ValueError(f'{data} is a file but not a bag (.mcap or .db3)')
-    if os.path.isfile(os.path.join(data, 'metadata.yaml')):
-        return 'bag'
-    if os.path.isdir(os.path.join(data, 'depth')) and \
-            any(os.path.isdir(os.path.join(data, d)) for d in IMAGE_DIRS):
-        return 'folder'
-    return 'nyu'
-
-
-def folder_pairs(data: str) -> List[Tuple[str, str, str]]:
-    """
-    List ``(name, image path, depth path)`` of a ``folder`` dataset, sorted by name.
-
-    :raises ValueError: no image folder, or no image with a depth file
-    """
-    image_dir = next((os.path.join(data, d) for d in IMAGE_DIRS
-                      if os.path.isdir(os.path.join(data, d))), None)
-    depth_dir = os.path.join(data, 'depth')
-    if image_dir is None or not os.path.isdir(depth_dir):
-        raise ValueError(f'{data} must hold depth/ and one of {", ".join(IMAGE_DIRS)}/')
-    pairs = []
-    for name in sorted(os.listdir(image_dir)):
-        stem, ext = os.path.splitext(name)
-        if ext.lower() not in IMAGE_EXTENSIONS:
-            continue
-        for depth_ext in ('.png', '.npy'):
-            depth = os.path.join(depth_dir, stem + depth_ext)
-            if os.path.isfile(depth):
-                pairs.append((stem, os.path.join(image_dir, name), depth))
-                break
-    if not pairs:
-        raise ValueError(f'no image in {image_dir} has a depth file ({depth_dir}/NAME.png or '
-                         'NAME.npy)')
-    return pairs
-
-
-def read_depth_file(path: str) -> np.ndarray:
-    """
-    Read a depth file as float32 metres: 16-bit PNG (millimetres) or .npy (metres).
-
-    Zero and non-finite values become NaN.
-
-    :raises ValueError: unreadable or of the wrong type
-    """
-    if path.endswith('.npy'):
-        try:
-            depth = np.load(path).astype(np.float32)
-        except (OSError, ValueError) as error:
-            raise ValueError(f'cannot read {path}: {error}') from None
-        if depth.ndim != 2:
-            raise ValueError(f'{path} must hold a 2-D depth array, got {depth.shape}')
-    else:
-        from depthclip_ros.tools.evaluation import read_depth_png
-        depth = read_depth_png(path, 1000.0)
-    depth[~np.isfinite(depth) | (depth <= 0)] = np.nan
-    return depth
-
-
-def folder_frames(data: str, frames: int = 0) -> Tuple[int, Iterator[CalibrationFrame]]:
-    """
-    Frames of a ``folder`` dataset: ``frames`` evenly spaced ones (0: all).
-
-    :return: the number of frames, and an iterator over them
-    """
-    pairs = folder_pairs(data)
-    chosen = [pairs[i] for i in _evenly(len(pairs), frames)]
-
-    def generate():
-        for name, image, depth in chosen:
-            yield CalibrationFrame(name, read_rgb(image), read_depth_file(depth))
-    return len(chosen), generate()
-
-
-def nyu_frames(data: str, split: Optional[str] = None,
-               frames: int = 0) -> Tuple[int, Iterator[CalibrationFrame]]:
-    """
-    Frames of an NYU dataset, cut as ``depthclip eval nyu`` cuts them.
-
-    Each frame is the 416x544 input crop with its gt; gt outside the evaluation crop is NaN.
-
-    :return: the number of frames, and an iterator over them
-    """
-    from depthclip_ros.tools import evaluation as ev
-    samples = ev.list_nyu_samples(data, split)
-    chosen = [samples[i] for i in _evenly(len(samples), frames)]
-    protocol = ev.nyu_protocol()
-    top, bottom, left, right = ev.NYU_INPUT_CROP
-    e_top, e_bottom, e_left, e_right = ev.NYU_EVAL_CROP
-    mask = np.zeros(ev.NYU_SIZE, dtype=bool)
-    mask[e_top:e_bottom, e_left:e_right] = True
-
-    def generate():
-        for sample in chosen:
-            crop, gt = protocol.prepare(read_rgb(sample.rgb_path), sample.gt_path)
-            gt = np.where(mask, gt, np.nan)[top:bottom, left:right]
-            yield CalibrationFrame(sample.name, crop, np.ascontiguousarray(gt))
-    return len(chosen), generate()
-
-
-# -------------------------------------------------------------------------------------------
 # Parameter file
 # -------------------------------------------------------------------------------------------
-def _set_nested(tree: Dict[str, Any], name: str, value: Any) -> None:
-    parts = name.split('.')
-    for part in parts[:-1]:
-        child = tree.get(part)
-        if not isinstance(child, dict):
-            child = tree[part] = {}
-        tree = child
-    tree[parts[-1]] = value
-
-
-def _get_nested(tree: Any, name: str) -> Any:
-    for part in name.split('.'):
-        tree = tree[part]
-    return tree
-
-
-def _ros_typed(value: Any, default: Any) -> Any:
-    """Integers where the engine expects doubles become floats (ROS 2 types are strict)."""
-    def fix(item, like):
-        if isinstance(like, float) and isinstance(item, int) and not isinstance(item, bool):
-            return float(item)
-        return item
-    if isinstance(default, list) and isinstance(value, list) and default:
-        return [fix(item, default[0]) for item in value]
-    return fix(value, default)
-
-
-def _has_nested(tree: Any, name: str) -> bool:
-    for part in name.split('.'):
-        if not isinstance(tree, dict) or part not in tree:
-            return False
-        tree = tree[part]
-    return True
-
-
-class _ParamsDumper(yaml.SafeDumper):
-    """Block mappings, flow lists: the layout of config/depthclip.yaml."""
-
-
-def _flow_list(dumper: yaml.SafeDumper, data: list):
-    return dumper.represent_sequence('tag:yaml.org,2002:seq', data, flow_style=True)
-
-
-_ParamsDumper.add_representer(list, _flow_list)
-
-
 def write_calibrated_params(path: str, depth_scale: float, base: Optional[str] = None,
                             overrides: Sequence[str] = (), comment: str = '') -> str:
     """
@@ -361,20 +187,18 @@ def write_calibrated_params(path: str, depth_scale: float, base: Optional[str] =
         params = section['ros__parameters'] = {}
     for item in overrides:
         name, value = parse_override(item)
-        _set_nested(params, name, value)
+        set_nested(params, name, value)
     for name, default in DepthClipConfig().to_flat().items():
-        if _has_nested(params, name):
-            _set_nested(params, name, _ros_typed(_get_nested(params, name), default))
+        if has_nested(params, name):
+            set_nested(params, name, ros_typed(get_nested(params, name), default))
     depth_scale = float(f'{float(depth_scale):.6g}')
     params['depth_scale'] = depth_scale
     for other, body in document.items():
         if other != key and isinstance(body, dict) and \
-                _has_nested(body.get('ros__parameters'), 'depth_scale'):
+                has_nested(body.get('ros__parameters'), 'depth_scale'):
             body['ros__parameters']['depth_scale'] = depth_scale
 
-    text = ''.join(f'# {line}\n' for line in comment.splitlines())
-    text += yaml.dump(document, Dumper=_ParamsDumper, sort_keys=False,
-                      default_flow_style=False, allow_unicode=True, width=99)
+    text = dump_params(document, comment)
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix='.calibrate-', suffix='.yaml', dir=directory)
@@ -419,27 +243,29 @@ def _predict(engine, frames: Sequence[CalibrationFrame]):
 
 def run_calibrate(args: argparse.Namespace) -> int:
     """Run ``depthclip calibrate``."""
-    from depthclip_ros.core.config import default_params_file
     from depthclip_ros.core.engine import DepthClipEngine
 
     if args.batch < 1:
         raise ValueError('--batch must be >= 1')
     if args.frames < 0:
         raise ValueError('--frames must be >= 0 (0: all)')
+    if args.output and os.path.isdir(args.output):
+        raise ValueError(f'--output {args.output} is a directory; give the parameter file to '
+                         'write')
     fmt = detect_format(args.data) if args.format == 'auto' else args.format
     max_depth = args.max_depth
     if max_depth is None:
         max_depth = 10.0 if fmt == 'nyu' else math.inf
+    config = load_engine_config(args)  # settings errors before any frame is read
     if fmt == 'bag':
-        from depthclip_ros.tools.bag import bag_calibration_frames
-        total, frames = bag_calibration_frames(args.data, args.image_topic, args.depth_topic,
-                                               args.frames, args.max_dt)
+        total, frames = bag_frames(args.data, args.image_topic, args.depth_topic, args.frames,
+                                   args.max_dt)
     elif fmt == 'folder':
         total, frames = folder_frames(args.data, args.frames)
     else:
         total, frames = nyu_frames(args.data, args.split, args.frames)
+    offline_unless_hub_reachable(config.model.pretrained)
 
-    config = load_engine_config(args)
     engine = DepthClipEngine(config)
     print(f'weights: {engine.weights} on {engine.device} ({engine.precision}); '
           f'{total} {fmt} frames')
@@ -459,7 +285,7 @@ def run_calibrate(args: argparse.Namespace) -> int:
         raise ValueError(f'the fitted depth_scale {new:.6g} is outside [0.01, 100]: check that '
                          'the gt depth is in metres (16-bit PNG: millimetres)')
     if args.output:
-        base = args.params if args.params else default_params_file()
+        base = params_path(args)
         comment = (f'written by depthclip calibrate from {os.path.abspath(args.data)} '
                    f'({fmt}, {fit.frames} frames, {fit.method}):\n'
                    f'depth_scale {old:g} x {fit.scale:.6g} = {new:.6g}; '
@@ -472,7 +298,7 @@ def run_calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(subparsers, add_config_args) -> None:
+def register(subparsers) -> None:
     """Add ``depthclip calibrate`` to the ``depthclip`` command."""
     p = subparsers.add_parser(
         'calibrate', help='fit depth_scale from frames with known depth',
@@ -486,18 +312,18 @@ def register(subparsers, add_config_args) -> None:
     p.add_argument('--image-topic', metavar='TOPIC', help='bag: the image topic')
     p.add_argument('--depth-topic', metavar='TOPIC',
                    help='bag: the registered depth topic (32FC1 m or 16UC1 mm)')
-    p.add_argument('--max-dt', type=float, default=0.02, metavar='SECONDS',
+    p.add_argument('--max-dt', type=number_in(0.0), default=0.02, metavar='SECONDS',
                    help='bag: largest header stamp difference of an image/depth pair')
-    p.add_argument('--frames', type=int, default=100,
+    p.add_argument('--frames', type=int_at_least(0, ' (0: all)'), default=100,
                    help='use N evenly spaced frames (0: all; default 100)')
     p.add_argument('--method', choices=METHODS, default='median',
                    help='median of gt/pred (default) or least squares in log space')
-    p.add_argument('--max-depth', type=float,
+    p.add_argument('--max-depth', type=number_in(0.0, low_open=True),
                    help='ignore gt at or beyond this depth in metres (default: 10 for nyu, '
                         'none otherwise)')
     p.add_argument('--output', '-o', metavar='FILE',
                    help='parameter file to write (the --params file with depth_scale set)')
-    p.add_argument('--batch', type=int, default=8, help='frames per encoder pass')
+    p.add_argument('--batch', type=int_at_least(1), default=8, help='frames per encoder pass')
     p.add_argument('--no-progress', action='store_true', help='no progress bar')
     add_config_args(p)
     p.set_defaults(run=run_calibrate)

@@ -16,13 +16,14 @@
 ``depthclip demo``: the ROS 2 demo without a ROS distribution (PyPI ROS wheels suffice).
 
 Starts ``camera_player`` (the bundled sample room) and ``depthclip_node`` as real ROS 2
-processes, listens to their topics from a node in this process for a bounded number of
-depth frames, and writes what a person wants to look at:
+processes, listens to their topics from a node in this process for exactly ``--frames`` depth
+frames (later ones are ignored), and writes what a person wants to look at:
 
 - ``strip_NNN.png``: input | colorized depth (metric colour bar) | confidence, every
   ``--every`` frames;
-- ``points.ply``: the last point cloud;
-- one summary line: frames, frames/s, end-to-end latency, and the weights used.
+- ``points.ply``: the point cloud of the last counted frame;
+- one summary line: frames, frames/s (depth frames per second of the camera's stamps),
+  end-to-end latency (receipt minus stamp), and the weights used.
 
 With ``--cameras 2`` two players run (the sample room and its mirror image, with mirrored
 intrinsics) into ONE node with ``cameras: [cam0, cam1]`` that batches both cameras into one
@@ -30,39 +31,74 @@ encoder pass; the files are ``cam0_strip_NNN.png``, ``cam1_strip_NNN.png``,
 ``cam0_points.ply``, ``cam1_points.ply``, with one summary line per camera. ``--frames``
 counts the depth frames of each camera.
 
-DDS traffic stays on this machine (shared-memory transport, localhost discovery, a domain
-of its own), whatever the caller's environment says.
+Settings reach the node in parameter files (``--params``, then the generated
+``node_params.yaml`` in the output folder with ``--weights``, ``--device`` and ``--set``),
+never as ``-p`` arguments that rcl cannot parse for every value.
+
+Weights that cannot be obtained: the node never falls back to random weights; the demo does.
+When ``model.pretrained`` is an open_clip tag, the demo first checks, for at most 3 s, that
+the model hub can be reached (:func:`~depthclip_ros.tools.common.offline_unless_hub_reachable`).
+If not, the node starts with ``HF_HUB_OFFLINE=1``: it loads a cached copy at once, or stops at
+once with its ``model.pretrained`` error (without the check, the hub client's retries take
+about 50 s to fail on a machine without network). On that error the demo says so in one line
+naming ``make demo WEIGHTS=/path/to/RN50.pt``, restarts the node on seeded random weights and
+marks every output: a banner across each PNG strip (:data:`RANDOM_BANNER`), the summary line
+and the PLY header. ``--weights random`` (``make demo WEIGHTS=random``) is marked the same way.
+
+DDS traffic stays on this machine (:mod:`depthclip_ros.tools.dds_env`: shared-memory
+transport, localhost discovery, a domain of its own), whatever the caller's environment says.
 """
 
 import argparse
+from dataclasses import dataclass
 import os
-import statistics
 import subprocess
 import sys
-import threading
 import time
-from typing import Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Tuple, Union
 
-from depthclip_ros.tools.process_tools import stop_processes
+from depthclip_ros.core.stats import percentile
+from depthclip_ros.tools.common import (cached_random_checkpoint, int_at_least,
+                                        is_checkpoint_path, number_in,
+                                        offline_unless_hub_reachable, one_line, params_path)
+from depthclip_ros.tools.dds_env import use_local_dds
+from depthclip_ros.tools.params_file import (dump_params, node_overrides, params_document,
+                                             reference_values)
+from depthclip_ros.tools.process_tools import (last_error_line, node_command, RELIABLE_IMAGES,
+                                               stop_processes)
 
-NODE_READY_TIMEOUT_S = 180.0
+#: The mark on every output of a demo that runs on random weights.
+RANDOM_BANNER = 'RANDOM WEIGHTS: pipeline check only, depth is meaningless'
+
+#: What the node's start-up error says when a pretrained tag can be neither downloaded nor
+#: found in the cache (:func:`depthclip_ros.core.loading.load_clip`).
+UNOBTAINABLE = 'cannot obtain'
+
+#: Seconds the demo waits, after the last counted frame, for that frame's other outputs.
+OUTPUT_WAIT_S = 30.0
+
+#: Input images kept to pair with depth frames (the node's latency may be several frames).
+KEPT_INPUTS = 64
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Return the argument parser of ``depthclip demo``."""
-    parser = argparse.ArgumentParser(
-        prog='depthclip demo',
+def register(subparsers) -> None:
+    """Add ``depthclip demo`` to the ``depthclip`` command."""
+    parser = subparsers.add_parser(
+        'demo', help='run the ROS 2 demo (camera player + node)',
         description='Run camera_player + depthclip_node as real ROS 2 nodes on the bundled '
-                    'sample and save a PNG strip, a PLY point cloud and a summary.')
+                    'sample and save PNG strips, a PLY point cloud and a summary.')
     parser.add_argument('--weights', default=None,
                         help='model.pretrained: an open_clip tag (default from the params '
                              'file: openai), a local checkpoint file, or "random" for seeded '
                              'random weights (smoke test: the depth is meaningless)')
-    parser.add_argument('--params', default=None, help='params file (default: installed '
-                                                       'config/depthclip.yaml)')
-    parser.add_argument('--frames', type=int, default=8, help='depth frames to receive')
-    parser.add_argument('--every', type=int, default=2, help='write a PNG strip every N frames')
-    parser.add_argument('--rate', type=float, default=2.0, help='camera rate in Hz')
+    parser.add_argument('--params', default=None, metavar='FILE',
+                        help='params file (default: installed config/depthclip.yaml)')
+    parser.add_argument('--frames', type=int_at_least(1), default=8,
+                        help='depth frames to receive (per camera)')
+    parser.add_argument('--every', type=int_at_least(1), default=2,
+                        help='write a PNG strip every N frames')
+    parser.add_argument('--rate', type=number_in(0.01, 1000.0), default=2.0,
+                        help='camera rate in Hz')
     parser.add_argument('--source', default='', help="camera_player source ('' = sample)")
     parser.add_argument('--output', '-o', default='out/demo', help='output folder')
     parser.add_argument('--device', default=None, help='model.device (auto|cpu|cuda|cuda:N)')
@@ -70,108 +106,86 @@ def build_parser() -> argparse.ArgumentParser:
                         help='number of cameras: 2 runs the sample and its mirror image into '
                              'one node serving both (batched inference)')
     parser.add_argument('--set', dest='overrides', action='append', default=[],
-                        metavar='NAME:=VALUE', help='extra node parameter (ROS syntax)')
-    parser.add_argument('--timeout', type=float, default=600.0, help='give up after seconds')
-    return parser
+                        metavar='NAME:=VALUE', help='extra node parameter (ROS syntax; '
+                                                    'NAME=VALUE works too)')
+    parser.add_argument('--timeout', type=number_in(0.0, low_open=True), default=600.0,
+                        help='give up after seconds')
+    parser.set_defaults(run=run_demo)
 
 
-#: Node parameter for reliable image input. The demo, the node benchmark and the soak publish
-#: images reliably; a best-effort subscription would lose images over ~0.5 MB in Fast DDS's
-#: shared-memory transport (ros2/rmw_fastrtps#739).
-RELIABLE_IMAGES = 'qos.image_reliability:=reliable'
+# -------------------------------------------------------------------------------------------
+# What the node gets
+# -------------------------------------------------------------------------------------------
+@dataclass
+class DemoPlan:
+    """The node's parameters and what the demo knows about its weights."""
 
-#: The environment variables :func:`use_demo_environment` sets in this process.
-DDS_VARIABLES = ('FASTDDS_BUILTIN_TRANSPORTS', 'ROS_AUTOMATIC_DISCOVERY_RANGE', 'ROS_DOMAIN_ID',
-                 'RMW_IMPLEMENTATION')
+    params: str
+    values: Dict[str, Any]
+    model_name: str
+    pretrained: str
+    random: bool
+    depth_range: Tuple[float, float] = (1.0, 3.0)
 
-
-def demo_environment(base: Optional[Dict[str, str]] = None) -> Dict[str, str]:
-    """Return the environment for the demo's ROS processes: local-only DDS, own domain."""
-    env = dict(os.environ if base is None else base)
-    env['FASTDDS_BUILTIN_TRANSPORTS'] = 'SHM'
-    env['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
-    env['ROS_DOMAIN_ID'] = str(150 + os.getpid() % 50)
-    env.setdefault('RMW_IMPLEMENTATION', 'rmw_fastrtps_cpp')
-    env['PYTHONUNBUFFERED'] = '1'
-    return env
-
-
-def use_demo_environment() -> Dict[str, str]:
-    """Put this process on :func:`demo_environment`'s local DDS too; return that environment."""
-    env = demo_environment()
-    os.environ.update({k: env[k] for k in DDS_VARIABLES})
-    return env
+    @property
+    def is_tag(self) -> bool:
+        """Return whether ``model.pretrained`` is an open_clip tag (not a file, not empty)."""
+        return bool(self.pretrained) and not is_checkpoint_path(self.pretrained)
 
 
-def resolve_weights(weights: Optional[str], output: str) -> Optional[str]:
+def plan_demo(args: argparse.Namespace) -> DemoPlan:
+    """
+    Check the arguments and build the node's parameters (before anything starts).
+
+    Precedence: the demo's defaults (colour cloud, reliable images), then ``--device`` and
+    ``--weights``, then ``--set``.
+
+    :raises ValueError: one line naming the argument
+    """
+    from depthclip_ros.core.config import engine_parameter_names, load_config
+    params = params_path(args)
+    reference = reference_values(params)
+    user = node_overrides(args.overrides, reference)
+    name = str(user.get('model.name', reference.get('model.name', 'RN50')))
+    values: Dict[str, Any] = {'cloud.color': True}
+    values.update(RELIABLE_IMAGES)  # the players publish reliably
+    if args.device is not None:
+        values.update(node_overrides([f'model.device={args.device}'], reference, '--device'))
+    if args.weights is not None:
+        values['model.pretrained'] = resolve_weights(args.weights, name)
+    values.update(user)
+    if args.cameras > 1:
+        values['cameras'] = [f'cam{i}' for i in range(args.cameras)]
+    engine_names = set(engine_parameter_names())
+    config = load_config(params).with_updates(
+        {k: v for k, v in values.items() if k in engine_names})
+    pretrained = config.model.pretrained
+    return DemoPlan(params=params, values=values, model_name=name, pretrained=pretrained,
+                    random=args.weights == 'random' or not pretrained.strip(),
+                    depth_range=config.depth_range)
+
+
+def resolve_weights(weights: str, name: str = 'RN50') -> str:
     """
     Turn ``--weights`` into a ``model.pretrained`` value.
 
-    ``random`` writes (once) seeded random RN50 weights to a local checkpoint, so the demo
-    still exercises the real loading path.
+    ``random`` writes (once) seeded random weights to a local checkpoint, so the demo still
+    exercises the real loading path.
+
+    :raises ValueError: a path that names no file
     """
-    if weights is None:
-        return None
     if weights == 'random':
-        from depthclip_ros.core.loading import save_random_checkpoint
-        cache = os.path.join(os.environ.get('XDG_CACHE_HOME',
-                                            os.path.expanduser('~/.cache')), 'depthclip')
-        path = os.path.join(cache, 'RN50-random-seed0.safetensors')
-        if not os.path.isfile(path):
-            print(f'demo: writing seeded RANDOM RN50 weights to {path}')
-            save_random_checkpoint('RN50', path + '.tmp.safetensors', seed=0)
-            os.replace(path + '.tmp.safetensors', path)
-        return path
+        return cached_random_checkpoint(name, announce='demo: ')
+    if os.path.isdir(weights):
+        raise ValueError(f'--weights {weights} is a directory; give the checkpoint file')
     if os.sep in weights and not os.path.isfile(weights):
         raise ValueError(f'--weights {weights}: no such file')
     return os.path.abspath(weights) if os.path.isfile(weights) else weights
 
 
-def _ros_args(params: str, pretrained: Optional[str], device: Optional[str],
-              overrides: Sequence[str]) -> List[str]:
-    args = ['--ros-args', '--params-file', params]
-    if pretrained is not None:
-        args += ['-p', f'model.pretrained:={pretrained}']
-    if device:
-        args += ['-p', f'model.device:={device}']
-    for item in overrides:
-        args += ['-p', item]
-    return args
-
-
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Run the demo; return the exit code (0 on success, 1 with one clear message)."""
-    args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
-    env = use_demo_environment()
-    from depthclip_ros.core.config import default_params_file
-    try:
-        params = args.params or default_params_file()
-        pretrained = resolve_weights(args.weights, args.output)
-    except (ValueError, FileNotFoundError) as error:
-        print(f'depthclip demo: error: {error}', file=sys.stderr)
-        return 1
-    if args.frames < 1 or args.every < 1:
-        print('depthclip demo: error: --frames and --every must be >= 1', file=sys.stderr)
-        return 1
-    os.makedirs(args.output, exist_ok=True)
-    streams = demo_streams(args.cameras)
-    player_cmds = [_player_cmd(args, stream, index) for index, stream in enumerate(streams)]
-    node_cmd = _node_cmd(args, params, pretrained)
-    node_log = open(os.path.join(args.output, 'node.log'), 'w')
-    node = subprocess.Popen(node_cmd, env=env, stdout=node_log, stderr=subprocess.STDOUT)
-    players = [subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL) for cmd in player_cmds]
-    try:
-        code = _watch(args, streams, node, players, os.path.join(args.output, 'node.log'),
-                      pretrained)
-    except KeyboardInterrupt:
-        code = 130
-    finally:
-        stop_processes(players + [node], timeout=20)
-        node_log.close()
-    return code
-
-
+# -------------------------------------------------------------------------------------------
+# Processes
+# -------------------------------------------------------------------------------------------
 def demo_streams(cameras: int) -> List[Dict[str, str]]:
     """
     Return the topics and file prefix of each demo camera.
@@ -188,36 +202,42 @@ def demo_streams(cameras: int) -> List[Dict[str, str]]:
              'prefix': f'cam{i}_'} for i in range(cameras)]
 
 
+def _write_params(path: str, values: Dict[str, Any], comment: str) -> str:
+    with open(path, 'w', encoding='utf-8') as f:
+        f.write(dump_params(params_document(values), comment))
+    return path
+
+
 def _player_cmd(args: argparse.Namespace, stream: Dict[str, str], index: int) -> List[str]:
-    cmd = [sys.executable, '-m', 'depthclip_ros.ros.runner', 'camera_player', '--ros-args',
-           '-r', f'__node:=demo_camera{index or ""}', '-r', f'image:={stream["input"]}',
-           '-r', f'camera_info:={stream["info"]}',
-           '-p', f'rate:={args.rate}', '-p', 'loop:=true']
+    values: Dict[str, Any] = {'rate': float(args.rate), 'loop': True}
     if stream['name']:
-        cmd += ['-p', f'frame_id:={stream["name"]}_optical_frame']
+        values['frame_id'] = f'{stream["name"]}_optical_frame'
     if index % 2 == 1 and not args.source:
         folder, intr = write_mirrored_sample(os.path.join(args.output, 'mirrored_sample'))
-        cmd += ['-p', f'source:={folder}']
-        cmd += ['-p', f'fx:={intr.fx}', '-p', f'fy:={intr.fy}', '-p', f'cx:={intr.cx}',
-                '-p', f'cy:={intr.cy}']
+        values.update({'source': folder, 'fx': float(intr.fx), 'fy': float(intr.fy),
+                       'cx': float(intr.cx), 'cy': float(intr.cy)})
     elif args.source:
-        cmd += ['-p', f'source:={args.source}']
-    return cmd
+        values['source'] = args.source
+    params = _write_params(os.path.join(args.output, f'player{index}_params.yaml'), values,
+                           'written by depthclip demo for camera_player')
+    return [sys.executable, '-m', 'depthclip_ros.ros.runner', 'camera_player', '--ros-args',
+            '--params-file', params, '-r', f'__node:=demo_camera{index or ""}',
+            '-r', f'image:={stream["input"]}', '-r', f'camera_info:={stream["info"]}']
 
 
-def _node_cmd(args: argparse.Namespace, params: str, pretrained: Optional[str]) -> List[str]:
-    defaults = ['cloud.color:=true', RELIABLE_IMAGES]  # the player publishes reliably
-    cmd = [sys.executable, '-m', 'depthclip_ros.ros.runner', 'depthclip_node'] + _ros_args(
-        params, pretrained, args.device, defaults + list(args.overrides))
+def _node_cmd(args: argparse.Namespace, plan: DemoPlan) -> List[str]:
+    settings = _write_params(os.path.join(args.output, 'node_params.yaml'), plan.values,
+                             'written by depthclip demo: applied after ' + plan.params)
     if args.cameras == 1:
-        return cmd + [
-            '-r', 'image:=/demo/camera/image', '-r', 'camera_info:=/demo/camera/camera_info',
-            '-r', 'depth/image:=/demo/depth/image',
-            '-r', 'depth/camera_info:=/demo/depth/camera_info',
-            '-r', 'depth/confidence:=/demo/depth/confidence',
-            '-r', 'depth/colorized:=/demo/depth/colorized', '-r', 'points:=/demo/points']
-    names = ', '.join(f'cam{i}' for i in range(args.cameras))
-    return cmd + ['-r', '__ns:=/demo', '-p', f'cameras:=[{names}]']
+        remaps = ['-r', 'image:=/demo/camera/image',
+                  '-r', 'camera_info:=/demo/camera/camera_info',
+                  '-r', 'depth/image:=/demo/depth/image',
+                  '-r', 'depth/camera_info:=/demo/depth/camera_info',
+                  '-r', 'depth/confidence:=/demo/depth/confidence',
+                  '-r', 'depth/colorized:=/demo/depth/colorized', '-r', 'points:=/demo/points']
+    else:
+        remaps = ['-r', '__ns:=/demo']
+    return node_command([plan.params, settings], remaps)
 
 
 def write_mirrored_sample(folder: str):
@@ -240,61 +260,166 @@ def write_mirrored_sample(folder: str):
                               width=intr.width, height=intr.height)
 
 
-def _node_failure(log_path: str) -> str:
-    with open(log_path, encoding='utf-8', errors='replace') as f:
-        lines = [line.strip() for line in f if line.strip()]
-    fatal = [line for line in lines if 'FATAL' in line or 'error' in line.lower()]
-    return (fatal or lines or ['depthclip_node exited without a message'])[-1]
+class _NodeProcess:
+    """One run of ``depthclip_node`` with its log file."""
+
+    def __init__(self, cmd: List[str], env: Dict[str, str], log_path: str):
+        self.log_path = log_path
+        self.log = open(log_path, 'a')
+        self.proc = subprocess.Popen(cmd, env=env, stdout=self.log, stderr=subprocess.STDOUT)
+
+    def stop(self) -> None:
+        stop_processes([self.proc], timeout=20)
+        self.log.close()
 
 
-def _watch(args: argparse.Namespace, streams: List[Dict[str, str]],
-           node_proc: subprocess.Popen, player_procs: List[subprocess.Popen], log_path: str,
-           pretrained: Optional[str]) -> int:
+# -------------------------------------------------------------------------------------------
+# The command
+# -------------------------------------------------------------------------------------------
+def run_demo(args: argparse.Namespace) -> int:
+    """Run the demo; return the exit code (0 on success, 1 with one clear message)."""
+    try:
+        plan = plan_demo(args)
+        os.makedirs(args.output, exist_ok=True)
+    except (ValueError, OSError) as error:
+        print(f'depthclip demo: error: {one_line(error)}', file=sys.stderr)
+        return 1
+    offline_unless_hub_reachable(plan.pretrained)  # the node: cache only if unreachable
+    env = use_local_dds('demo')
+    env['PYTHONUNBUFFERED'] = '1'
+    streams = demo_streams(args.cameras)
+    player_logs = [os.path.join(args.output, f'player{i}.log') for i in range(len(streams))]
+    players = []
+    for index, stream in enumerate(streams):
+        with open(player_logs[index], 'w') as log:
+            players.append(subprocess.Popen(_player_cmd(args, stream, index), env=env,
+                                            stdout=log, stderr=subprocess.STDOUT))
+    node_log = os.path.join(args.output, 'node.log')
+    open(node_log, 'w').close()
+    node: Optional[_NodeProcess] = None
+
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
-
     rclpy.init(args=[])
-    listener = _DemoListener(args, streams)
+    listener = _make_listener_class()(args, streams, plan.depth_range)
+    listener.random = plan.random
     executor = SingleThreadedExecutor()
     executor.add_node(listener)
-    start = time.monotonic()
     try:
-        while listener.frames < args.frames:
-            executor.spin_once(timeout_sec=0.2)
-            if node_proc.poll() is not None:
-                failure = _node_failure(log_path)
-                if 'model.pretrained' in failure:
-                    failure += (' | demo: pass --weights /path/to/RN50.pt (make demo '
-                                'WEIGHTS=/path/to/RN50.pt), or --weights random for a smoke '
-                                'test with seeded random weights')
-                print(f'depthclip demo: error: depthclip_node stopped: {failure}',
-                      file=sys.stderr)
-                return 1
-            stopped = [p for p in player_procs if p.poll() is not None]
-            if stopped:
-                print(f'depthclip demo: error: camera_player stopped (exit code '
-                      f'{stopped[0].returncode})', file=sys.stderr)
-                return 1
-            if time.monotonic() - start > args.timeout:
-                print(f'depthclip demo: error: no depth after {args.timeout:.0f} s '
-                      f'(see {log_path})', file=sys.stderr)
-                return 1
-        return listener.finish(_weights_line(log_path, pretrained, args.weights == 'random'))
+        node = _NodeProcess(_node_cmd(args, plan), env, node_log)
+        outcome = _watch(args, executor, listener, node, players, player_logs)
+        if isinstance(outcome, str) and plan.is_tag and UNOBTAINABLE in outcome:
+            node.stop()
+            print(f'demo: the {plan.pretrained!r} weights of {plan.model_name} cannot be '
+                  'obtained (offline and not cached): running the same pipeline on seeded '
+                  f'RANDOM weights, a pipeline check only; for real depth: make demo '
+                  f'WEIGHTS=/path/to/{plan.model_name}.pt', flush=True)
+            plan.values['model.pretrained'] = cached_random_checkpoint(plan.model_name,
+                                                                       announce='demo: ')
+            plan.pretrained = plan.values['model.pretrained']
+            plan.random = listener.random = True
+            node = _NodeProcess(_node_cmd(args, plan), env, node_log)
+            outcome = _watch(args, executor, listener, node, players, player_logs)
+        if isinstance(outcome, str):
+            print(f'depthclip demo: error: depthclip_node stopped: {outcome}', file=sys.stderr)
+            return 1
+        if outcome != 0:
+            return outcome
+        return listener.finish(executor, _weights_line(node_log, plan))
+    except KeyboardInterrupt:
+        return 130
     finally:
         executor.shutdown()
         listener.destroy_node()
         rclpy.try_shutdown()
+        stop_processes(players, timeout=20)
+        if node is not None:
+            node.stop()
 
 
-def _weights_line(log_path: str, pretrained: Optional[str], random: bool) -> str:
-    note = ' (seeded RANDOM weights: the depth is meaningless)' if random else ''
+def _watch(args: argparse.Namespace, executor, listener, node: _NodeProcess,
+           players: List[subprocess.Popen], player_logs: List[str]) -> Union[int, str]:
+    """
+    Spin until every camera has ``--frames`` depth frames.
+
+    :return: 0 when they have; the node's error line when it stopped; 1 after printing why
+        the demo cannot go on (a player stopped, the time ran out)
+    """
+    start = time.monotonic()
+    while listener.frames < args.frames:
+        executor.spin_once(timeout_sec=0.2)
+        if node.proc.poll() is not None:
+            node.log.flush()
+            failure = last_error_line(node.log_path, 'exited without a message')
+            if 'model.pretrained' in failure and UNOBTAINABLE not in failure:
+                failure += (' | demo: pass --weights /path/to/RN50.pt (make demo '
+                            'WEIGHTS=/path/to/RN50.pt), or --weights random for a smoke test '
+                            'with seeded random weights')
+            return failure
+        for index, player in enumerate(players):
+            if player.poll() is not None:
+                print(f'depthclip demo: error: camera_player stopped (exit code '
+                      f'{player.returncode}): {last_error_line(player_logs[index])}',
+                      file=sys.stderr)
+                return 1
+        if time.monotonic() - start > args.timeout:
+            print(f'depthclip demo: error: no depth after {args.timeout:.0f} s '
+                  f'(see {node.log_path})', file=sys.stderr)
+            return 1
+    return 0
+
+
+def _weights_line(log_path: str, plan: DemoPlan) -> str:
+    note = f' ({RANDOM_BANNER})' if plan.random else ''
+    found = None
     with open(log_path, encoding='utf-8', errors='replace') as f:
         for line in f:
             if ']: model ' in line:
-                return line.strip().split(']: model ', 1)[-1][-200:] + note
-    return f'model.pretrained={pretrained or "(params file)"}{note}'
+                found = line.strip().split(']: model ', 1)[-1][-200:]
+    return (found or f'model.pretrained={plan.pretrained or "(empty)"}') + note
 
 
+# -------------------------------------------------------------------------------------------
+# Marking outputs of random weights
+# -------------------------------------------------------------------------------------------
+def add_banner(image, text: str = RANDOM_BANNER):
+    """
+    Return a BGR image with a red band across its top that carries ``text`` in white.
+
+    :param image: (H, W, 3) uint8 BGR
+    :return: (H + band, W, 3) uint8 BGR
+    """
+    import cv2
+    import numpy as np
+    width = image.shape[1]
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    (text_w, text_h), _ = cv2.getTextSize(text, font, 1.0, 2)
+    scale = max(0.4, min(1.6, 0.9 * width / text_w))
+    thickness = max(1, int(round(2 * scale)))
+    (text_w, text_h), baseline = cv2.getTextSize(text, font, scale, thickness)
+    band_h = text_h + baseline + 2 * max(6, text_h // 2)
+    band = np.zeros((band_h, width, 3), np.uint8)
+    band[:] = (0, 0, 200)  # red in BGR
+    origin = (max(0, (width - text_w) // 2), (band_h + text_h) // 2)
+    cv2.putText(band, text, origin, font, scale, (255, 255, 255), thickness, cv2.LINE_AA)
+    return np.vstack([band, image])
+
+
+def add_ply_comment(path: str, text: str) -> None:
+    """Add ``comment <text>`` to the header of a PLY file, after its ``format`` line."""
+    with open(path, 'rb') as f:
+        data = f.read()
+    end = data.index(b'end_header\n')
+    lines = data[:end].split(b'\n')
+    at = next(i for i, line in enumerate(lines) if line.startswith(b'format ')) + 1
+    lines.insert(at, b'comment ' + text.encode('ascii'))
+    with open(path, 'wb') as f:
+        f.write(b'\n'.join(lines) + data[end:])
+
+
+# -------------------------------------------------------------------------------------------
+# The listener
+# -------------------------------------------------------------------------------------------
 class _Stream:
     """What the demo listener keeps of one camera: recent messages, counts, files written."""
 
@@ -303,13 +428,13 @@ class _Stream:
         self.prefix = config['prefix']
         self.config = config
         self.frames = 0
+        self.counted: List[int] = []
         self.latencies_ms: List[float] = []
-        self.first_ns: Optional[int] = None
-        self.last_ns: Optional[int] = None
         self.inputs: Dict[int, object] = {}
         self.colorized: Dict[int, object] = {}
         self.confidence: Dict[int, object] = {}
-        self.cloud = None
+        self.clouds: Dict[int, object] = {}
+        self.pending: List[int] = []
         self.strips: List[str] = []
 
 
@@ -321,126 +446,133 @@ def _make_listener_class():
     class DemoListener(Node):
         """Collects each camera's input, depth, colorized, confidence and points topics."""
 
-        def __init__(self, args: argparse.Namespace, streams: List[Dict[str, str]]):
+        def __init__(self, args: argparse.Namespace, streams: List[Dict[str, str]],
+                     depth_range: Tuple[float, float]):
             super().__init__('depthclip_demo_listener')
             self.args = args
+            self.depth_range = depth_range
             self.streams = [_Stream(config) for config in streams]
-            self.lock = threading.Lock()
+            self.random = False  # True: every output is marked RANDOM_BANNER
             reliable = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
             inputs = QoSProfile(depth=16, reliability=ReliabilityPolicy.RELIABLE)
             for stream in self.streams:
                 out = stream.config['out']
                 # Reliable (the player publishes reliably): a strip needs the input image
                 # of exactly the stamp of a depth image.
-                self.create_subscription(Image, stream.config['input'],
-                                         lambda m, s=stream: self._keep(s.inputs, m),
-                                         inputs)
+                self.create_subscription(
+                    Image, stream.config['input'],
+                    lambda m, s=stream: self._keep(s, s.inputs, m, KEPT_INPUTS), inputs)
                 self.create_subscription(Image, f'{out}/depth/image',
                                          lambda m, s=stream: self.on_depth(s, m), reliable)
                 self.create_subscription(Image, f'{out}/depth/colorized',
-                                         lambda m, s=stream: self._keep(s.colorized, m),
+                                         lambda m, s=stream: self._keep(s, s.colorized, m),
                                          reliable)
                 self.create_subscription(Image, f'{out}/depth/confidence',
-                                         lambda m, s=stream: self._keep(s.confidence, m),
+                                         lambda m, s=stream: self._keep(s, s.confidence, m),
                                          reliable)
                 self.create_subscription(PointCloud2, f'{out}/points',
-                                         lambda m, s=stream: setattr(s, 'cloud', m), reliable)
+                                         lambda m, s=stream: self._keep(s, s.clouds, m),
+                                         reliable)
 
         @property
         def frames(self) -> int:
-            """Return the depth frames of the camera with the fewest so far."""
+            """Return the counted depth frames of the camera with the fewest so far."""
             return min(stream.frames for stream in self.streams)
 
         @staticmethod
         def _key(msg) -> int:
             return msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
 
-        def _keep(self, store: Dict[int, Image], msg) -> None:
+        def _keep(self, stream: _Stream, store: Dict[int, Any], msg, size: int = 16) -> None:
+            """Keep ``msg`` by stamp: the newest ``size``, and those of strips still to write."""
             store[self._key(msg)] = msg
-            while len(store) > 16:
-                store.pop(min(store))
+            keep = set(stream.pending)
+            if stream.counted:
+                keep.add(stream.counted[-1])
+            for key in sorted(store)[:max(0, len(store) - size)]:
+                if key not in keep:
+                    store.pop(key)
 
-        def on_depth(self, stream: _Stream, msg: Image) -> None:
+        def on_depth(self, stream: _Stream, msg) -> None:
+            if stream.frames >= self.args.frames:
+                return  # the goal is reached: later frames are not counted
             now = self.get_clock().now().nanoseconds
-            stream.latencies_ms.append((now - self._key(msg)) / 1e6)
+            key = self._key(msg)
+            stream.latencies_ms.append((now - key) / 1e6)
             stream.frames += 1
-            stream.first_ns = stream.first_ns or now
-            stream.last_ns = now
+            stream.counted.append(key)
             if (stream.frames - 1) % self.args.every == 0:
-                self.try_strip(stream, self._key(msg))
-
-        def try_strip(self, stream: _Stream, key: int) -> None:
-            # the other topics of this frame may arrive a moment later: retry on a timer
-            timer_holder = {}
-
-            def attempt():
-                if self.write_strip(stream, key) or attempt.tries > 25:
-                    timer_holder['t'].cancel()
-                attempt.tries += 1
-            attempt.tries = 0
-            timer_holder['t'] = self.create_timer(0.2, attempt)
+                stream.pending.append(key)  # written by finish(): counting stays light
 
         def write_strip(self, stream: _Stream, key: int) -> bool:
             import cv2
 
             from depthclip_ros.core.colorize import add_colorbar, side_by_side
-            from depthclip_ros.core.config import default_params_file, load_config
             from depthclip_ros.ros.msgs import image_msg_to_array, image_msg_to_rgb
-            if key not in stream.inputs or key not in stream.colorized \
-                    or key not in stream.confidence:
+            if not self._ready(stream, key):
                 return False
             rgb = image_msg_to_rgb(stream.inputs[key])
             colorized = image_msg_to_array(stream.colorized[key])
             conf = image_msg_to_array(stream.confidence[key])
-            low, high = load_config(self.args.params or default_params_file()).depth_range
+            low, high = self.depth_range
             colorized = add_colorbar(colorized, low, high)
             conf_bgr = cv2.cvtColor((conf.clip(0, 1) * 255).astype('uint8'),
                                     cv2.COLOR_GRAY2BGR)
             strip = side_by_side([cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), colorized, conf_bgr],
                                  labels=['input', 'depth (m)', 'confidence'])
+            if self.random:
+                strip = add_banner(strip)
             path = os.path.join(self.args.output,
                                 f'{stream.prefix}strip_{len(stream.strips):03d}.png')
             cv2.imwrite(path, strip)
             stream.strips.append(path)
             return True
 
-        def finish(self, weights: str) -> int:
+        @staticmethod
+        def _ready(stream: _Stream, key: int) -> bool:
+            return key in stream.inputs and key in stream.colorized and key in stream.confidence
+
+        def _complete(self) -> bool:
+            return all(s.counted and s.counted[-1] in s.clouds and
+                       all(self._ready(s, key) for key in s.pending) for s in self.streams)
+
+        def finish(self, executor, weights: str) -> int:
+            """Write the remaining files and print the summary; return the exit code."""
             from depthclip_ros.core.geometry import write_ply
             from depthclip_ros.ros.msgs import cloud_msg_to_array
-            deadline = time.monotonic() + 5.0
-            while any(not s.strips or s.cloud is None for s in self.streams) \
-                    and time.monotonic() < deadline:
-                rclpy_spin_once(self)
+            random = self.random
+            deadline = time.monotonic() + OUTPUT_WAIT_S
+            while not self._complete() and time.monotonic() < deadline:
+                executor.spin_once(timeout_sec=0.1)
             print(f'weights: {weights}')
             ok = True
             for stream in self.streams:
-                complete = set(stream.inputs) & set(stream.colorized) & set(stream.confidence)
-                if not stream.strips and complete:
-                    self.write_strip(stream, max(complete))
+                for key in stream.pending:
+                    self.write_strip(stream, key)
+                if not stream.strips:  # a due frame's images were lost: take another one
+                    ready = [key for key in stream.counted if self._ready(stream, key)]
+                    if ready:
+                        self.write_strip(stream, ready[-1])
                 ply = os.path.join(self.args.output, f'{stream.prefix}points.ply')
                 count = 0
-                if stream.cloud is not None:
-                    count = write_ply(ply, cloud_msg_to_array(stream.cloud))
-                elapsed = max((stream.last_ns - stream.first_ns) / 1e9, 1e-9)
-                fps = (stream.frames - 1) / elapsed if stream.frames > 1 else float('nan')
-                lat = sorted(stream.latencies_ms)
-                p95 = lat[min(len(lat) - 1, int(round(0.95 * (len(lat) - 1))))]
+                counted_clouds = [key for key in stream.counted if key in stream.clouds]
+                if counted_clouds:
+                    count = write_ply(ply, cloud_msg_to_array(stream.clouds[counted_clouds[-1]]))
+                    if random:
+                        add_ply_comment(ply, RANDOM_BANNER)
+                # the output rate over the inputs' stamps: DDS start-up jitter in the receipt
+                # times (a late first sample) does not count
+                span = (stream.counted[-1] - stream.counted[0]) / 1e9 if stream.counted else 0
+                fps = (stream.frames - 1) / span if stream.frames > 1 and span > 0 \
+                    else float('nan')
                 label = f'{stream.name}: ' if stream.name else ''
+                mark = f'; {RANDOM_BANNER}' if random else ''
                 print(f'wrote {len(stream.strips)} PNG strip(s) '
                       f'({", ".join(stream.strips)}) and {ply} ({count} points)')
                 print(f'demo: {label}{stream.frames} frames, {fps:.2f} frames/s, latency '
-                      f'median {statistics.median(lat):.0f} ms, p95 {p95:.0f} ms')
+                      f'median {percentile(stream.latencies_ms, 50):.0f} ms, p95 '
+                      f'{percentile(stream.latencies_ms, 95):.0f} ms{mark}')
                 ok = ok and bool(stream.strips) and count > 0
             return 0 if ok else 1
 
     return DemoListener
-
-
-def rclpy_spin_once(node) -> None:
-    """Spin ``node`` once briefly."""
-    import rclpy
-    rclpy.spin_once(node, timeout_sec=0.1)
-
-
-def _DemoListener(args, streams):  # noqa: N802 - factory standing in for the class
-    return _make_listener_class()(args, streams)

@@ -64,7 +64,9 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tupl
 
 import numpy as np
 
-from depthclip_ros.tools.cli import load_engine_config, read_rgb
+from depthclip_ros.tools.common import (add_config_args, check_output_dir, int_at_least,
+                                        load_engine_config, number_in,
+                                        offline_unless_hub_reachable, read_rgb)
 
 __all__ = [
     'compute_metrics', 'EvalSample', 'garg_crop', 'KITTI_COLUMNS', 'kitti_crop_box',
@@ -292,7 +294,8 @@ def read_split(path: str) -> List[List[str]]:
     :raises FileNotFoundError: the file does not exist
     """
     if not os.path.isfile(path):
-        raise FileNotFoundError(f'split file {path} does not exist')
+        what = 'is a directory' if os.path.isdir(path) else 'does not exist'
+        raise FileNotFoundError(f'split file {path} {what}')
     rows = []
     with open(path, encoding='utf-8') as f:
         for line in f:
@@ -321,8 +324,7 @@ def list_nyu_samples(data_dir: str, split: Optional[str] = None) -> List[EvalSam
     :raises FileNotFoundError: DATA_DIR, the split file or a listed file is missing
     :raises ValueError: no sample found
     """
-    if not os.path.isdir(data_dir):
-        raise FileNotFoundError(f'dataset directory {data_dir} does not exist')
+    _check_dir(data_dir, 'dataset directory')
     pairs = []
     if split:
         for fields in read_split(split):
@@ -358,11 +360,9 @@ def list_kitti_samples(data_dir: str, split: str,
     :raises FileNotFoundError: a directory, the split file or a listed file is missing
     :raises ValueError: a line without a gt path, or no sample
     """
-    if not os.path.isdir(data_dir):
-        raise FileNotFoundError(f'dataset directory {data_dir} does not exist')
+    _check_dir(data_dir, 'dataset directory')
     gt_dir = gt_dir or data_dir
-    if not os.path.isdir(gt_dir):
-        raise FileNotFoundError(f'gt directory {gt_dir} does not exist')
+    _check_dir(gt_dir, 'gt directory')
     samples = []
     missing_gt = 0
     for fields in read_split(split):
@@ -377,6 +377,13 @@ def list_kitti_samples(data_dir: str, split: str,
     if not samples:
         raise ValueError(f'{split} lists no sample with ground truth')
     return samples, missing_gt
+
+
+def _check_dir(path: str, what: str) -> None:
+    if not os.path.isdir(path):
+        if os.path.exists(path):
+            raise FileNotFoundError(f'{what} {path} is a file, not a directory')
+        raise FileNotFoundError(f'{what} {path} does not exist')
 
 
 def _check_exist(samples: Sequence[EvalSample]) -> None:
@@ -534,8 +541,11 @@ def run_eval(args: argparse.Namespace) -> int:
         samples, skipped_no_gt = list_kitti_samples(args.data_dir, args.split, args.gt_dir)
     if args.limit:
         samples = samples[:args.limit]
+    if args.output:
+        check_output_dir(args.output)
 
     config = load_engine_config(args)
+    offline_unless_hub_reachable(config.model.pretrained)
     engine = DepthClipEngine(config)
     print(f'weights: {engine.weights} on {engine.device} ({engine.precision}); '
           f'{len(samples)} {protocol.name} images')
@@ -579,7 +589,7 @@ def run_eval(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(subparsers, add_config_args) -> None:
+def register(subparsers) -> None:
     """Add ``depthclip eval nyu|kitti`` to the ``depthclip`` command."""
     parser = subparsers.add_parser(
         'eval', help='evaluate on NYU Depth v2 or KITTI with the DepthCLIP paper protocol',
@@ -600,13 +610,15 @@ def register(subparsers, add_config_args) -> None:
                             '(gt: 16-bit PNG, 1/256 m; "None": no gt, skipped)')
     kitti.add_argument('--gt-dir', metavar='DIR',
                        help='root of the gt paths (default: DATA_DIR)')
-    kitti.add_argument('--cap', type=float, default=KITTI_MAX_DEPTH,
+    kitti.add_argument('--cap', type=number_in(0.0, 1000.0, low_open=True),
+                       default=KITTI_MAX_DEPTH,
                        help='maximum depth in metres (default 80)')
     for p in (nyu, kitti):
         p.add_argument('--output', '-o', metavar='DIR',
                        help='write <dataset>_per_image.csv and <dataset>_summary.json here')
-        p.add_argument('--batch', type=int, default=8, help='images per encoder pass')
-        p.add_argument('--limit', type=int, help='evaluate only the first N images')
+        p.add_argument('--batch', type=int_at_least(1), default=8,
+                       help='images per encoder pass')
+        p.add_argument('--limit', type=int_at_least(1), help='evaluate only the first N images')
         p.add_argument('--no-progress', action='store_true', help='no progress bar')
         add_config_args(p)
         p.set_defaults(run=run_eval)

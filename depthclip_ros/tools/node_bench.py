@@ -25,35 +25,46 @@
    receipt) median and p95 per time window (flat = no queue builds up), and the time to build
    and pack a point cloud + depth message for a 640 x 480 frame at stride 4.
 
-DDS stays on this machine: shared-memory transport, localhost discovery, an own domain id.
-The images go reliably (publisher and the node's ``qos.image_reliability``, keep last 1):
-Fast DDS's shared-memory transport loses best-effort samples larger than about 0.5 MB
-(ros2/rmw_fastrtps#739), which would measure DDS losses, not the node.
+DDS stays on this machine: shared-memory transport, localhost discovery, an own domain id
+(:mod:`depthclip_ros.tools.dds_env`). The node gets ``--params`` (default: the installed
+``config/depthclip.yaml``) and, in a generated parameter file, the ``--set`` values and
+reliable image input. The images go reliably (publisher and the node's
+``qos.image_reliability``, keep last 1): Fast DDS's shared-memory transport loses
+best-effort samples larger than about 0.5 MB (ros2/rmw_fastrtps#739), which would measure
+DDS losses, not the node.
 """
 
 import argparse
 import os
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Mapping
 
 import numpy as np
 
+from depthclip_ros.core.stats import percentile
+from depthclip_ros.tools.common import (CommandError, median_ms, offline_unless_hub_reachable,
+                                        params_path)
+from depthclip_ros.tools.dds_env import use_local_dds
+from depthclip_ros.tools.params_file import node_overrides, reference_values, write_params_file
+from depthclip_ros.tools.process_tools import (last_error_line, node_command, RELIABLE_IMAGES,
+                                               stop_processes)
 
-def _percentile(values: List[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
+def engine_fps(params: str, values: Mapping[str, Any], size, repeats: int) -> Dict[str, Any]:
+    """
+    Measure the engine's predict rate for one camera frame of ``size`` (h, w).
 
-def engine_fps(overrides: List[str], size, repeats: int) -> Dict[str, Any]:
-    """Measure the engine's predict rate for one camera frame of ``size`` (h, w)."""
-    from depthclip_ros.core.config import default_params_file, load_config
+    :param params: the parameter file
+    :param values: dotted overrides (engine parameters are used, others ignored)
+    """
+    from depthclip_ros.core.config import engine_parameter_names, load_config
     from depthclip_ros.core.engine import DepthClipEngine
-    from depthclip_ros.tools.bench import median_ms
-    engine = DepthClipEngine(load_config(default_params_file(), overrides))
+    names = set(engine_parameter_names())
+    config = load_config(params).with_updates({k: v for k, v in values.items() if k in names})
+    engine = DepthClipEngine(config)
     frame = np.random.default_rng(0).integers(0, 256, size=(size[0], size[1], 3),
                                               dtype=np.uint8)
     ms = median_ms(lambda: engine.predict([frame]), repeats, lambda: None)
@@ -88,32 +99,40 @@ def packing_ms(size=(480, 640), stride: int = 4, repeats: int = 50) -> Dict[str,
 
 
 def run_node_bench(args: argparse.Namespace) -> Dict[str, Any]:
-    """Run the node benchmark; see the module docstring."""
-    from depthclip_ros.tools.bench import parse_size
-    from depthclip_ros.tools.demo import use_demo_environment
-    env = use_demo_environment()
-    size = parse_size(args.size)
-    overrides = list(args.overrides)
+    """
+    Run the node benchmark; see the module docstring.
+
+    :raises ValueError: a bad ``--params`` file or ``--set`` value (before anything starts)
+    :raises CommandError: the node stopped or delivered no depth
+    """
+    params = params_path(args)
+    values = node_overrides(args.overrides, reference_values(params))
+    if 'model.pretrained' in values:
+        offline_unless_hub_reachable(str(values['model.pretrained']))  # the node inherits it
+    env = use_local_dds('node_bench')
+    size = args.size
     notes = []
     workdir = tempfile.mkdtemp(prefix='depthclip-nodebench-')
-    if not any(o.startswith('model.pretrained=') for o in overrides):
+    if 'model.pretrained' not in values:
         from depthclip_ros.core.loading import save_random_checkpoint
         path = os.path.join(workdir, 'RN50-random.safetensors')
         save_random_checkpoint('RN50', path, seed=0)
-        overrides.append(f'model.pretrained={path}')
+        values['model.pretrained'] = path
         notes.append('seeded RANDOM RN50 weights (timing only)')
-    result: Dict[str, Any] = {'size': args.size, 'duration_s': args.duration}
-    result.update(engine_fps(overrides, size, args.repeats))
+    result: Dict[str, Any] = {'size': f'{size[0]}x{size[1]}', 'duration_s': args.duration}
+    result.update(engine_fps(params, values, size, args.repeats))
     rate = args.rate if args.rate > 0 else 2.0 * result['engine_fps']
     result['publish_rate_hz'] = rate
     result.update(packing_ms())
-    result.update(_run_node(overrides, size, rate, args.duration, env, workdir))
+    node_values = dict(RELIABLE_IMAGES, **values)  # this process publishes reliably
+    settings = write_params_file(node_values, workdir, comment='depthclip bench --node')
+    result.update(_run_node([params, settings], size, rate, args.duration, env, workdir))
     result['throughput_ratio'] = result['node_fps'] / result['engine_fps']
     result['notes'] = notes
     return result
 
 
-def _run_node(overrides: List[str], size, rate: float, duration: float,
+def _run_node(params_files: List[str], size, rate: float, duration: float,
               env: Dict[str, str], workdir: str) -> Dict[str, Any]:
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
@@ -121,17 +140,10 @@ def _run_node(overrides: List[str], size, rate: float, duration: float,
     from sensor_msgs.msg import CameraInfo, Image, PointCloud2
     from std_msgs.msg import Header
 
-    from depthclip_ros.core.config import default_params_file, parse_override
     from depthclip_ros.core.geometry import Intrinsics
     from depthclip_ros.ros.msgs import camera_info_msg, rgb_to_image_msg, stamp_to_ns
-    from depthclip_ros.tools.demo import RELIABLE_IMAGES
-    from depthclip_ros.tools.process_tools import stop_processes
 
-    cmd = [sys.executable, '-m', 'depthclip_ros.ros.runner', 'depthclip_node', '--ros-args',
-           '--params-file', default_params_file(), '-r', '__ns:=/bench', '-p', RELIABLE_IMAGES]
-    for item in overrides:
-        name, value = parse_override(item)
-        cmd += ['-p', f'{name}:={value}']
+    cmd = node_command(params_files, ['-r', '__ns:=/bench'])
     log = open(os.path.join(workdir, 'node.log'), 'w')
     proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
     rclpy.init(args=[])
@@ -172,9 +184,11 @@ def _run_node(overrides: List[str], size, rate: float, duration: float,
         while not received and time.monotonic() < deadline:  # model load + first frame
             executor.spin_once(timeout_sec=0.1)
             if proc.poll() is not None:
-                raise RuntimeError(f'depthclip_node exited ({proc.returncode}); see {log.name}')
+                log.flush()
+                raise CommandError(f'depthclip_node stopped (exit code {proc.returncode}): '
+                                   f'{last_error_line(log.name)} (log: {log.name})')
         if not received:
-            raise RuntimeError(f'no depth from the node in 300 s; see {log.name}')
+            raise CommandError(f'no depth from depthclip_node in 300 s (log: {log.name})')
         node.destroy_timer(warm)
         while received and time.monotonic() - received[-1][0] < 3.0:
             executor.spin_once(timeout_sec=0.1)  # let the warm-up frames drain
@@ -197,16 +211,16 @@ def _run_node(overrides: List[str], size, rate: float, duration: float,
         lat = [ms for t, ms in received if start + k * window <= t < start + (k + 1) * window]
         if lat:
             windows.append({'t0_s': k * window, 'frames': len(lat),
-                            'latency_p50_ms': statistics.median(lat),
-                            'latency_p95_ms': _percentile(lat, 0.95)})
+                            'latency_p50_ms': percentile(lat, 50),
+                            'latency_p95_ms': percentile(lat, 95)})
     latencies = [ms for _, ms in received]
     span = received[-1][0] - received[0][0] if len(received) > 1 else float('nan')
     return {'published': published[0], 'node_frames': len(received),
             'node_fps': (len(received) - 1) / span if len(received) > 1 else 0.0,
             'node_dropped_or_skipped': published[0] - len(received),
             'clouds_received': len(clouds),
-            'latency_p50_ms': statistics.median(latencies) if latencies else None,
-            'latency_p95_ms': _percentile(latencies, 0.95) if latencies else None,
+            'latency_p50_ms': percentile(latencies, 50) if latencies else None,
+            'latency_p95_ms': percentile(latencies, 95) if latencies else None,
             'windows': windows}
 
 

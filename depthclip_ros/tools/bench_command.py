@@ -1,0 +1,71 @@
+# Copyright 2026 The depthclip_ros Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""
+``depthclip bench``'s command line: its arguments, and which benchmark runs.
+
+The measurements live in :mod:`depthclip_ros.tools.bench` (the engine) and
+:mod:`depthclip_ros.tools.node_bench` (``--node``: the node end to end over DDS); both are
+imported only when the command runs, so that ``depthclip -h`` and argument errors do not
+wait for torch.
+"""
+
+import argparse
+
+from depthclip_ros.tools.common import (add_config_args, dumps, int_at_least,
+                                        load_engine_config, number_in,
+                                        offline_unless_hub_reachable, size_arg)
+
+
+def register(subparsers) -> None:
+    """Add ``depthclip bench`` (and its ``--node`` mode) to the ``depthclip`` command."""
+    b = subparsers.add_parser(
+        'bench', help='measure encoder, predict, baseline and precisions',
+        description='Time the engine (encoder, full predict, the per-patch baseline and the '
+                    'reduced precisions), or with --node the node end to end over DDS.')
+    add_config_args(b)
+    b.add_argument('--size', type=size_arg, default=(480, 640), metavar='HxW',
+                   help='camera image size (default 480x640)')
+    b.add_argument('--batch', type=int_at_least(1), default=1, help='frames per encoder pass')
+    b.add_argument('--repeats', type=int_at_least(1), default=5,
+                   help='timed runs per measurement')
+    b.add_argument('--json', action='store_true', help='print one JSON object')
+    b.add_argument('--skip-baseline', action='store_true', help='skip the per-patch baseline')
+    b.add_argument('--skip-precision', action='store_true', help='skip the fp32/bf16/fp16 runs')
+    b.add_argument('--force-bf16', action='store_true',
+                   help='time bf16 even on a CPU without native bf16 (very slow)')
+    b.add_argument('--node', action='store_true',
+                   help='benchmark depthclip_node end to end over DDS instead')
+    b.add_argument('--duration', type=number_in(0.0, low_open=True), default=120.0,
+                   help='--node: seconds of steady input')
+    b.add_argument('--rate', type=number_in(0.0), default=0.0,
+                   help='--node: input rate in Hz (default 0: 2 x the engine frame rate)')
+    b.set_defaults(run=run_bench)
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    """Entry point of ``depthclip bench``."""
+    if args.node:
+        from depthclip_ros.tools.node_bench import format_node_report, run_node_bench
+        result = run_node_bench(args)
+        print(dumps(result) if args.json else format_node_report(result))
+        return 0
+    from depthclip_ros.tools.bench import format_report, run_benchmark
+    config = load_engine_config(args)
+    offline_unless_hub_reachable(config.model.pretrained)
+    result = run_benchmark(config, size=args.size, batch=args.batch,
+                           repeats=args.repeats, baseline=not args.skip_baseline,
+                           precisions=not args.skip_precision, force_bf16=args.force_bf16)
+    print(dumps(result) if args.json else format_report(result))
+    return 0

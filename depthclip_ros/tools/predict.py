@@ -1,0 +1,80 @@
+# Copyright 2026 The depthclip_ros Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""``depthclip predict``: depth, confidence and a colorized PNG for image files."""
+
+import argparse
+import os
+import sys
+from typing import List
+
+from depthclip_ros.tools.common import (add_config_args, check_output_dir, int_at_least,
+                                        load_engine_config, offline_unless_hub_reachable,
+                                        read_rgb)
+
+
+def register(subparsers) -> None:
+    """Add ``depthclip predict`` to the ``depthclip`` command."""
+    p = subparsers.add_parser(
+        'predict', help='predict depth for image files',
+        description='Predict metric depth for image files: DIR/<stem>_depth.npy (float32 '
+                    'metres), DIR/<stem>_confidence.npy and DIR/<stem>_depth.png.')
+    p.add_argument('images', nargs='+', metavar='IMAGE')
+    p.add_argument('--output', '-o', required=True, metavar='DIR')
+    p.add_argument('--batch', type=int_at_least(1), default=1, help='images per encoder pass')
+    add_config_args(p)
+    p.set_defaults(run=run_predict)
+
+
+def run_predict(args: argparse.Namespace) -> int:
+    """
+    Predict depth for each image and write .npy files and a colorized PNG.
+
+    :raises ValueError: a bad argument, an unreadable image or an unwritable output
+    """
+    import cv2
+    import numpy as np
+
+    from depthclip_ros.core.colorize import add_colorbar, colorize_depth
+    from depthclip_ros.core.engine import DepthClipEngine
+
+    if args.batch < 1:
+        raise ValueError('--batch must be >= 1')
+    check_output_dir(args.output)
+    paths: List[str] = list(args.images)
+    for path in paths:  # before the model loads: a typo costs no waiting
+        if not os.path.isfile(path):
+            what = 'is a directory' if os.path.isdir(path) else 'no such file'
+            raise ValueError(f'cannot read image {path}: {what}')
+    config = load_engine_config(args)
+    offline_unless_hub_reachable(config.model.pretrained)
+    engine = DepthClipEngine(config)
+    print(f'weights: {engine.weights} on {engine.device} ({engine.precision})')
+    if engine.random_weights:
+        print('WARNING: RANDOM weights: the depth below is meaningless', file=sys.stderr)
+    os.makedirs(args.output, exist_ok=True)
+    low, high = engine.config.depth_range
+    for start in range(0, len(paths), args.batch):
+        chunk = paths[start:start + args.batch]
+        images = [read_rgb(path) for path in chunk]
+        for path, prediction in zip(chunk, engine.predict(images)):
+            stem = os.path.join(args.output, os.path.splitext(os.path.basename(path))[0])
+            np.save(stem + '_depth.npy', prediction.depth.astype(np.float32))
+            np.save(stem + '_confidence.npy', prediction.confidence.astype(np.float32))
+            png = add_colorbar(colorize_depth(prediction.depth, low, high), low, high)
+            if not cv2.imwrite(stem + '_depth.png', png):
+                raise ValueError(f'cannot write {stem}_depth.png')
+            print(f'{path}: depth {prediction.depth.min():.2f}..{prediction.depth.max():.2f} m, '
+                  f'mean confidence {prediction.confidence.mean():.2f} -> {stem}_depth.png')
+    return 0
