@@ -162,7 +162,7 @@ class DepthClipEngine:
 
     @property
     def precision(self) -> str:
-        """Return the weight precision: fp32, fp16 or bf16."""
+        """Return the image encoder's precision: fp32, fp16 or bf16 (the text side is fp32)."""
         return self._loaded.precision
 
     @property
