@@ -39,10 +39,16 @@ def rn50_checkpoint(tmp_path_factory):
 
 @pytest.fixture(scope='session')
 def small_overrides(rn50_checkpoint):
-    """Engine settings for fast tests: the random RN50 checkpoint at a small input size."""
+    """
+    Engine settings for fast tests: the random RN50 checkpoint at a small input size.
+
+    fp32 explicitly: ``auto`` picks bf16 on CPUs with native bf16 and fp32 elsewhere, and
+    tests must do the same arithmetic whichever CPU runs them (test_engine.py tests auto).
+    """
     return {
         'model.pretrained': rn50_checkpoint,
         'model.device': 'cpu',
+        'model.precision': 'fp32',
         'input.height': 128,
         'input.width': 160,
     }

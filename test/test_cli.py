@@ -37,11 +37,13 @@ def test_predict_end_to_end_on_image_files(tmp_path, rn50_checkpoint, capsys):
     rc = main(['predict', frames[0], frames[1], str(jpg), '--params', PARAMS,
                '--output', str(out), '--batch', '2',
                '--set', f'model.pretrained={rn50_checkpoint}', '--set', 'model.device=cpu',
+               '--set', 'model.precision=fp32',
                '--set', 'input.height=128', '--set', 'input.width=160',
                '--set', 'depth_bins=[2, 3, 4, 5, 6, 7, 8]'])
     assert rc == 0
     printed = capsys.readouterr()
     assert 'RANDOM' not in printed.out and f'RN50 {rn50_checkpoint}' in printed.out
+    assert 'precision: fp32 (explicit: model.precision fp32)' in printed.out.splitlines()
     for path, shape in ((frames[0], (480, 640)), (str(jpg), (251, 333))):
         stem = os.path.splitext(os.path.basename(path))[0]
         depth = np.load(out / f'{stem}_depth.npy')
@@ -91,14 +93,19 @@ def test_checkpoint_command_writes_loadable_random_weights(tmp_path, capsys):
 def test_bench_json_has_the_documented_keys(rn50_checkpoint, capsys):
     rc = main(['bench', '--json', '--size', '120x160', '--repeats', '1',
                '--set', f'model.pretrained={rn50_checkpoint}', '--set', 'model.device=cpu',
+               '--set', 'model.precision=fp32',
                '--set', 'input.height=64', '--set', 'input.width=64',
                '--set', 'flip_tta=false', '--skip-precision', '--skip-baseline'])
     assert rc == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     for key in ('encoder_ms', 'encoder_passes', 'predict_ms', 'per_patch_ms', 'fp32_ms',
-                'bf16_ms', 'device', 'predict_over_encoder'):
+                'bf16_ms', 'device', 'predict_over_encoder', 'precision', 'precision_reason',
+                'bf16_mean_abs_diff_m', 'bf16_p99_abs_diff_m', 'bf16_max_abs_diff_m',
+                'fp16_mean_abs_diff_m', 'fp16_p99_abs_diff_m', 'fp16_max_abs_diff_m'):
         assert key in result, key
     assert result['device'] == 'cpu' and result['encoder_passes'] == 1
+    assert result['precision'] == 'fp32'
+    assert result['precision_reason'] == 'explicit: model.precision fp32'
     assert result['encoder_ms'] > 0 and result['predict_ms'] > 0
     assert result['per_patch_ms'] is None and result['fp32_ms'] is None
 
@@ -118,12 +125,39 @@ def test_bench_node_runs_on_random_weights_from_an_empty_pretrained(tmp_path):
     assert result['engine_fps'] > 0
 
 
+def test_bench_reports_reduced_precision_differences(capsys):
+    """
+    bf16 (forced, so on any CPU) is timed and compared with fp32 on the sample frames.
+
+    With random weights: every engine the bench builds must get the same (seeded) ones, or
+    the comparison is between two different models.
+    """
+    from depthclip_ros.tools.bench import format_report
+    rc = main(['bench', '--json', '--size', '64x64', '--repeats', '1', '--force-bf16',
+               '--set', 'model.pretrained=', '--set', 'model.device=cpu',
+               '--set', 'model.precision=fp32',
+               '--set', 'input.height=64', '--set', 'input.width=64',
+               '--set', 'flip_tta=false', '--skip-baseline'])
+    assert rc == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result['fp32_ms'] > 0 and result['bf16_ms'] > 0 and result['bf16_speedup'] > 0
+    mean, p99, largest = (result[f'bf16_{k}_abs_diff_m'] for k in ('mean', 'p99', 'max'))
+    # measured mean / p99 / max: 0.0058 / 0.0121 / 0.0131 m, native bf16 and
+    # ONEDNN_MAX_CPU_ISA=AVX2 alike; two different random models differ by ~1 m
+    assert 0.0 < mean <= largest and 0.0 < p99 <= largest <= 0.05
+    # fp16 is timed on CUDA only
+    assert result['fp16_ms'] is None and result['fp16_p99_abs_diff_m'] is None
+    report = format_report(result)
+    assert 'precision fp32: explicit: model.precision fp32' in report
+    assert f'|depth - fp32| on the sample frames: mean {mean:.4f} m, p99 {p99:.4f} m' in report
+
+
 def test_per_patch_baseline_encodes_49_crops_separately(rn50_checkpoint):
     from depthclip_ros.core.config import DepthClipConfig
     from depthclip_ros.core.engine import DepthClipEngine
     from depthclip_ros.tools.bench import per_patch_frame
     engine = DepthClipEngine(DepthClipConfig.from_flat({
-        'model.pretrained': rn50_checkpoint, 'model.device': 'cpu',
+        'model.pretrained': rn50_checkpoint, 'model.device': 'cpu', 'model.precision': 'fp32',
         'input.height': 64, 'input.width': 64}))
     image = np.zeros((48, 64, 3), np.uint8)
     image[:, 32:] = 255

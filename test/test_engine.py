@@ -16,6 +16,8 @@
 
 import math
 import os
+import subprocess
+import sys
 import threading
 
 import numpy as np
@@ -23,8 +25,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from depthclip_ros.core import loading
 from depthclip_ros.core.config import DepthClipConfig
-from depthclip_ros.core.engine import DepthClipEngine
+from depthclip_ros.core.engine import depth_difference, DepthClipEngine, precision_check_frames
 from depthclip_ros.core.loading import load_clip, ModelLoadError, save_random_checkpoint
 from depthclip_ros.core.model import (class_embeddings, class_probabilities, confidence,
                                       DenseFeatures, expected_depth, UnsupportedBackboneError)
@@ -320,6 +323,7 @@ def vit_checkpoint(tmp_path_factory):
 def test_vit_needs_projected_mode(vit_checkpoint):
     cfg = DepthClipConfig.from_flat({'model.name': 'ViT-B-32', 'model.pretrained':
                                      vit_checkpoint, 'model.device': 'cpu',
+                                     'model.precision': 'fp32',
                                      'input.height': 128, 'input.width': 160})
     with pytest.raises(ModelLoadError, match='use feature_mode: projected'):
         DepthClipEngine(cfg)
@@ -346,26 +350,152 @@ def test_paper_mode_rejects_other_resnets():
 # ---------------------------------------------------------------------------- precisions
 @pytest.mark.parametrize('precision, tolerance', [('bf16', 0.05), ('fp16', 0.05)])
 def test_reduced_precision_agrees_with_fp32(small_overrides, engine, precision, tolerance):
-    """bf16/fp16 weights on the CPU stay within 0.05 m of fp32 (the benchmark's bar)."""
+    """
+    bf16/fp16 image encoders stay within 0.05 m of fp32 on the sample frames, on any CPU.
+
+    The text encoder always runs in fp32: in bf16 its rounding errors (about 1 % of each
+    class embedding after 12 blocks) are magnified by the head (logits = 1000 x cosine, the
+    7 class embeddings 0.91-0.97 cosine-similar) into a systematic shift of every pixel:
+    mean 0.111, p99 0.138, max 0.154 m here (native bf16); 0.026 / 0.039 / 0.044 m with
+    ``ONEDNN_MAX_CPU_ISA=AVX2`` (what the old test passed on). What remains is the image
+    trunk's rounding. Measured with this test's settings (seeded random RN50, 128x160
+    input, temperature 0.1, flip TTA, the 4 bundled frames at 640x480), mean / p99 / max
+    ``|depth - fp32|``:
+
+    - native bf16 (AVX512-BF16, oneDNN ``avx512_core_bf16`` kernels): bf16 0.0073 / 0.0147 /
+      0.0182 m; fp16 0.0003 / 0.0011 / 0.0017 m.
+    - ``ONEDNN_MAX_CPU_ISA=AVX2`` on the same CPU (torch then finds no oneDNN bf16 and runs
+      ATen's fallback kernels, as on an AVX2-only CPU; also with ``ATEN_CPU_CAPABILITY=avx2
+      MKL_ENABLE_INSTRUCTIONS=AVX2``): bf16 0.0071 / 0.0141 / 0.0182 m; fp16 0.0003 /
+      0.0011 / 0.0017 m.
+
+    Bars: p99 and max within 0.05 m (``model.precision: auto``'s bar, ``AUTO_BF16_MAX_P99_M``;
+    2.7x above the largest measured max on either path, 3.4x above p99) and mean within
+    0.02 m (2.7x above measured): pixel noise passes on both paths, while the systematic
+    shift of a bf16 text tower fails the native path on all three statistics.
+    """
     cfg = DepthClipConfig.from_flat(dict(small_overrides, **{'model.precision': precision}))
     low = DepthClipEngine(cfg)
-    assert low.precision == precision
-    assert low.loaded.dtype == {'bf16': torch.bfloat16, 'fp16': torch.float16}[precision]
-    image = scene(128, 160, seed=5)
-    diff = np.abs(low.predict_one(image).depth - engine.predict_one(image).depth).max()
-    assert diff < tolerance
+    assert low.precision == precision and low.precision_reason.startswith('explicit')
+    dtype = {'bf16': torch.bfloat16, 'fp16': torch.float16}[precision]
+    assert low.loaded.dtype == dtype
+    assert low.loaded.model.visual.conv1.weight.dtype == dtype
+    assert all(p.dtype == torch.float32 for name, p in low.loaded.model.named_parameters()
+               if not name.startswith('visual.'))
+    frames = precision_check_frames()
+    assert len(frames) == 4
+    diff = depth_difference([engine.predict_one(f).depth for f in frames],
+                            [low.predict_one(f).depth for f in frames])
+    assert 0.0 < diff.mean <= 0.02
+    assert diff.p99 <= tolerance and diff.maximum <= tolerance
 
 
-def test_device_resolution():
+def test_depth_difference_statistics():
+    a = [np.zeros((10, 10), np.float32), np.ones((5, 20), np.float32)]
+    b = [np.full((10, 10), 0.5, np.float32), np.ones((5, 20), np.float32)]
+    b[1][0, 0] = 4.0
+    diff = depth_difference(a, b)
+    assert diff.maximum == pytest.approx(3.0)
+    assert diff.mean == pytest.approx((100 * 0.5 + 3.0) / 200)
+    assert diff.p99 == pytest.approx(0.5)
+    with pytest.raises(ValueError, match='same non-zero number'):
+        depth_difference(a, b[:1])
+    with pytest.raises(ValueError, match='differ in shape'):
+        depth_difference(a[:1], b[1:])
+
+
+def test_precision_resolution():
     from depthclip_ros.core.loading import resolve_device, resolve_precision
+    cpu, cuda = torch.device('cpu'), torch.device('cuda')
     assert resolve_device('cpu').type == 'cpu'
-    assert resolve_precision('auto', torch.device('cpu')) == 'fp32'
-    assert resolve_precision('auto', torch.device('cuda')) == 'fp16'
-    assert resolve_precision('bf16', torch.device('cpu')) == 'bf16'
+    assert resolve_precision('auto', cuda).precision == 'fp16'
+    for native in (False, True):
+        choice = resolve_precision('auto', cpu, native_bf16=native)
+        # a native-bf16 CPU loads fp32 first; the engine decides on bf16 by measuring
+        assert choice.precision == 'fp32' and choice.check_bf16 == native
+        assert choice.reason.startswith('auto')
+        assert not resolve_precision('auto', cuda, native_bf16=native).check_bf16
+        for explicit in ('fp32', 'bf16', 'fp16'):
+            choice = resolve_precision(explicit, cpu, native_bf16=native)
+            assert (choice.precision, choice.check_bf16) == (explicit, False)
+            assert choice.reason == f'explicit: model.precision {explicit}'
+    assert 'without native bf16' in resolve_precision('auto', cpu, native_bf16=False).reason
     if not torch.cuda.is_available():
         with pytest.raises(ModelLoadError, match='CUDA is not available'):
             resolve_device('cuda:0')
         assert resolve_device('auto').type == 'cpu'
+
+
+def test_onednn_limited_to_avx2_is_not_native_bf16():
+    """``auto`` never picks bf16 where oneDNN cannot run it natively (emulated: ~70x slower)."""
+    code = ('from depthclip_ros.core.loading import cpu_has_native_bf16; '
+            'print(cpu_has_native_bf16())')
+    env = dict(os.environ, ONEDNN_MAX_CPU_ISA='AVX2')
+    out = subprocess.run([sys.executable, '-c', code], env=env, capture_output=True,
+                         text=True, timeout=120, check=True).stdout
+    assert out.strip() == 'False'
+
+
+@pytest.fixture
+def auto_overrides(small_overrides):
+    return dict(small_overrides, **{'model.precision': 'auto'})
+
+
+def test_auto_without_native_bf16_is_fp32(auto_overrides, engine, monkeypatch):
+    monkeypatch.setattr(loading, 'cpu_has_native_bf16', lambda: False)
+    auto = DepthClipEngine(DepthClipConfig.from_flat(auto_overrides))
+    assert auto.precision == 'fp32'
+    assert auto.precision_reason == 'auto: CPU without native bf16 (fp32)'
+    image = scene()
+    assert np.array_equal(auto.predict_one(image).depth, engine.predict_one(image).depth)
+
+
+def test_auto_keeps_bf16_within_the_limit(auto_overrides, engine, monkeypatch):
+    """
+    A native-bf16 CPU (injected) with bf16 within the limit: the encoder becomes bf16.
+
+    The limit is raised to 10 m so that the decision does not depend on this CPU's bf16
+    arithmetic; the measured p99 is reported in the reason.
+    """
+    monkeypatch.setattr(loading, 'cpu_has_native_bf16', lambda: True)
+    monkeypatch.setattr(loading, 'AUTO_BF16_MAX_P99_M', 10.0)
+    auto = DepthClipEngine(DepthClipConfig.from_flat(auto_overrides))
+    assert auto.precision == 'bf16' and auto.loaded.dtype == torch.bfloat16
+    assert auto.loaded.model.token_embedding.weight.dtype == torch.float32
+    # the fp32 weights rounded to bf16 once, as explicit bf16 loads them; the text side as is
+    fp32_state = engine.loaded.model.state_dict()
+    for name, tensor in auto.loaded.model.state_dict().items():
+        expected = fp32_state[name]
+        if name.startswith('visual.') and expected.is_floating_point():
+            expected = expected.to(torch.bfloat16)
+        assert tensor.dtype == expected.dtype and torch.equal(tensor, expected), name
+    reason = auto.precision_reason
+    assert reason.startswith('auto: native bf16 CPU, bf16 within 10 m p99 of fp32 on the '
+                             'sample frames (p99 ')
+    p99 = float(reason.split('(p99 ')[1].split(' m)')[0])
+    frames = precision_check_frames()
+    diff = depth_difference([engine.predict_one(f).depth for f in frames],
+                            [auto.predict_one(f).depth for f in frames])
+    assert p99 == pytest.approx(diff.p99, abs=0.0005)
+
+
+def test_auto_rejects_bf16_beyond_the_limit(auto_overrides, engine, monkeypatch):
+    """
+    A native-bf16 CPU (injected) where bf16 is further from fp32 than the limit: fp32 stays.
+
+    A negative limit is exceeded by any difference, whatever this CPU's bf16 arithmetic; the
+    fp32 weights must come back bit for bit.
+    """
+    monkeypatch.setattr(loading, 'cpu_has_native_bf16', lambda: True)
+    monkeypatch.setattr(loading, 'AUTO_BF16_MAX_P99_M', -1.0)
+    auto = DepthClipEngine(DepthClipConfig.from_flat(auto_overrides))
+    assert auto.precision == 'fp32' and auto.loaded.dtype == torch.float32
+    assert all(p.dtype == torch.float32 for p in auto.loaded.model.parameters())
+    assert auto.precision_reason.startswith('auto: native bf16 CPU, but bf16 is ')
+    assert auto.precision_reason.endswith(' m p99 from fp32 on the sample frames (limit -1 m): '
+                                          'fp32')
+    image = scene()
+    assert np.array_equal(auto.predict_one(image).depth, engine.predict_one(image).depth)
 
 
 def test_engine_math_is_finite_for_extreme_temperature(engine):

@@ -30,13 +30,17 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from depthclip_ros.core import loading
 from depthclip_ros.core.config import DepthClipConfig, read_only_names
 from depthclip_ros.core.loading import load_clip, LoadedModel, ModelLoadError
 from depthclip_ros.core.model import (CancelledError, class_embeddings, class_probabilities,
                                       confidence, DenseFeatures, expected_depth,
                                       normalization_stats, UnsupportedBackboneError)
+from depthclip_ros.core.sample import load_sample_rgb, SAMPLE_FRAME_COUNT
+from depthclip_ros.core.stats import percentile
 
-__all__ = ['CancelledError', 'DepthClipEngine', 'LiveState', 'ModelLoadError', 'Prediction']
+__all__ = ['CancelledError', 'DepthClipEngine', 'DepthDifference', 'depth_difference',
+           'LiveState', 'ModelLoadError', 'precision_check_frames', 'Prediction']
 
 
 @dataclass
@@ -54,6 +58,49 @@ class LiveState:
     config: DepthClipConfig
     text: torch.Tensor          # (K, C) float32 on the device
     bins: torch.Tensor          # (K,) float32 metres (depth_scale applied) on the device
+
+
+@dataclass(frozen=True)
+class DepthDifference:
+    """Absolute depth differences between two predictions of the same frames, metres."""
+
+    mean: float
+    p99: float
+    maximum: float
+
+
+def depth_difference(reference: Sequence[np.ndarray],
+                     other: Sequence[np.ndarray]) -> DepthDifference:
+    """
+    Compare depth maps pixel by pixel: mean, 99th percentile and maximum of ``|other - ref|``.
+
+    :param reference: depth maps (e.g. fp32 predictions)
+    :param other: depth maps of the same shapes, in the same order
+    :raises ValueError: no maps, or different counts or shapes
+    """
+    if len(reference) == 0 or len(reference) != len(other):
+        raise ValueError('depth_difference needs the same non-zero number of depth maps, got '
+                         f'{len(reference)} and {len(other)}')
+    diffs = []
+    for a, b in zip(reference, other):
+        if a.shape != b.shape:
+            raise ValueError(f'depth maps differ in shape: {a.shape} and {b.shape}')
+        diffs.append(np.abs(b.astype(np.float64) - a.astype(np.float64)).ravel())
+    diff = np.concatenate(diffs)
+    return DepthDifference(mean=float(diff.mean()), p99=percentile(diff, 99.0),
+                           maximum=float(diff.max()))
+
+
+def precision_check_frames() -> List[np.ndarray]:
+    """
+    Return the frames reduced precisions are compared with fp32 on: the bundled samples.
+
+    :return: RGB uint8 frames (empty when the package data is missing)
+    """
+    try:
+        return [load_sample_rgb(i) for i in range(SAMPLE_FRAME_COUNT)]
+    except FileNotFoundError:
+        return []
 
 
 def check_images(images: Sequence[np.ndarray]) -> None:
@@ -96,6 +143,8 @@ class DepthClipEngine:
         self._cancelled = threading.Event()
         self._text_computations = 0
         self._state = self._make_state(config, previous=None)
+        if self._loaded.check_bf16:
+            self._choose_fp32_or_bf16()
 
     # ---------------------------------------------------------------------------- properties
     @property
@@ -113,13 +162,13 @@ class DepthClipEngine:
 
     @property
     def precision(self) -> str:
-        """Return the weight precision: fp32, fp16 or bf16."""
+        """Return the image encoder's precision: fp32, fp16 or bf16 (the text side is fp32)."""
         return self._loaded.precision
 
     @property
     def precision_reason(self) -> str:
-        """Return why the engine runs in :attr:`precision` (one line)."""
-        return 'as configured (model.precision)'
+        """Return one line saying which precision is used and why (``auto``'s measurement)."""
+        return self._loaded.precision_reason
 
     @property
     def weights(self) -> str:
@@ -145,6 +194,50 @@ class DepthClipEngine:
     def stride(self) -> int:
         """Return the feature stride in input pixels."""
         return self._features.stride
+
+    # ----------------------------------------------------------------------------- precision
+    def _choose_fp32_or_bf16(self) -> None:
+        """
+        ``model.precision: auto`` on a CPU with native bf16: keep bf16 only if it is close.
+
+        Predicts the bundled sample frames with the fp32 image encoder and with a bf16 copy
+        (the text side stays fp32), at the configured input size, prompts, bins and
+        temperature, and keeps the copy when the 99th percentile of ``|bf16 - fp32|`` over
+        all pixels is at most :data:`~depthclip_ros.core.loading.AUTO_BF16_MAX_P99_M`.
+        Otherwise the fp32 weights are put back as they were (bit for bit). Frames go
+        through one at a time, as in normal use; the fp32 weights are freed when bf16 is
+        kept.
+        """
+        loaded = self._loaded
+        limit = loading.AUTO_BF16_MAX_P99_M
+        frames = precision_check_frames()
+        loaded.check_bf16 = False
+        if not frames:
+            loaded.precision_reason = ('auto: native bf16 CPU, but the bundled sample frames '
+                                       'to check bf16 against are missing (fp32)')
+            return
+        reference = [self.predict_one(frame).depth for frame in frames]
+        visual = self._features.visual
+        fp32_tensors = visual.state_dict()  # the fp32 weights themselves, not copies
+        visual.to(dtype=torch.bfloat16)
+        try:
+            difference = depth_difference(
+                reference, [self.predict_one(frame).depth for frame in frames])
+        except RuntimeError as error:  # a torch build without some bf16 kernel
+            visual.load_state_dict(fp32_tensors, assign=True)
+            reason = ' '.join(str(error).split())[:200]
+            loaded.precision_reason = f'auto: bf16 failed on this CPU ({reason}): fp32'
+            return
+        if difference.p99 <= limit:
+            loaded.precision, loaded.dtype = 'bf16', torch.bfloat16
+            loaded.precision_reason = (
+                f'auto: native bf16 CPU, bf16 within {limit:g} m p99 of fp32 on the sample '
+                f'frames (p99 {difference.p99:.3f} m)')
+        else:
+            visual.load_state_dict(fp32_tensors, assign=True)  # the very same fp32 tensors
+            loaded.precision_reason = (
+                f'auto: native bf16 CPU, but bf16 is {difference.p99:.3f} m p99 from fp32 on '
+                f'the sample frames (limit {limit:g} m): fp32')
 
     # ------------------------------------------------------------------------------ settings
     @property

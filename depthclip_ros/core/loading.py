@@ -43,7 +43,14 @@ class ModelLoadError(RuntimeError):
 
 @dataclass
 class LoadedModel:
-    """A CLIP model ready for inference and what it is."""
+    """
+    A CLIP model ready for inference and what it is.
+
+    ``dtype`` and ``precision`` are the image encoder's; the text encoder always runs in
+    fp32 (it runs once per prompt change, and the depth head magnifies its rounding errors).
+    ``check_bf16``: the engine still has to decide between fp32 and bf16 (``auto`` on a CPU
+    with native bf16; see :class:`PrecisionChoice`).
+    """
 
     model: torch.nn.Module
     tokenizer: Any
@@ -52,6 +59,8 @@ class LoadedModel:
     precision: str
     weights: str
     random_weights: bool
+    precision_reason: str = 'explicit'
+    check_bf16: bool = False
 
 
 def resolve_device(device: str) -> torch.device:
@@ -75,24 +84,73 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
-def resolve_precision(precision: str, device: torch.device) -> str:
-    """Turn ``auto`` into fp16 on CUDA and fp32 elsewhere; keep explicit choices."""
-    if precision == 'auto':
-        return 'fp16' if device.type == 'cuda' else 'fp32'
-    return precision
-
+#: ``model.precision: auto`` keeps a bf16 image encoder on a CPU with native bf16 only when
+#: its depth is within this many metres (99th percentile over pixels) of fp32's on the
+#: bundled sample frames (checked by the engine at load time).
+AUTO_BF16_MAX_P99_M = 0.05
 
 PRECISION_DTYPES = {'fp32': torch.float32, 'fp16': torch.float16, 'bf16': torch.bfloat16}
 
 
+@dataclass(frozen=True)
+class PrecisionChoice:
+    """
+    The precision to load the image encoder in, and why.
+
+    ``check_bf16``: ``auto`` on a CPU with native bf16. The model is loaded in fp32 and the
+    engine (:class:`~depthclip_ros.core.engine.DepthClipEngine`) switches the image encoder
+    to bf16 only if that stays within :data:`AUTO_BF16_MAX_P99_M` of fp32.
+    """
+
+    precision: str
+    reason: str
+    check_bf16: bool = False
+
+
+def resolve_precision(precision: str, device: torch.device,
+                      native_bf16: Optional[bool] = None) -> PrecisionChoice:
+    """
+    Decide the image encoder's precision for ``model.precision`` on ``device``.
+
+    Explicit values are kept. ``auto``: fp16 on CUDA; on a CPU with native bf16, fp32 to be
+    checked against bf16 by the engine (``check_bf16``); fp32 on other CPUs (emulated bf16
+    is about 70 times slower than fp32 there).
+
+    :param native_bf16: whether the CPU has native bf16; ``None``: ask
+        :func:`cpu_has_native_bf16`
+    """
+    if precision != 'auto':
+        return PrecisionChoice(precision, f'explicit: model.precision {precision}')
+    if device.type == 'cuda':
+        return PrecisionChoice('fp16', 'auto: CUDA device (fp16)')
+    if native_bf16 is None:
+        native_bf16 = cpu_has_native_bf16()
+    if native_bf16:
+        return PrecisionChoice('fp32', 'auto: native bf16 CPU, bf16 not checked yet (fp32)',
+                               check_bf16=True)
+    return PrecisionChoice('fp32', 'auto: CPU without native bf16 (fp32)')
+
+
 def cpu_has_native_bf16() -> bool:
-    """Return whether this CPU has bf16 instructions (AVX512-BF16 or AMX)."""
+    """
+    Return whether bf16 runs natively here: CPU flags and oneDNN's kernels.
+
+    The CPU must have AVX512-BF16 or AMX-BF16 instructions, and oneDNN must be allowed to use
+    them (``ONEDNN_MAX_CPU_ISA=AVX2``, for one, makes torch emulate bf16 slowly).
+    """
     try:
         with open('/proc/cpuinfo', encoding='utf-8') as f:
             flags = f.read()
     except OSError:
         return False
-    return 'avx512_bf16' in flags or 'amx_bf16' in flags
+    if 'avx512_bf16' not in flags and 'amx_bf16' not in flags:
+        return False
+    if not torch.backends.mkldnn.is_available() or not torch.backends.mkldnn.enabled:
+        return False
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):  # an older or newer torch without the query
+        return True
 
 
 def load_clip(model_cfg: ModelConfig) -> LoadedModel:
@@ -107,7 +165,8 @@ def load_clip(model_cfg: ModelConfig) -> LoadedModel:
     import open_clip
 
     device = resolve_device(model_cfg.device)
-    precision = resolve_precision(model_cfg.precision, device)
+    choice = resolve_precision(model_cfg.precision, device)
+    precision = choice.precision
     name = model_cfg.name
     if name not in open_clip.list_models():
         raise ModelLoadError(
@@ -146,10 +205,12 @@ def load_clip(model_cfg: ModelConfig) -> LoadedModel:
     model.eval()
     model.requires_grad_(False)
     dtype = PRECISION_DTYPES[precision]
-    model.to(device=device, dtype=dtype)
+    model.to(device=device, dtype=torch.float32)
+    model.visual.to(dtype=dtype)  # the text side stays fp32 (see LoadedModel)
     tokenizer = open_clip.get_tokenizer(name)
     return LoadedModel(model=model, tokenizer=tokenizer, device=device, dtype=dtype,
-                       precision=precision, weights=weights, random_weights=not pretrained)
+                       precision=precision, weights=weights, random_weights=not pretrained,
+                       precision_reason=choice.reason, check_bf16=choice.check_bf16)
 
 
 def _quick_gelu(model_cfg: ModelConfig, pretrained: str, is_file: bool) -> bool:

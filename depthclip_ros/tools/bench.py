@@ -26,8 +26,15 @@ All numbers are medians over ``--repeats`` timed runs after one warm-up run, per
   all crops in one ``encode_image`` call as the seed does, with the same flip setting as
   predict (98 crops with flip TTA); ``per_patch_sequential_ms``: the same with one call per
   crop.
-- ``fp32_ms`` / ``bf16_ms`` / ``fp16_ms``: predict with the weights in each precision
-  (fp16 only on CUDA), and the largest depth difference to fp32.
+- ``fp32_ms`` / ``bf16_ms`` / ``fp16_ms``: predict with the image encoder in each precision
+  (fp16 only on CUDA; the text encoder always runs in fp32), and ``<p>_speedup`` over fp32.
+  ``<p>_mean_abs_diff_m`` / ``<p>_p99_abs_diff_m`` / ``<p>_max_abs_diff_m``: mean, 99th
+  percentile and maximum over pixels of ``|depth - fp32 depth|`` on the bundled sample
+  frames (640x480, one at a time, at the configured input size, prompts, bins and
+  temperature: the paper's 0.1 by default), the same measurement ``model.precision: auto``
+  makes before it keeps bf16. Random weights are seeded, so every precision's engine has
+  the same ones.
+- ``precision`` / ``precision_reason``: what the engine chose for ``model.precision`` and why.
 """
 
 from typing import Any, Callable, Dict, List
@@ -37,7 +44,7 @@ import torch
 import torch.nn.functional as F
 
 from depthclip_ros.core.config import DepthClipConfig
-from depthclip_ros.core.engine import DepthClipEngine
+from depthclip_ros.core.engine import depth_difference, DepthClipEngine, precision_check_frames
 from depthclip_ros.core.loading import cpu_has_native_bf16, ModelLoadError
 from depthclip_ros.tools.common import median_ms
 
@@ -48,15 +55,29 @@ def _sync_for(device: str) -> Callable[[], None]:
     return lambda: None
 
 
+#: Seed of the random weights (``model.pretrained`` empty): every engine the benchmark builds
+#: gets the same ones, so precisions are compared on the same model.
+RANDOM_WEIGHTS_SEED = 0
+
+
+def new_engine(config: DepthClipConfig) -> DepthClipEngine:
+    """Build an engine; random weights (empty ``model.pretrained``) are seeded."""
+    if config.model.pretrained.strip():
+        return DepthClipEngine(config)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(RANDOM_WEIGHTS_SEED)
+        return DepthClipEngine(config)
+
+
 def make_engine(config: DepthClipConfig, notes: List[str]) -> DepthClipEngine:
     """Load the engine; fall back to random weights when the configured ones are missing."""
     try:
-        return DepthClipEngine(config)
+        return new_engine(config)
     except ModelLoadError as error:
         if not config.model.pretrained:
             raise
         notes.append(f'weights unavailable ({error}); timing RANDOM weights instead')
-        return DepthClipEngine(config.with_updates({'model.pretrained': ''}))
+        return new_engine(config.with_updates({'model.pretrained': ''}))
 
 
 @torch.inference_mode()
@@ -108,6 +129,7 @@ def run_benchmark(config: DepthClipConfig, size=(480, 640), batch: int = 1,
     result: Dict[str, Any] = {
         'device': engine.device,
         'precision': engine.precision,
+        'precision_reason': engine.precision_reason,
         'weights': engine.weights,
         'model': cfg.model.name,
         'feature_mode': cfg.feature_mode,
@@ -137,16 +159,23 @@ def run_benchmark(config: DepthClipConfig, size=(480, 640), batch: int = 1,
     else:
         result['per_patch_ms'] = None
     result.update(_precisions(engine, frames, repeats, sync, force_bf16) if precisions else
-                  {'fp32_ms': None, 'bf16_ms': None, 'fp16_ms': None, 'precision_notes': []})
+                  dict(_no_precisions(), fp32_ms=None, precision_notes=[]))
     result['bf16_native_cpu'] = cpu_has_native_bf16()
     result['notes'] = notes + result.pop('precision_notes')
     return result
 
 
+def _no_precisions() -> Dict[str, Any]:
+    out: Dict[str, Any] = {}
+    for precision in ('bf16', 'fp16'):
+        for key in ('ms', 'speedup', 'mean_abs_diff_m', 'p99_abs_diff_m', 'max_abs_diff_m'):
+            out[f'{precision}_{key}'] = None
+    return out
+
+
 def _precisions(engine: DepthClipEngine, frames, repeats: int, sync,
                 force_bf16: bool = False) -> Dict[str, Any]:
-    out: Dict[str, Any] = {'fp16_ms': None, 'fp16_max_abs_diff_m': None, 'bf16_ms': None,
-                           'bf16_max_abs_diff_m': None, 'precision_notes': []}
+    out: Dict[str, Any] = dict(_no_precisions(), precision_notes=[])
     base = engine.config
     engines = {engine.precision: engine}
     cuda = engine.device.startswith('cuda')
@@ -163,17 +192,24 @@ def _precisions(engine: DepthClipEngine, frames, repeats: int, sync,
     for precision in wanted:
         if precision not in engines:
             cfg = base.with_updates({'model.precision': precision})
-            engines[precision] = DepthClipEngine(cfg)
-    reference = engines['fp32'].predict(frames)
+            engines[precision] = new_engine(cfg)
+    check_frames = precision_check_frames()
+    if not check_frames:
+        out['precision_notes'].append('depth differences not measured: the bundled sample '
+                                      'frames are missing')
+    reference = [engines['fp32'].predict_one(frame).depth for frame in check_frames]
     for precision in wanted:
         eng = engines[precision]
         out[f'{precision}_ms'] = median_ms(lambda: eng.predict(frames), repeats, sync) / len(
             frames)
         if precision != 'fp32':
-            diff = max(float(np.abs(a.depth - b.depth).max())
-                       for a, b in zip(eng.predict(frames), reference))
-            out[f'{precision}_max_abs_diff_m'] = diff
             out[f'{precision}_speedup'] = out['fp32_ms'] / out[f'{precision}_ms']
+            if check_frames:
+                diff = depth_difference(
+                    reference, [eng.predict_one(frame).depth for frame in check_frames])
+                out[f'{precision}_mean_abs_diff_m'] = diff.mean
+                out[f'{precision}_p99_abs_diff_m'] = diff.p99
+                out[f'{precision}_max_abs_diff_m'] = diff.maximum
     return out
 
 
@@ -186,6 +222,7 @@ def format_report(result: Dict[str, Any]) -> str:
     lines = [
         f"device {result['device']} ({result['precision']}, {result['torch_threads']} threads), "
         f"{result['weights']}, {result['feature_mode']} mode",
+        f"precision {result['precision']}: {result['precision_reason']}",
         f"camera {result['size']} -> input {result['input']}, batch {result['batch']}, "
         f"flip_tta {result['flip_tta']}; medians of {result['repeats']} runs, per frame",
         f"  encoder (1 pass, {result['encoder_images_per_pass']} images)  {ms('encoder_ms')}",
@@ -200,13 +237,15 @@ def format_report(result: Dict[str, Any]) -> str:
                      f"   one pass is {result['per_patch_sequential_speedup']:.1f}x faster")
     if result.get('fp32_ms') is not None:
         lines.append(f"  fp32 predict                          {ms('fp32_ms')}")
-        if result.get('bf16_ms') is not None:
-            lines.append(f"  bf16 predict                          {ms('bf16_ms')}   "
-                         f"speedup {result['bf16_speedup']:.2f}x, max |depth - fp32| "
-                         f"{result['bf16_max_abs_diff_m']:.4f} m")
-        if result.get('fp16_ms') is not None:
-            lines.append(f"  fp16 predict                          {ms('fp16_ms')}   "
-                         f"speedup {result['fp16_speedup']:.2f}x, max |depth - fp32| "
-                         f"{result['fp16_max_abs_diff_m']:.4f} m")
+        for precision in ('bf16', 'fp16'):
+            if result.get(f'{precision}_ms') is not None:
+                lines.append(f'  {precision} predict                          '
+                             f"{ms(f'{precision}_ms')}   speedup "
+                             f"{result[f'{precision}_speedup']:.2f}x")
+            if result.get(f'{precision}_p99_abs_diff_m') is not None:
+                lines.append(f'    |depth - fp32| on the sample frames: mean '
+                             f"{result[f'{precision}_mean_abs_diff_m']:.4f} m, p99 "
+                             f"{result[f'{precision}_p99_abs_diff_m']:.4f} m, max "
+                             f"{result[f'{precision}_max_abs_diff_m']:.4f} m")
     lines += [f'  note: {note}' for note in result['notes']]
     return '\n'.join(lines)

@@ -61,6 +61,7 @@ def run_predict(args: argparse.Namespace) -> int:
     offline_unless_hub_reachable(config.model.pretrained)
     engine = DepthClipEngine(config)
     print(f'weights: {engine.weights} on {engine.device} ({engine.precision})')
+    print(f'precision: {engine.precision} ({engine.precision_reason})')
     if engine.random_weights:
         print('WARNING: RANDOM weights: the depth below is meaningless', file=sys.stderr)
     os.makedirs(args.output, exist_ok=True)
