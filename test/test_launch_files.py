@@ -175,6 +175,35 @@ def test_cameras_launch_file_is_documented_nav2_style():
     assert {'PushROSNamespace', 'PushRosNamespace'} <= imported  # Humble fallback
 
 
+def _markdown_rows(text, heading):
+    """Return the table rows (lists of cells, backticks removed) of a markdown section."""
+    section = text[text.index(heading):]
+    section = section[:section.find('\n#', len(heading))]
+    rows = []
+    for line in section.splitlines():
+        if line.startswith('| ') and not line.startswith('| ---'):
+            rows.append([c.strip().strip('`') for c in line.strip('|').split(' | ')])
+    return rows[1:]
+
+
+def test_docs_list_every_argument_of_the_core_with_its_default():
+    with open(os.path.join(ROOT, 'docs', 'cameras.md'), encoding='utf-8') as f:
+        text = f.read()
+    rows = _markdown_rows(text, '### Arguments of camera.launch.py')
+    documented = {row[0]: ("''" if row[1] == "''" else row[1]) for row in rows}
+    assert list(documented) == list(launch_common.CORE_ARGUMENTS)
+    for argument in launch_common.declared_arguments('camera'):
+        if not argument.packaged:
+            assert documented[argument.name] == (argument.default or "''"), argument.name
+    rows = _markdown_rows(text, '### The camera launch files')
+    qos = {row[0][:-len('.launch.py')]: row[3] for row in rows}
+    assert set(qos) == set(CAMERA_LAUNCH_FILES)
+    for name, shown in qos.items():
+        default = {a.name: a.default for a in launch_common.declared_arguments(name)}.get(
+            'image_qos', '')
+        assert shown == (default or 'params file'), name
+
+
 def _rviz_config():
     with open(RVIZ_FILE, encoding='utf-8') as f:
         return yaml.safe_load(f)
