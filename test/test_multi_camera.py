@@ -13,14 +13,13 @@
 # limitations under the License.
 
 """
-One node, several cameras, one model: topics, batching, outputs, diagnostics, launch file.
+One node, several cameras, one model: topics, batching, outputs, diagnostics.
 
 The node under test is built from a cameras file exactly as launch/cameras.launch.py builds
-it (parameters and remappings from :mod:`depthclip_ros.core.cameras`), without ``launch``.
+it (parameters and remappings from :mod:`depthclip_ros.core.cameras`), without ``launch``;
+the launch file itself is tested in test_launch_files.py.
 """
 
-import ast
-import importlib.util
 import os
 import time
 from types import SimpleNamespace
@@ -41,7 +40,6 @@ from depthclip_ros.ros import msgs as ros_msgs
 from depthclip_ros.ros.node import DepthClipNode, StartupError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-LAUNCH_FILE = os.path.join(ROOT, 'launch', 'cameras.launch.py')
 EXAMPLE = os.path.join(ROOT, 'config', 'cameras.yaml')
 NS = '/dc_multi'
 DRIVERS = '/dc_multi_drivers'
@@ -398,79 +396,6 @@ def test_unreadable_cameras_file(tmp_path):
     bad.write_text('cameras: [unclosed\n')
     with pytest.raises(ValueError, match='not valid YAML'):
         load_cameras_file(str(bad))
-
-
-# -------------------------------------------------------------------------------------------
-# launch/cameras.launch.py
-# -------------------------------------------------------------------------------------------
-def _launch_tree():
-    with open(LAUNCH_FILE, encoding='utf-8') as f:
-        return ast.parse(f.read(), filename=LAUNCH_FILE)
-
-
-def test_cameras_launch_file_is_documented_nav2_style():
-    tree = _launch_tree()
-    functions = {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
-    assert {'generate_launch_description', 'launch_setup'} <= functions
-    arguments = {}
-    for call in ast.walk(tree):
-        if isinstance(call, ast.Call) and getattr(call.func, 'id', None) == \
-                'DeclareLaunchArgument':
-            name = call.args[0].value
-            keywords = {k.arg: k.value for k in call.keywords}
-            assert 'description' in keywords, name
-            description = keywords['description']
-            assert not isinstance(description, ast.Constant) or description.value.strip()
-            assert name not in arguments, f'{name} declared twice'
-            arguments[name] = keywords
-    assert {'cameras_file', 'namespace', 'params_file', 'device', 'log_level',
-            'use_sim_time'} <= set(arguments)
-    names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
-    assert {'OpaqueFunction', 'PushROSNamespace', 'GroupAction'} <= names
-    imported = {alias.name for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)
-                for alias in n.names}
-    assert {'PushROSNamespace', 'PushRosNamespace'} <= imported  # Humble fallback
-
-
-def _launch_installed():
-    for name in ('launch', 'launch_ros'):
-        spec = importlib.util.find_spec(name)
-        if spec is None or spec.origin in (None, 'namespace'):
-            return False
-    return True
-
-
-@pytest.mark.skipif(not _launch_installed(), reason='launch/launch_ros not installed')
-def test_cameras_launch_file_loads_and_wires_the_node(tmp_path):
-    from launch import LaunchContext
-    from launch.launch_description_sources import PythonLaunchDescriptionSource
-    from launch.utilities import perform_substitutions
-    from launch_ros.actions import Node
-
-    path = tmp_path / 'cams.yaml'
-    path.write_text(yaml.safe_dump(cameras_document()))
-    description = PythonLaunchDescriptionSource(LAUNCH_FILE).get_launch_description(
-        LaunchContext())
-    for argument in description.get_launch_arguments():
-        assert argument.description and argument.description != 'no description given'
-    context = LaunchContext()
-    context.launch_configurations['cameras_file'] = str(path)
-    nodes = []
-
-    def visit(entity):
-        if isinstance(entity, Node):
-            nodes.append((entity, context.launch_configurations.get('ros_namespace')))
-            return
-        for child in entity.visit(context) or []:
-            visit(child)
-    visit(description)
-    (node, namespace), = nodes
-    assert node.node_executable == 'depthclip_node'
-    assert namespace == '/depthclip'
-    remaps = {perform_substitutions(context, s): perform_substitutions(context, t)
-              for s, t in node._Node__remappings}
-    assert remaps['rear/image'] == f'{DRIVERS}/rear/color/image_raw'
-    assert remaps['front/camera_info'] == f'{NS}/front/camera_info'
 
 
 def test_header_helper_keeps_the_input_frame_when_no_override():
