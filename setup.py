@@ -50,6 +50,7 @@ setup(
         ('share/' + package_name, ['package.xml']),
         share('launch', '*.launch.py'),
         share('config', '*.yaml'),
+        share('config', '*.xml'),
         share('rviz', '*.rviz'),
     ],
     python_requires='>=3.10',

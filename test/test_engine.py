@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from depthclip_ros.core import loading
-from depthclip_ros.core.config import DepthClipConfig
+from depthclip_ros.core.config import DepthClipConfig, SPECS
 from depthclip_ros.core.engine import depth_difference, DepthClipEngine, precision_check_frames
 from depthclip_ros.core.loading import load_clip, ModelLoadError, save_random_checkpoint
 from depthclip_ros.core.model import (class_embeddings, class_probabilities, confidence,
@@ -499,7 +499,10 @@ def test_auto_rejects_bf16_beyond_the_limit(auto_overrides, engine, monkeypatch)
 
 
 def test_engine_math_is_finite_for_extreme_temperature(engine):
-    engine.update({'temperature': 1e-6})
+    """The smallest temperature allowed keeps the math finite; smaller ones are refused."""
+    with pytest.raises(ValueError, match='temperature'):
+        engine.update({'temperature': 1e-6})
+    engine.update({'temperature': SPECS['temperature'].min_value})
     try:
         d = engine.predict_one(scene()).depth
     finally:

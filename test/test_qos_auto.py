@@ -16,12 +16,17 @@
 The default image QoS (``qos.image_reliability: auto``) over real DDS between two processes.
 
 The node runs as its own process (the default parameters but a small model input); this
-process publishes 640x480 rgb8 frames (0.9 MB, above what Fast DDS's shared memory delivers
-to a best-effort reader reliably, ros2/rmw_fastrtps#739) first from a reliable publisher,
-then from a best-effort one. Each time the node must choose the matching QoS, say so in
-its diagnostics, count no incompatible-QoS event, and deliver depth for the frames.
+process publishes 640x480 rgb8 frames (0.9 MB) first from a reliable publisher, then from
+a best-effort one. Each time the node must choose the matching QoS, say so in its
+diagnostics, count no incompatible-QoS event, and deliver depth for the frames.
+
+Best-effort samples bigger than Fast DDS's default 512 KB shared-memory segment are lost
+when the machine is busy (ros2/rmw_fastrtps#739), whatever the node does; both processes
+therefore use the profile the README gives for best-effort drivers
+(``config/fastdds_large_images.xml``: shared memory only, an 8 MB segment).
 """
 
+import os
 import time
 
 from diagnostic_msgs.msg import DiagnosticArray
@@ -33,6 +38,26 @@ from sensor_msgs.msg import Image
 
 NS = '/dc_qos_auto'
 STATUS = f'{NS}/depthclip_node: depth'
+PROFILE_VARIABLE = 'FASTDDS_DEFAULT_PROFILES_FILE'
+PROFILE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'config',
+                       'fastdds_large_images.xml')
+
+
+@pytest.fixture(scope='module')
+def context():
+    """Create this module's rclpy context with the large-image Fast DDS profile."""
+    from ros_helpers import close_context, new_context
+    previous = os.environ.get(PROFILE_VARIABLE)
+    os.environ[PROFILE_VARIABLE] = PROFILE
+    try:
+        ctx = new_context()
+        yield ctx
+        close_context(ctx)
+    finally:
+        if previous is None:
+            os.environ.pop(PROFILE_VARIABLE, None)
+        else:
+            os.environ[PROFILE_VARIABLE] = previous
 
 
 @pytest.fixture(scope='module')

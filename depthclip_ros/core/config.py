@@ -46,6 +46,7 @@ NORMALIZATIONS = ('imagenet', 'clip')
 QUICK_GELU = ('auto', 'true', 'false')
 TRANSPORTS = ('raw', 'compressed')
 RELIABILITIES = ('auto', 'best_effort', 'reliable')
+SCALE_MODES = ('fixed', 'ground')
 
 #: Input sizes are bounded so that a typo cannot ask the encoder for gigabytes.
 MIN_INPUT_SIDE = 64
@@ -225,6 +226,35 @@ PARAMETERS: Tuple[ParamSpec, ...] = (
     _node('publish.colorized', 'Publish depth/colorized'),
     _node('publish.points', 'Publish points'),
     _node('diagnostics_period', 'Seconds between /diagnostics messages', False, 0.05, 3600.0),
+    _node('temporal.enable', 'Filter the class probabilities over time, per camera (steady '
+          'depth; off: every frame on its own, as the paper)'),
+    _node('temporal.alpha', 'Weight of the newest frame in the temporal filter (1: no '
+          'filtering); lower is steadier and slower', False, 0.0, 1.0, min_exclusive=True),
+    _node('temporal.reset_threshold', 'Scene change (mean total variation distance between '
+          'the new and the filtered class probabilities, 0 to 1) above which the history is '
+          'dropped', False, 0.0, 1.0),
+    _node('temporal.max_gap', 'Seconds between image stamps after which the history is '
+          'dropped (it is also dropped when stamps go backwards)', False, 0.0, 3600.0,
+          min_exclusive=True),
+    _node('scale.mode', 'fixed: the bins times depth_scale; ground: fit the scale live to the '
+          'floor seen by a camera at a known height and tilt', choices=SCALE_MODES),
+    _node('scale.camera_height', 'ground: height of the optical centre above the floor (m)',
+          False, 0.0, 100.0, min_exclusive=True),
+    _node('scale.camera_pitch_deg', 'ground: downward tilt of the optical axis below the '
+          'horizontal (deg)', False, -89.0, 89.0),
+    _node('scale.camera_roll_deg', 'ground: rotation about the optical axis, positive when '
+          'the right side of the image is lower (deg)', False, -89.0, 89.0),
+    _node('scale.min', 'ground: smallest accepted scale (times the bins)', False, 0.01, 100.0),
+    _node('scale.max', 'ground: largest accepted scale (times the bins)', False, 0.01, 100.0),
+    _node('scale.smoothing', 'ground: share of the previous scale kept at each frame, in log '
+          'space (0: follow every fit at once)', False, 0.0, 0.999),
+    _node('scale.min_inliers', 'ground: fraction of the image that must be floor to fit; '
+          'with less the last scale is held', False, 0.0, 1.0),
+    _node('scale.refine_pitch', 'ground: learn a pitch correction from the floor when it '
+          'clearly disagrees with scale.camera_pitch_deg (false: trust it always)'),
+    _node('scale.floor_frame', 'ground: a TF frame on the floor (z up); when set, height and '
+          'tilt come from TF to the image frame_id instead (needs tf2_ros: a ROS 2 '
+          'distribution); empty: use scale.camera_*'),
     _node('max_batch_size', 'Most camera frames per encoder pass; 0: the newest frame of '
           'every camera in one pass. On a GPU batching is faster; on a small CPU a limit of 1 '
           'or 2 can be (see scripts/bench_cameras.py). Frames that waited longest go first',
@@ -427,7 +457,36 @@ class NodeSettings(_Flat):
     publish_colorized: bool = True
     publish_points: bool = True
     diagnostics_period: float = 1.0
+    temporal_enable: bool = False
+    temporal_alpha: float = 0.2
+    temporal_reset_threshold: float = 0.05
+    temporal_max_gap: float = 1.0
+    scale_mode: str = 'fixed'
+    scale_camera_height: float = 1.0
+    scale_camera_pitch_deg: float = 0.0
+    scale_camera_roll_deg: float = 0.0
+    scale_min: float = 0.1
+    scale_max: float = 10.0
+    scale_smoothing: float = 0.8
+    scale_min_inliers: float = 0.05
+    scale_refine_pitch: bool = True
+    scale_floor_frame: str = ''
     max_batch_size: int = 0
+
+    @property
+    def temporal(self) -> 'TemporalSettings':
+        """Return the ``temporal.*`` settings."""
+        return TemporalSettings(self.temporal_enable, self.temporal_alpha,
+                                self.temporal_reset_threshold, self.temporal_max_gap)
+
+    @property
+    def scale(self) -> 'ScaleSettings':
+        """Return the ``scale.*`` settings."""
+        return ScaleSettings(self.scale_mode, self.scale_camera_height,
+                             self.scale_camera_pitch_deg, self.scale_camera_roll_deg,
+                             self.scale_min, self.scale_max, self.scale_smoothing,
+                             self.scale_min_inliers, self.scale_refine_pitch,
+                             self.scale_floor_frame)
 
     @staticmethod
     def _dotted(field_name: str) -> str:
@@ -449,6 +508,39 @@ class NodeSettings(_Flat):
         lo, hi = self.cloud_min_range, self.cloud_max_range
         if not lo < hi:
             raise ValueError(f'need 0 <= cloud.min_range < cloud.max_range, got {lo} and {hi}')
+        if not self.scale_min < self.scale_max:
+            raise ValueError(f'need scale.min < scale.max, got {self.scale_min} and '
+                             f'{self.scale_max}')
+        frame = self.scale_floor_frame
+        if frame != frame.strip() or frame.startswith('/') or any(c.isspace() for c in frame):
+            raise ValueError(f'scale.floor_frame must be a tf2 frame id (no "/" at the start, '
+                             f'no white space) or empty, got {frame!r}')
+
+
+@dataclass(frozen=True)
+class TemporalSettings:
+    """The ``temporal.*`` settings (see :mod:`depthclip_ros.core.temporal`)."""
+
+    enable: bool = False
+    alpha: float = 0.2
+    reset_threshold: float = 0.05
+    max_gap: float = 1.0
+
+
+@dataclass(frozen=True)
+class ScaleSettings:
+    """The ``scale.*`` settings (see :mod:`depthclip_ros.core.scale`)."""
+
+    mode: str = 'fixed'
+    camera_height: float = 1.0
+    camera_pitch_deg: float = 0.0
+    camera_roll_deg: float = 0.0
+    min: float = 0.1
+    max: float = 10.0
+    smoothing: float = 0.8
+    min_inliers: float = 0.05
+    refine_pitch: bool = True
+    floor_frame: str = ''
 
 
 #: NodeSettings field -> dotted parameter name.
@@ -573,6 +665,32 @@ def load_config(path: Optional[str] = None, overrides: Iterable[str] = (),
         name, value = parse_override(item)
         values[name] = value
     return DepthClipConfig.from_flat(values)
+
+
+def load_settings(path: Optional[str] = None, overrides: Iterable[str] = (),
+                  node_name: Optional[str] = None) -> Tuple[DepthClipConfig, NodeSettings]:
+    """
+    Build the engine configuration and the node settings from a file and overrides.
+
+    The same parameter file the node reads (``/**`` and its own section), so offline tools
+    produce what the node would publish. Names that are neither (``cameras``,
+    ``<camera>.frame_id``, ``use_sim_time``, ...) are ignored in the file and refused as
+    overrides.
+
+    :raises ValueError: unreadable file, unknown name or invalid value
+    """
+    values: Dict[str, Any] = load_params_file(path, node_name) if path is not None else {}
+    node_names = set(NodeSettings().to_flat())
+    engine_names = set(engine_parameter_names())
+    for item in overrides:
+        name, value = parse_override(item)
+        if name not in engine_names and name not in node_names:
+            raise ValueError(f'unknown parameter {name!r}; known: '
+                             f'{", ".join(sorted(engine_names | node_names))}')
+        values[name] = value
+    engine = {k: v for k, v in values.items() if k in engine_names}
+    node = {k: v for k, v in values.items() if k in node_names}
+    return DepthClipConfig.from_flat(engine), NodeSettings.from_flat(node)
 
 
 def parse_override(item: str) -> Tuple[str, Any]:

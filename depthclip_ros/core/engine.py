@@ -23,7 +23,7 @@ bins.
 
 from dataclasses import dataclass
 import threading
-from typing import Any, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, List, Mapping, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -41,6 +41,10 @@ from depthclip_ros.core.stats import percentile
 
 __all__ = ['CancelledError', 'DepthClipEngine', 'DepthDifference', 'depth_difference',
            'LiveState', 'ModelLoadError', 'precision_check_frames', 'Prediction']
+
+
+#: A function of one image's ``(K, h, w)`` class probabilities, returning probabilities.
+ProbabilityStep = Callable[[torch.Tensor], torch.Tensor]
 
 
 @dataclass
@@ -335,8 +339,9 @@ class DepthClipEngine:
         return self._features(batch)
 
     @torch.inference_mode()
-    def predict_low_res(self, batch: torch.Tensor,
-                        state: Optional[LiveState] = None) -> Tuple[torch.Tensor, torch.Tensor]:
+    def predict_low_res(self, batch: torch.Tensor, state: Optional[LiveState] = None,
+                        steps: Optional[Sequence[Optional[ProbabilityStep]]] = None
+                        ) -> Tuple[torch.Tensor, torch.Tensor]:
         """
         Depth and confidence at feature resolution for a normalized batch.
 
@@ -345,6 +350,8 @@ class DepthClipEngine:
         (the reference averages depths; depth is linear in the probabilities, so the
         depth is the same, and the confidence comes from the averaged distribution).
 
+        :param steps: per image, a function applied to its ``(K, h, w)`` class
+            probabilities before they become depth (a temporal filter), or None
         :return: depth ``(B, 1, h, w)`` metres and confidence ``(B, 1, h, w)``, float32
         """
         state = state if state is not None else self._state
@@ -356,18 +363,25 @@ class DepthClipEngine:
         probabilities = class_probabilities(features, state.text, cfg.temperature)
         if cfg.flip_tta:
             probabilities = 0.5 * (probabilities[:n] + torch.flip(probabilities[n:], dims=[3]))
+        if steps is not None and any(step is not None for step in steps):
+            probabilities = torch.stack([step(p) if step is not None else p
+                                         for p, step in zip(probabilities, steps)])
         return expected_depth(probabilities, state.bins), confidence(probabilities)
 
     @torch.inference_mode()
     def predict(self, images: Sequence[np.ndarray],
                 output_sizes: Optional[Sequence[Tuple[int, int]]] = None,
-                state: Optional[LiveState] = None) -> List[Prediction]:
+                state: Optional[LiveState] = None,
+                steps: Optional[Sequence[Optional[ProbabilityStep]]] = None
+                ) -> List[Prediction]:
         """
         Predict metric depth for a batch of RGB images in one encoder pass.
 
         :param images: H x W x 3 uint8 RGB arrays (any sizes)
         :param output_sizes: (height, width) per image; default: each image's own size
         :param state: the live settings to use (:attr:`state` of some moment); default: now
+        :param steps: per image, a function of its class probabilities (see
+            :meth:`predict_low_res`), e.g. a camera's temporal filter
         :return: one :class:`Prediction` per image
         :raises ValueError: malformed image or output size
         """
@@ -378,12 +392,14 @@ class DepthClipEngine:
             output_sizes = [image.shape[:2] for image in images]
         if len(output_sizes) != len(images):
             raise ValueError('output_sizes must give one (height, width) per image')
+        if steps is not None and len(steps) != len(images):
+            raise ValueError('steps must give one step (or None) per image')
         for size in output_sizes:
             if len(size) != 2 or int(size[0]) < 1 or int(size[1]) < 1:
                 raise ValueError(f'output size must be (height, width) >= 1, got {size}')
         state = state if state is not None else self._state  # one snapshot per batch
         batch = self.preprocess(images)
-        depth, conf = self.predict_low_res(batch, state)
+        depth, conf = self.predict_low_res(batch, state, steps)
         low, high = state.config.depth_range
         sigma = state.config.smoothing_sigma
         out = []

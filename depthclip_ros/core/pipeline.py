@@ -28,15 +28,17 @@ and logged (throttled), and the worker goes on.
 
 import threading
 import time
-from typing import List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
 
 from depthclip_ros.core.config import NodeSettings
 from depthclip_ros.core.engine import DepthClipEngine, LiveState
+from depthclip_ros.core.filters import CameraFilters
 from depthclip_ros.core.outputs import (choose_intrinsics, compute_outputs, FrameOutputs,
-                                        OutputRequest, scaled_sizes)
+                                        IntrinsicsChoice, OutputRequest, scaled_sizes)
+from depthclip_ros.core.scale import Mounting
 from depthclip_ros.core.scheduler import CameraState, Frame, Scheduler
 
 #: Exceptions after which the CUDA cache is emptied (the frames are dropped either way).
@@ -72,6 +74,15 @@ class FrameSink:
         """Return the time that image stamps are measured against, in nanoseconds."""
         return time.time_ns()
 
+    def mounting(self, camera: CameraState, frame: Frame) -> Optional[Mounting]:
+        """
+        Return the camera's mounting over the floor for ``scale.mode: ground``.
+
+        None: the ``scale.camera_*`` settings (the ROS node looks it up in TF when
+        ``scale.floor_frame`` is set).
+        """
+        return None
+
 
 class DepthPipeline:
     """
@@ -91,8 +102,15 @@ class DepthPipeline:
         self._settings = settings
         self._swap_lock = threading.Lock()
         self._worker: Optional[threading.Thread] = None
+        self._filters: Dict[str, CameraFilters] = {}
 
     # ---------------------------------------------------------------------------- settings
+    def filters(self, camera: str) -> CameraFilters:
+        """Return camera ``camera``'s temporal filter and ground scale."""
+        if camera not in self._filters:
+            self._filters[camera] = CameraFilters()
+        return self._filters[camera]
+
     @property
     def settings(self) -> NodeSettings:
         """Return the node settings in force."""
@@ -166,18 +184,18 @@ class DepthPipeline:
             fault = self.scheduler.next_fault()
             if fault is not None:
                 raise fault
+            steps = [self.filters(camera.name).step(frame.stamp_ns, settings)
+                     for camera, frame, _ in ready]
             predictions = self.engine.predict(images, scaled_sizes(images, settings.output_scale),
-                                              state=state)
+                                              state=state, steps=steps)
         except Exception as error:  # noqa: B902 - OOM, CUDA errors, ...: drop, go on
             self._inference_failed([camera for camera, _, _ in ready], error)
             return
         inference_ms = (time.perf_counter() - start) * 1000.0
         self.scheduler.count_batch(len(ready))
-        depth_range = state.config.depth_range
         for (camera, frame, rgb), prediction in zip(ready, predictions):
             try:
-                self._finish(camera, frame, rgb, prediction, settings, depth_range,
-                             inference_ms)
+                self._finish(camera, frame, rgb, prediction, settings, state, inference_ms)
             except Exception as error:  # noqa: B902 - one camera's output failed
                 self.scheduler.bump(camera, 'errors')
                 self.scheduler.warn([camera], 'publish_error', 'publishing the outputs failed: '
@@ -216,8 +234,7 @@ class DepthPipeline:
                             f'{type(error).__name__}: {one_line(error)}{hint}', level='error')
 
     def _finish(self, camera: CameraState, frame: Frame, rgb: np.ndarray, prediction,
-                settings: NodeSettings, depth_range: Tuple[float, float],
-                inference_ms: float) -> None:
+                settings: NodeSettings, state: LiveState, inference_ms: float) -> None:
         height, width = rgb.shape[:2]
         choice = choose_intrinsics(frame.camera, width, height, settings.camera_fov_deg)
         fov = settings.camera_fov_deg
@@ -231,8 +248,12 @@ class DepthPipeline:
                                 f'no camera_info on {camera.info_topic} yet: using intrinsics '
                                 f'from camera.fov_deg={fov:g} (the point cloud scale is '
                                 'approximate)')
-        outputs = compute_outputs(prediction.depth, prediction.confidence, rgb, choice, settings,
-                                  depth_range, self._sink.request(camera))
+        depth, (low, high) = prediction.depth, state.config.depth_range
+        if settings.scale_mode == 'ground':
+            depth, factor = self._rescale(camera, frame, depth, choice, settings, state)
+            low, high = low * factor, high * factor
+        outputs = compute_outputs(depth, prediction.confidence, rgb, choice, settings,
+                                  (low, high), self._sink.request(camera))
         if outputs.colorized is not None:
             self.scheduler.bump(camera, 'colorized_built')
         if outputs.cloud is not None:
@@ -244,3 +265,20 @@ class DepthPipeline:
             latency_ms = (self._sink.now_ns() - frame.stamp_ns) / 1e6
         self.scheduler.record(camera, inference_ms,
                               (time.monotonic() - frame.received) * 1000.0, latency_ms)
+
+    def _rescale(self, camera: CameraState, frame: Frame, depth: np.ndarray,
+                 choice: IntrinsicsChoice, settings: NodeSettings,
+                 state: LiveState) -> Tuple[np.ndarray, float]:
+        """Fit the ground scale of this frame; return the scaled depth and the factor."""
+        height, width = depth.shape
+        intr = choice.intrinsics
+        if (intr.width, intr.height) != (width, height):
+            intr = intr.scaled(width, height)
+        scale = self.filters(camera.name).scale
+        before = scale.state
+        factor = scale.update(depth, intr, settings.scale, state.config.depth_scale,
+                              self._sink.mounting(camera, frame))
+        if scale.state != before and scale.state in ('holding', 'out of bounds'):
+            self.scheduler.warn([camera], 'scale', f'ground scale: {scale.reason}',
+                                level='info', period=60.0)
+        return depth * np.float32(factor), factor

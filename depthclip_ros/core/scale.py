@@ -56,6 +56,7 @@ from typing import Optional, Sequence, Tuple
 
 import numpy as np
 
+from depthclip_ros.core.config import ScaleSettings
 from depthclip_ros.core.geometry import Intrinsics
 
 #: Rays less than this far below the horizon (sine of the angle: 2 degrees) are not used:
@@ -263,21 +264,6 @@ class Mounting:
         x, y, z = x / norm, y / norm, z / norm
         return cls(height, math.degrees(math.asin(max(-1.0, min(1.0, z)))),
                    math.degrees(math.atan2(x, y)))
-
-
-@dataclass(frozen=True)
-class ScaleSettings:
-    """The ``scale.*`` parameters (see :class:`depthclip_ros.core.config.NodeSettings`)."""
-
-    mode: str = 'fixed'
-    camera_height: float = 1.0
-    camera_pitch_deg: float = 0.0
-    camera_roll_deg: float = 0.0
-    min: float = 0.1
-    max: float = 10.0
-    smoothing: float = 0.8
-    min_inliers: float = 0.05
-    refine_pitch: bool = True
 
 
 class GroundScale:

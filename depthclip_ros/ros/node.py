@@ -52,9 +52,11 @@ from depthclip_ros.core.config import (DepthClipConfig, ENGINE_PARAMETERS, NODE_
 from depthclip_ros.core.engine import CancelledError, DepthClipEngine, ModelLoadError
 from depthclip_ros.core.outputs import CameraModel, FrameOutputs, OutputRequest
 from depthclip_ros.core.pipeline import DepthPipeline, FrameSink, one_line
+from depthclip_ros.core.scale import Mounting
 from depthclip_ros.core.scheduler import CameraState, Frame, Scheduler
 from depthclip_ros.ros import msgs
 from depthclip_ros.ros.diagnostics import camera_status, diagnostic_array
+from depthclip_ros.ros.floor_tf import check_floor_frame, FloorTf
 from depthclip_ros.ros.parameters import NodeParameters, StartupError, validate_frame_id
 
 __all__ = ['DepthClipBinding', 'DepthClipNode', 'ModelLoadError', 'NODE_NAME', 'StartupError']
@@ -96,6 +98,7 @@ class DepthClipBinding(FrameSink):
         self.reliability: Dict[str, Tuple[str, str]] = {}
         self._diag_pub = None
         self._timers: List[Any] = []
+        self._floor_tf: Optional[FloorTf] = None
 
     @property
     def engine(self) -> Optional[DepthClipEngine]:
@@ -122,6 +125,7 @@ class DepthClipBinding(FrameSink):
         try:
             config = DepthClipConfig.from_flat(self.parameters.values(ENGINE_PARAMETERS))
             settings = NodeSettings.from_flat(self.parameters.values(NODE_PARAMETERS))
+            check_floor_frame(settings.scale_floor_frame)
             for parameter, camera in self.parameters.frame_id_parameters.items():
                 self.scheduler.camera(camera).frame_id = validate_frame_id(
                     parameter, self.parameters.value(parameter))
@@ -131,7 +135,8 @@ class DepthClipBinding(FrameSink):
         logger = self.node.get_logger()
         logger.info(f'model {engine.weights} on {engine.device} ({engine.precision}), input '
                     f'{config.input.width}x{config.input.height}, feature_mode '
-                    f'{config.feature_mode}; precision: {engine.precision_reason}')
+                    f'{config.feature_mode}')
+        logger.info(f'precision {engine.precision}: {engine.precision_reason}')
         if engine.random_weights:
             logger.warning('RANDOM weights: the depth is meaningless (tests only)')
         self.converter = msgs.RgbConverter()
@@ -340,6 +345,21 @@ class DepthClipBinding(FrameSink):
         """Return the node clock (sim time when ``use_sim_time``)."""
         return self.node.get_clock().now().nanoseconds
 
+    def mounting(self, camera: CameraState, frame: Frame) -> Optional[Mounting]:
+        """Return the mounting from TF when ``scale.floor_frame`` is set (else None)."""
+        floor_frame = self.pipeline.settings.scale_floor_frame
+        if not floor_frame:
+            return None
+        if self._floor_tf is None:
+            self._floor_tf = FloorTf(self.node)
+        try:
+            return self._floor_tf.mounting(floor_frame, camera.frame_id or frame.frame_id,
+                                           frame.stamp_ns)
+        except ValueError as error:
+            self.scheduler.warn([camera], 'floor_tf', f'{error}; using scale.camera_* for the '
+                                'ground scale meanwhile')
+            return None
+
     # -------------------------------------------------------------------------- diagnostics
     def _publish_diagnostics(self) -> None:
         pipeline = self.pipeline
@@ -364,7 +384,7 @@ class DepthClipBinding(FrameSink):
                 ('input topic', camera.topic),
                 ('image QoS', f'{reliability} ({why})'),
                 ('image conversion', self.converter.name),
-            ]
+            ] + pipeline.filters(camera.name).report(settings)
             name = f'{fqn}: depth'
             if camera.name:
                 extra = [('camera', camera.name)] + extra + [
@@ -398,6 +418,8 @@ class DepthClipBinding(FrameSink):
         else:
             old = pipeline.settings
             settings = old.with_updates(changes.node) if changes.node else None
+            if settings is not None:
+                check_floor_frame(settings.scale_floor_frame)
             state = pipeline.engine.prepare(changes.engine) if changes.engine else None
             pipeline.apply(settings, state)
         for parameter, value in changes.frame_ids.items():

@@ -23,6 +23,7 @@ logs one FATAL line and exits 1. ``python -m depthclip_ros.ros.runner depthclip_
 --ros-args ...`` runs an executable by name.
 """
 
+import os
 import signal
 import sys
 import threading
@@ -32,12 +33,15 @@ from typing import Callable, List, Optional, Sequence, Tuple, Type
 EXECUTOR_THREADS = 3
 
 
-class _Interrupted(BaseException):
-    """A signal arrived before the node spins: abandon whatever is loading."""
+def _exit_at_once(signum, frame):
+    """
+    End the process now: a signal arrived before the node spins (importing, loading).
 
-
-def _raise_interrupted(signum, frame):
-    raise _Interrupted()
+    Raising from the handler instead would unwind through whatever native code runs at
+    that moment (torch's import, rclpy's pybind11 calls), which can abort the process
+    (std::terminate) instead of ending it; nothing needs saving before the node spins.
+    """
+    os._exit(0)
 
 
 def run_node(factory: Callable[[], object], name: str, args: Optional[List[str]] = None,
@@ -64,7 +68,7 @@ def run_node(factory: Callable[[], object], name: str, args: Optional[List[str]]
     def on_signal(signum, frame):
         stop.set()
         if not spinning.is_set():
-            raise _Interrupted()  # still loading the model: abandon it
+            _exit_at_once(signum, frame)  # still loading the model: abandon it
 
     previous = _install(on_signal)
     node = None
@@ -77,7 +81,7 @@ def run_node(factory: Callable[[], object], name: str, args: Optional[List[str]]
         spinning.set()
         while not stop.is_set() and rclpy.ok() and not done(node):
             executor.spin_once(timeout_sec=0.1)
-    except (KeyboardInterrupt, _Interrupted, ExternalShutdownException):
+    except (KeyboardInterrupt, ExternalShutdownException):
         pass
     except fatal as error:
         rclpy.logging.get_logger(name).fatal(str(error))
@@ -110,10 +114,10 @@ def _install(handler) -> dict:
 
 def _guarded(start: Callable[[], int]) -> int:
     """Run ``start`` (which imports the node's modules); a signal before it spins exits 0."""
-    previous = _install(_raise_interrupted)
+    previous = _install(_exit_at_once)
     try:
         return start()
-    except (KeyboardInterrupt, _Interrupted):
+    except KeyboardInterrupt:
         return 0
     finally:
         for sig, handler in previous.items():

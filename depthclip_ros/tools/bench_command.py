@@ -23,9 +23,9 @@ wait for torch.
 
 import argparse
 
-from depthclip_ros.tools.common import (add_config_args, dumps, int_at_least,
-                                        load_engine_config, number_in,
-                                        offline_unless_hub_reachable, size_arg)
+from depthclip_ros.tools.common import (add_config_args, dumps, int_at_least, load_engine_config,
+                                        load_settings, number_in, offline_unless_hub_reachable,
+                                        size_arg)
 
 
 def register(subparsers) -> None:
@@ -51,6 +51,10 @@ def register(subparsers) -> None:
                    help='--node: seconds of steady input')
     b.add_argument('--rate', type=number_in(0.0), default=0.0,
                    help='--node: input rate in Hz (default 0: 2 x the engine frame rate)')
+    b.add_argument('--temporal', action='store_true',
+                   help='measure the temporal filter instead: flicker with and without it on '
+                        'a noisy static sequence, and frames to settle after a cut '
+                        '(temporal.* from the parameters; enable is forced on)')
     b.set_defaults(run=run_bench)
 
 
@@ -60,6 +64,15 @@ def run_bench(args: argparse.Namespace) -> int:
         from depthclip_ros.tools.node_bench import format_node_report, run_node_bench
         result = run_node_bench(args)
         print(dumps(result) if args.json else format_node_report(result))
+        return 0
+    if args.temporal:
+        from depthclip_ros.core.engine import DepthClipEngine
+        from depthclip_ros.tools.bench_temporal import (format_temporal_report,
+                                                        run_temporal_benchmark)
+        config, settings = load_settings(args)
+        offline_unless_hub_reachable(config.model.pretrained)
+        result = run_temporal_benchmark(DepthClipEngine(config), settings)
+        print(dumps(result) if args.json else format_temporal_report(result))
         return 0
     from depthclip_ros.tools.bench import format_report, run_benchmark
     config = load_engine_config(args)

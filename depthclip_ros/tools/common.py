@@ -85,6 +85,17 @@ def load_engine_config(args: argparse.Namespace):
     return load_config(params_path(args), args.overrides)
 
 
+def load_settings(args: argparse.Namespace):
+    """
+    Build the engine configuration and the node settings from ``--params`` and ``--set``.
+
+    :return: ``(DepthClipConfig, NodeSettings)``, what the node would run with
+    :raises ValueError: unreadable file, unknown name or invalid value (the message says which)
+    """
+    from depthclip_ros.core.config import load_settings as load
+    return load(params_path(args), args.overrides)
+
+
 # -------------------------------------------------------------------------------------------
 # Weights: never wait for a model hub that cannot be reached
 # -------------------------------------------------------------------------------------------

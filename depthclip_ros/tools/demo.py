@@ -375,7 +375,7 @@ def _weights_line(log_path: str, plan: DemoPlan) -> str:
     with open(log_path, encoding='utf-8', errors='replace') as f:
         for line in f:
             if ']: model ' in line:
-                found = line.strip().split(']: model ', 1)[-1][-200:]
+                found = line.strip().split(']: model ', 1)[-1][:200]
     return (found or f'model.pretrained={plan.pretrained or "(empty)"}') + note
 
 
