@@ -22,13 +22,13 @@ import pytest
 from rosbags.rosbag2 import Reader, StoragePlugin, Writer
 import yaml
 
-from depthclip_ros.core.config import DepthClipConfig
+from depthclip_ros.core.config import DepthClipConfig, NodeSettings
 from depthclip_ros.core.engine import DepthClipEngine
 from depthclip_ros.core.geometry import depth_to_points, Intrinsics
 from depthclip_ros.core.image_conversion import encode_compressed
 from depthclip_ros.core.sample import load_sample_rgb, sample_intrinsics
-from depthclip_ros.tools.bag import (BagSettings, make_typestore, namespace_of, output_topics,
-                                     process_bag, select_image_topics)
+from depthclip_ros.tools.bag import (make_typestore, namespace_of, output_topics, process_bag,
+                                     select_image_topics)
 from depthclip_ros.tools.cli import main
 
 T0 = 1_700_000_000_000_000_000
@@ -165,7 +165,7 @@ def test_bag_outputs(tmp_path, engine, storage):
     src = str(tmp_path / 'in')
     sent = write_bag(src, storage, frames=3)
     out = str(tmp_path / 'out')
-    settings = BagSettings(stride=4)
+    settings = NodeSettings(cloud_stride=4)
     result = process_bag(src, out, engine, batch=2, settings=settings, progress=False)
     assert not result.interrupted and result.frames == 6 and result.skipped == 0
     assert result.image_topics == ['/cam/image_raw', '/cam2/image_raw/compressed']
@@ -251,11 +251,11 @@ def test_interrupt_leaves_a_valid_shorter_bag(tmp_path, small_overrides, monkeyp
     calls = []
     real_predict = DepthClipEngine.predict
 
-    def predict(self, images, output_sizes=None):
+    def predict(self, images, output_sizes=None, **options):
         calls.append(len(images))
         if len(calls) == 2:
             raise KeyboardInterrupt
-        return real_predict(self, images, output_sizes)
+        return real_predict(self, images, output_sizes, **options)
 
     monkeypatch.setattr(DepthClipEngine, 'predict', predict)
     out = str(tmp_path / 'out')

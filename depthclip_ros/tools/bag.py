@@ -29,9 +29,16 @@ message plus, for each processed image topic ``<ns>/image...``:
 ``<ns>`` is the image topic without a trailing ``/compressed`` and without its last name
 when that starts with ``image`` (``/cam/image_raw/compressed`` -> ``/cam``). Intrinsics come
 from ``<ns>/camera_info`` in the bag (the latest one before the frame, or the first one for
-frames before it), else from ``camera.fov_deg`` of the parameters. By default every
-``Image`` / ``CompressedImage`` topic is processed except depth images (a name with
-``depth`` in it); when a camera has both a raw and a compressed topic, the raw one.
+frames before it), else from ``camera.fov_deg`` of the parameters.
+
+The outputs are computed by the node's own output path
+(:func:`depthclip_ros.core.outputs.compute_outputs`) with the node's settings: the same
+parameter file, table and defaults (``cloud.*``, ``publish.*``, ``output_scale``,
+``camera.fov_deg``, ``temporal.*``, ``scale.*``), so a recording gives offline what the node
+gives live. Each image topic has its own temporal filter and ground scale, in stamp order.
+
+By default every ``Image`` / ``CompressedImage`` topic is processed except depth images (a
+name with ``depth`` in it); when a camera has both a raw and a compressed topic, the raw one.
 
 Frames are predicted in batches; the messages of a batch window are written in timestamp
 order once the batch is done, so the output is ordered. On Ctrl-C (``KeyboardInterrupt``)
@@ -42,7 +49,6 @@ overwritten.
 
 import argparse
 from dataclasses import dataclass, field
-import math
 import os
 import sys
 import time
@@ -50,74 +56,22 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from depthclip_ros.core.colorize import colorize_depth
-from depthclip_ros.core.geometry import depth_to_points, Intrinsics, pack_cloud
-from depthclip_ros.tools.common import (add_config_args, int_at_least,
-                                        offline_unless_hub_reachable, params_path)
+from depthclip_ros.core.config import NodeSettings
+from depthclip_ros.core.filters import CameraFilters
+from depthclip_ros.core.outputs import (camera_info_fields, CameraModel, choose_intrinsics,
+                                        compute_outputs, FrameOutputs, scaled_sizes)
+from depthclip_ros.tools.common import (add_config_args, int_at_least, load_settings,
+                                        offline_unless_hub_reachable)
 from depthclip_ros.tools.rosbag_io import (bag_storage, CAMERA_INFO, CLOUD, decode_image_msg,
                                            IMAGE, IMAGE_TYPES, is_depth_topic, make_typestore,
-                                           open_reader, rosbags_api)
+                                           open_reader, rosbags_api, stamp_ns)
 
 __all__ = [
-    'BagResult', 'BagSettings', 'make_typestore', 'namespace_of', 'output_topics',
+    'BagResult', 'make_typestore', 'namespace_of', 'output_topics',
     'process_bag', 'register', 'select_image_topics',
 ]
 
 STORAGES = ('sqlite3', 'mcap')
-
-#: Node parameters (beyond the engine's) that ``depthclip bag`` reads.
-BAG_PARAMETERS = ('camera.fov_deg', 'cloud.stride', 'cloud.min_range', 'cloud.max_range',
-                  'cloud.min_confidence', 'cloud.organized', 'cloud.color',
-                  'publish.confidence', 'publish.colorized', 'publish.points')
-
-
-@dataclass
-class BagSettings:
-    """Output settings (the node's parameters of the same names)."""
-
-    fov_deg: float = 60.0
-    stride: int = 4
-    min_range: float = 0.0
-    max_range: float = math.inf
-    min_confidence: float = 0.0
-    organized: bool = True
-    color: bool = False
-    confidence: bool = True
-    colorized: bool = True
-    points: bool = True
-
-    @classmethod
-    def from_params(cls, values: Dict[str, Any]) -> 'BagSettings':
-        """
-        Build settings from dotted node parameters (missing ones keep their defaults).
-
-        :raises ValueError: a value of the wrong type or out of range
-        """
-        s = cls()
-        names = {'camera.fov_deg': 'fov_deg', 'cloud.stride': 'stride',
-                 'cloud.min_range': 'min_range', 'cloud.max_range': 'max_range',
-                 'cloud.min_confidence': 'min_confidence', 'cloud.organized': 'organized',
-                 'cloud.color': 'color', 'publish.confidence': 'confidence',
-                 'publish.colorized': 'colorized', 'publish.points': 'points'}
-        for name, attr in names.items():
-            if name not in values:
-                continue
-            value, default = values[name], getattr(s, attr)
-            if isinstance(default, bool):
-                if not isinstance(value, bool):
-                    raise ValueError(f'{name} must be true or false, got {value!r}')
-            elif isinstance(default, int):
-                if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                    raise ValueError(f'{name} must be an integer >= 1, got {value!r}')
-            elif isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise ValueError(f'{name} must be a number, got {value!r}')
-            setattr(s, attr, type(default)(value))
-        if not 0.0 < s.fov_deg < 180.0:
-            raise ValueError(f'camera.fov_deg must be in (0, 180), got {s.fov_deg}')
-        if not 0.0 <= s.min_range <= s.max_range:
-            raise ValueError(f'need 0 <= cloud.min_range <= cloud.max_range, got '
-                             f'{s.min_range}, {s.max_range}')
-        return s
 
 
 @dataclass
@@ -221,11 +175,10 @@ class _Frame:
 
 
 class _MessageFactory:
-    """Build and serialize the output messages of one frame."""
+    """Serialize one frame's output arrays as the node's messages."""
 
-    def __init__(self, typestore, settings: BagSettings):
+    def __init__(self, typestore):
         self.store = typestore
-        self.settings = settings
         types = typestore.types
         self.Image = types[IMAGE]
         self.CameraInfo = types[CAMERA_INFO]
@@ -241,28 +194,19 @@ class _MessageFactory:
                          data=array.reshape(-1).view(np.uint8))
         return self.store.serialize_cdr(msg, IMAGE)
 
-    def camera_info(self, header, intr: Intrinsics, source) -> bytes:
-        if source is not None and source.distortion_model:
-            model, d, r = source.distortion_model, source.d, source.r
-        else:
-            model, d, r = 'plumb_bob', np.zeros(5), np.eye(3).reshape(-1)
+    def camera_info(self, header, outputs: FrameOutputs) -> bytes:
+        fields = camera_info_fields(outputs.intrinsics, outputs.camera)
         msg = self.CameraInfo(
-            header=header, height=intr.height, width=intr.width, distortion_model=model,
-            d=np.asarray(d, dtype=np.float64), k=np.asarray(intr.k(), dtype=np.float64),
-            r=np.asarray(r, dtype=np.float64), p=np.asarray(intr.p(), dtype=np.float64),
-            binning_x=0, binning_y=0,
+            header=header, height=fields['height'], width=fields['width'],
+            distortion_model=fields['distortion_model'],
+            d=np.asarray(fields['d'], dtype=np.float64),
+            k=np.asarray(fields['k'], dtype=np.float64),
+            r=np.asarray(fields['r'], dtype=np.float64),
+            p=np.asarray(fields['p'], dtype=np.float64), binning_x=0, binning_y=0,
             roi=self.Roi(x_offset=0, y_offset=0, height=0, width=0, do_rectify=False))
         return self.store.serialize_cdr(msg, CAMERA_INFO)
 
-    def cloud(self, header, depth: np.ndarray, confidence: np.ndarray, rgb: np.ndarray,
-              intr: Intrinsics) -> bytes:
-        s = self.settings
-        colors = rgb if s.color and rgb.shape[:2] == depth.shape else None
-        points = depth_to_points(
-            depth, intr, stride=s.stride, min_range=s.min_range, max_range=s.max_range,
-            confidence=confidence if s.min_confidence > 0 else None,
-            min_confidence=s.min_confidence, rgb=colors, organized=s.organized)
-        packed = pack_cloud(points)
+    def cloud(self, header, packed: Dict[str, Any]) -> bytes:
         fields = [self.PointField(name=n, offset=o, datatype=t, count=c)
                   for n, o, t, c in packed['fields']]
         msg = self.PointCloud2(
@@ -295,7 +239,7 @@ def _copy_connection(writer, conn, typestore, added: Dict[Tuple, Any]):
 
 def process_bag(in_path: str, out_path: str, engine, image_topics: Optional[Sequence[str]] = None,
                 batch: int = 4, storage: Optional[str] = None,
-                settings: Optional[BagSettings] = None, progress: bool = True) -> BagResult:
+                settings: Optional[NodeSettings] = None, progress: bool = True) -> BagResult:
     """
     Copy a bag and add DepthCLIP's outputs for every frame of the chosen image topics.
 
@@ -305,7 +249,8 @@ def process_bag(in_path: str, out_path: str, engine, image_topics: Optional[Sequ
     :param image_topics: topics to process (default: see :func:`select_image_topics`)
     :param batch: frames per ``engine.predict`` call
     :param storage: ``sqlite3`` or ``mcap`` (default: the input's)
-    :param settings: output settings (default: :class:`BagSettings`)
+    :param settings: the node settings (outputs, temporal filter, ground scale; default:
+        :class:`~depthclip_ros.core.config.NodeSettings`, the node's defaults)
     :param progress: show a tqdm progress bar (on a terminal)
     :return: what was written; ``interrupted`` when a KeyboardInterrupt stopped it (the
         output is then a valid bag with the frames finished before it)
@@ -318,12 +263,12 @@ def process_bag(in_path: str, out_path: str, engine, image_topics: Optional[Sequ
         raise ValueError('batch must be >= 1')
     if os.path.lexists(out_path):
         raise ValueError(f'{out_path} exists already; not overwriting it')
-    settings = settings or BagSettings()
+    settings = settings or NodeSettings()
     storage = storage or bag_storage(in_path)
     if storage not in STORAGES:
         raise ValueError(f'storage must be one of {"|".join(STORAGES)}, got {storage!r}')
     typestore = make_typestore()
-    factory = _MessageFactory(typestore, settings)
+    factory = _MessageFactory(typestore)
     reader = open_reader(in_path)
     try:
         topic_types = {c.topic: c.msgtype for c in reader.connections}
@@ -356,7 +301,7 @@ def process_bag(in_path: str, out_path: str, engine, image_topics: Optional[Sequ
                 kinds = {'depth': IMAGE, 'confidence': IMAGE, 'colorized': IMAGE,
                          'info': CAMERA_INFO, 'points': CLOUD}
                 wanted = {'depth', 'info'} | {k for k in ('confidence', 'colorized', 'points')
-                                              if getattr(settings, k)}
+                                              if getattr(settings, f'publish_{k}')}
                 derived[topic] = {
                     kind: writer.add_connection(name, kinds[kind], typestore=typestore,
                                                 offered_qos_profiles=qos)
@@ -365,6 +310,7 @@ def process_bag(in_path: str, out_path: str, engine, image_topics: Optional[Sequ
                        disable=None if progress else True)
             pending: List[Tuple[int, int, Any, bytes]] = []
             frames: List[_Frame] = []
+            filters = {topic: CameraFilters() for topic in selected}
             warned = set()
             try:
                 for conn, timestamp, raw in reader.messages():
@@ -392,12 +338,12 @@ def process_bag(in_path: str, out_path: str, engine, image_topics: Optional[Sequ
                         result.messages += 1
                     if len(frames) >= batch:
                         _flush(engine, factory, frames, pending, derived, last_info, writer,
-                               result, namespaces)
+                               result, namespaces, settings, filters)
                         bar.update(len(frames))
                         frames, pending = [], []
                 if frames:
                     _flush(engine, factory, frames, pending, derived, last_info, writer,
-                           result, namespaces)
+                           result, namespaces, settings, filters)
                     bar.update(len(frames))
             except KeyboardInterrupt:
                 result.interrupted = True
@@ -413,36 +359,40 @@ def process_bag(in_path: str, out_path: str, engine, image_topics: Optional[Sequ
 
 
 def _flush(engine, factory: _MessageFactory, frames: List[_Frame], pending: List, derived,
-           last_info: Dict[str, Any], writer, result: BagResult,
-           namespaces: Dict[str, str]) -> None:
+           last_info: Dict[str, Any], writer, result: BagResult, namespaces: Dict[str, str],
+           settings: NodeSettings, filters: Dict[str, CameraFilters]) -> None:
     """Predict a batch, then write its window of messages and the outputs in time order."""
-    predictions = engine.predict([f.rgb for f in frames])
-    low, high = engine.config.depth_range
+    state = engine.state
+    images = [f.rgb for f in frames]
+    steps = [filters[f.topic].step(stamp_ns(f.header) or f.timestamp, settings)
+             for f in frames]
+    predictions = engine.predict(images, scaled_sizes(images, settings.output_scale),
+                                 state=state, steps=steps)
     out = list(pending)
     seq = len(out)
     for frame, prediction in zip(frames, predictions):
         conns = derived[frame.topic]
-        depth, conf = prediction.depth, prediction.confidence
-        h, w = depth.shape
         info = last_info.get(namespaces[frame.topic])
-        intr = None
-        if info is not None and (int(info.width), int(info.height)) == (w, h):
-            try:
-                intr = Intrinsics.from_camera_info(list(info.k), w, h)
-            except ValueError:
-                intr = None
-        if intr is None:
-            info = None
-            intr = Intrinsics.from_fov(w, h, factory.settings.fov_deg)
+        camera = CameraModel.from_message(info) if info is not None else None
+        height, width = frame.rgb.shape[:2]
+        choice = choose_intrinsics(camera, width, height, settings.camera_fov_deg)
+        depth, (low, high) = prediction.depth, state.config.depth_range
+        if settings.scale_mode == 'ground':
+            h, w = depth.shape
+            factor = filters[frame.topic].rescale(depth, choice.intrinsics.scaled(w, h),
+                                                  settings, state.config.depth_scale)
+            depth, low, high = depth * np.float32(factor), low * factor, high * factor
+        outputs = compute_outputs(depth, prediction.confidence, frame.rgb, choice, settings,
+                                  (low, high))
         header = frame.header
-        built = {'depth': factory.image(header, depth, '32FC1'),
-                 'info': factory.camera_info(header, intr, info)}
-        if 'confidence' in conns:
-            built['confidence'] = factory.image(header, conf, '32FC1')
-        if 'colorized' in conns:
-            built['colorized'] = factory.image(header, colorize_depth(depth, low, high), 'bgr8')
-        if 'points' in conns:
-            built['points'] = factory.cloud(header, depth, conf, frame.rgb, intr)
+        built = {'depth': factory.image(header, outputs.depth, '32FC1'),
+                 'info': factory.camera_info(header, outputs)}
+        if 'confidence' in conns and outputs.confidence is not None:
+            built['confidence'] = factory.image(header, outputs.confidence, '32FC1')
+        if 'colorized' in conns and outputs.colorized is not None:
+            built['colorized'] = factory.image(header, outputs.colorized, 'bgr8')
+        if 'points' in conns and outputs.cloud is not None:
+            built['points'] = factory.cloud(header, outputs.cloud)
         for kind, data in built.items():
             # after the source message: same timestamp, later sequence number
             out.append((frame.timestamp, seq, conns[kind], data))
@@ -457,30 +407,6 @@ def _flush(engine, factory: _MessageFactory, frames: List[_Frame], pending: List
 # -------------------------------------------------------------------------------------------
 # Command
 # -------------------------------------------------------------------------------------------
-def load_bag_config(params: Optional[str], overrides: Sequence[str]):
-    """
-    Read the engine configuration and :class:`BagSettings` from a parameter file and ``--set``.
-
-    :raises ValueError: unknown parameter or invalid value
-    """
-    from depthclip_ros.core.config import (default_params_file, DepthClipConfig,
-                                           engine_parameter_names, load_params_file,
-                                           parse_override, split_engine_parameters)
-    values = load_params_file(params if params else default_params_file())
-    engine_values, node_values = split_engine_parameters(values)
-    engine_names = set(engine_parameter_names())
-    for item in overrides:
-        name, value = parse_override(item)
-        if name in engine_names:
-            engine_values[name] = value
-        elif name in BAG_PARAMETERS:
-            node_values[name] = value
-        else:
-            raise ValueError(f'unknown parameter {name!r} for depthclip bag; known: engine '
-                             f'parameters and {", ".join(BAG_PARAMETERS)}')
-    return DepthClipConfig.from_flat(engine_values), BagSettings.from_params(node_values)
-
-
 def run_bag(args: argparse.Namespace) -> int:
     """Run ``depthclip bag``."""
     from depthclip_ros.core.engine import DepthClipEngine
@@ -489,7 +415,7 @@ def run_bag(args: argparse.Namespace) -> int:
         raise ValueError(f'{args.output} exists already; not overwriting it')
     if not os.path.exists(args.input):
         raise FileNotFoundError(f'bag {args.input} does not exist')
-    config, settings = load_bag_config(params_path(args), args.overrides)
+    config, settings = load_settings(args)
     reader = open_reader(args.input)  # a bad bag or topic fails before the model loads
     try:
         select_image_topics({c.topic: c.msgtype for c in reader.connections}, args.image_topic)

@@ -12,7 +12,13 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""``depthclip predict``: depth, confidence and a colorized PNG for image files."""
+"""
+``depthclip predict``: depth, confidence and a colorized PNG for image files.
+
+The images are taken as one sequence, in the order given: with ``temporal.enable`` they are
+filtered over time, with ``scale.mode: ground`` the scale is fitted to the floor (intrinsics
+from ``camera.fov_deg``), as the node would for one camera.
+"""
 
 import argparse
 import os
@@ -20,8 +26,7 @@ import sys
 from typing import List
 
 from depthclip_ros.tools.common import (add_config_args, check_output_dir, int_at_least,
-                                        load_engine_config, offline_unless_hub_reachable,
-                                        read_rgb)
+                                        load_settings, offline_unless_hub_reachable, read_rgb)
 
 
 def register(subparsers) -> None:
@@ -48,6 +53,8 @@ def run_predict(args: argparse.Namespace) -> int:
 
     from depthclip_ros.core.colorize import add_colorbar, colorize_depth
     from depthclip_ros.core.engine import DepthClipEngine
+    from depthclip_ros.core.filters import CameraFilters
+    from depthclip_ros.core.geometry import Intrinsics
 
     if args.batch < 1:
         raise ValueError('--batch must be >= 1')
@@ -57,7 +64,7 @@ def run_predict(args: argparse.Namespace) -> int:
         if not os.path.isfile(path):
             what = 'is a directory' if os.path.isdir(path) else 'no such file'
             raise ValueError(f'cannot read image {path}: {what}')
-    config = load_engine_config(args)
+    config, settings = load_settings(args)
     offline_unless_hub_reachable(config.model.pretrained)
     engine = DepthClipEngine(config)
     print(f'weights: {engine.weights} on {engine.device} ({engine.precision})')
@@ -65,17 +72,27 @@ def run_predict(args: argparse.Namespace) -> int:
     if engine.random_weights:
         print('WARNING: RANDOM weights: the depth below is meaningless', file=sys.stderr)
     os.makedirs(args.output, exist_ok=True)
-    low, high = engine.config.depth_range
+    filters = CameraFilters()  # the images are one sequence (temporal.*, scale.*)
     for start in range(0, len(paths), args.batch):
         chunk = paths[start:start + args.batch]
         images = [read_rgb(path) for path in chunk]
-        for path, prediction in zip(chunk, engine.predict(images)):
+        state = engine.state
+        steps = [filters.step(None, settings) for _ in images]
+        for path, image, prediction in zip(chunk, images,
+                                           engine.predict(images, state=state, steps=steps)):
+            depth, (low, high) = prediction.depth, state.config.depth_range
+            if settings.scale_mode == 'ground':
+                height, width = depth.shape
+                intr = Intrinsics.from_fov(width, height, settings.camera_fov_deg)
+                factor = filters.rescale(depth, intr, settings, state.config.depth_scale)
+                depth, low, high = depth * np.float32(factor), low * factor, high * factor
+                print(f'{path}: ground scale {filters.scale.state}: {filters.scale.reason}')
             stem = os.path.join(args.output, os.path.splitext(os.path.basename(path))[0])
-            np.save(stem + '_depth.npy', prediction.depth.astype(np.float32))
+            np.save(stem + '_depth.npy', depth.astype(np.float32))
             np.save(stem + '_confidence.npy', prediction.confidence.astype(np.float32))
-            png = add_colorbar(colorize_depth(prediction.depth, low, high), low, high)
+            png = add_colorbar(colorize_depth(depth, low, high), low, high)
             if not cv2.imwrite(stem + '_depth.png', png):
                 raise ValueError(f'cannot write {stem}_depth.png')
-            print(f'{path}: depth {prediction.depth.min():.2f}..{prediction.depth.max():.2f} m, '
-                  f'mean confidence {prediction.confidence.mean():.2f} -> {stem}_depth.png')
+            print(f'{path}: depth {depth.min():.2f}..{depth.max():.2f} m, mean confidence '
+                  f'{prediction.confidence.mean():.2f} -> {stem}_depth.png')
     return 0
