@@ -497,6 +497,20 @@ INVALID = {
     'publish.points': ['off'],
     'diagnostics_period': [0.0, 0.01, 4000.0, math.nan, -1.0],
     'max_batch_size': [-1, 17, 2.0, 'two'],
+    'temporal.enable': ['yes', 1],
+    'temporal.alpha': [0.0, -0.1, 1.5, math.nan],
+    'temporal.reset_threshold': [-0.1, 1.5, math.nan],
+    'temporal.max_gap': [0.0, -1.0, 4000.0, math.nan],
+    'scale.mode': ['floor', '', 5],
+    'scale.camera_height': [0.0, -1.0, 101.0, math.nan],
+    'scale.camera_pitch_deg': [90.0, -90.0, math.nan],
+    'scale.camera_roll_deg': [90.0, math.nan],
+    'scale.min': [0.0, 101.0, 20.0],
+    'scale.max': [0.0, 0.05, 101.0],
+    'scale.smoothing': [-0.1, 1.0, math.nan],
+    'scale.min_inliers': [-0.1, 1.5],
+    'scale.refine_pitch': ['no', 0],
+    'scale.floor_frame': ['/odom', 'base footprint', 5],
 }
 
 #: read-only parameter -> a valid, different value that must still be refused.

@@ -218,3 +218,45 @@ def test_calibrate_errors(tmp_path, capsys):
         folder_frames(str(tmp_path / 'rgb'))
     rc = main(['calibrate', str(tmp_path), '--frames', '-1'])
     assert rc == 2 and '--frames' in capsys.readouterr().err
+
+
+def test_calibrate_ground_fits_the_floor_and_prints_the_oracle(tmp_path, small_overrides,
+                                                               monkeypatch, capsys):
+    """
+    ``--method ground`` finds the scale from the floor alone, as the node's live fit does.
+
+    The model is replaced by one whose depth is the sample room's exact depth divided by K
+    (the bins off by a factor K): the ground fit, with the sample camera's mounting (1 m
+    up, 3 degrees down), must give K, and so must the oracle.
+    """
+    from depthclip_ros.core.engine import Prediction
+    from depthclip_ros.core.sample import load_sample_depth
+    data = tmp_path / 'data'
+    (data / 'rgb').mkdir(parents=True)
+    (data / 'depth').mkdir()
+    truth = {}
+    for i in range(4):
+        rgb = load_sample_rgb(i)
+        cv2.imwrite(str(data / 'rgb' / f'frame{i}.png'), rgb[:, :, ::-1])
+        gt = load_sample_depth(i)
+        cv2.imwrite(str(data / 'depth' / f'frame{i}.png'),
+                    np.nan_to_num(np.rint(gt * 1000.0)).astype(np.uint16))
+        truth[rgb.tobytes()] = gt
+
+    def predict(self, images, output_sizes=None, **options):
+        return [Prediction(depth=(truth[image.tobytes()] / K).astype(np.float32),
+                           confidence=np.ones(image.shape[:2], np.float32))
+                for image in images]
+    monkeypatch.setattr(DepthClipEngine, 'predict', predict)
+    fov = 2.0 * np.degrees(np.arctan(320.0 / 525.0))  # the sample camera, fx = 525 at 640 px
+    out = tmp_path / 'ground.yaml'
+    rc = main(['calibrate', str(data), '--method', 'ground', '--camera-height', '1.0',
+               '--pitch-deg', '3', '--output', str(out), '--no-progress',
+               '--set', f'camera.fov_deg={fov}'] + _sets(small_overrides))
+    printed = capsys.readouterr()
+    assert rc == 0, printed.err
+    assert 'ground: scale ' in printed.out and 'oracle (median of gt / prediction)' in printed.out
+    scale = yaml.safe_load(out.read_text())['/**']['ros__parameters']['depth_scale']
+    assert scale == pytest.approx(K, rel=0.02)
+    rc = main(['calibrate', str(data), '--method', 'ground', '--no-progress'])
+    assert rc == 2 and '--camera-height' in capsys.readouterr().err

@@ -23,7 +23,13 @@ therefore needs only the current predictions and the ground truth:
   pooled together (at most ``MAX_PIXELS_PER_FRAME`` evenly spaced valid pixels per frame, so
   that every frame weighs about the same);
 * ``log-lsq``: least squares in log space, ``s = exp(mean(log gt - log pred))`` (the
-  geometric mean of the ratios; sensitive to outliers).
+  geometric mean of the ratios; sensitive to outliers);
+* ``ground``: no ground truth needed: the node's live ground-plane fit
+  (:mod:`depthclip_ros.core.scale`) for a camera ``--camera-height`` metres above the floor,
+  pitched ``--pitch-deg`` down (``--roll-deg``), run over the frames in order; the scale is
+  the median of the frames that see enough floor. The ``median`` scale against the ground
+  truth (the oracle) is printed beside it. Intrinsics: NYU's camera for ``nyu``, else
+  ``camera.fov_deg`` of the parameters.
 
 Valid pixels: finite ``min_depth < gt < max_depth`` and a positive prediction.
 
@@ -55,7 +61,7 @@ from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tupl
 import numpy as np
 import yaml
 
-from depthclip_ros.tools.common import (add_config_args, int_at_least, load_engine_config,
+from depthclip_ros.tools.common import (add_config_args, int_at_least, load_settings,
                                         number_in, offline_unless_hub_reachable, params_path)
 from depthclip_ros.tools.datasets import (bag_frames, CalibrationFrame, detect_format,
                                           folder_frames, FORMATS, nyu_frames)
@@ -66,7 +72,7 @@ __all__ = [
     'fit_scale', 'METHODS', 'predict_frames', 'register', 'ScaleFit', 'write_calibrated_params',
 ]
 
-METHODS = ('median', 'log-lsq')
+METHODS = ('median', 'log-lsq', 'ground')
 MAX_PIXELS_PER_FRAME = 100_000
 
 
@@ -241,6 +247,61 @@ def _predict(engine, frames: Sequence[CalibrationFrame]):
         yield frame.gt, prediction.depth
 
 
+def ground_fit(engine, frames: Iterable[CalibrationFrame], args: argparse.Namespace,
+               node, total: Optional[int], max_depth: float) -> ScaleFit:
+    """
+    Fit the scale from the floor (``--method ground``), frame by frame as the node does.
+
+    Prints the ``median`` fit against the ground truth beside it when there is ground truth.
+    ``node``: the node settings (``camera.fov_deg`` for datasets without intrinsics).
+    """
+    from depthclip_ros.core.config import ScaleSettings
+    from depthclip_ros.core.geometry import Intrinsics
+    from depthclip_ros.core.scale import GroundScale
+    settings = ScaleSettings(mode='ground', camera_height=args.camera_height,
+                             camera_pitch_deg=args.pitch_deg, camera_roll_deg=args.roll_deg,
+                             min=0.01, max=100.0, smoothing=0.0)
+    live = GroundScale()
+    scales: List[float] = []
+    fractions: List[float] = []
+    pairs = []
+    frames = list(frames)
+    for gt, depth in predict_frames(engine, frames, args.batch, total, not args.no_progress):
+        frame = frames[len(pairs)]
+        height, width = depth.shape
+        intr = frame.intrinsics or Intrinsics.from_fov(width, height, node.camera_fov_deg)
+        if (intr.width, intr.height) != (width, height):
+            intr = intr.scaled(width, height)
+        factor = live.update(depth, intr, settings, 1.0)
+        if live.state == 'fitting':
+            scales.append(factor)
+            fractions.append(live.inlier_fraction)
+        pairs.append((gt, depth))
+    if not scales:
+        raise ValueError('no frame shows enough floor for --method ground (check '
+                         '--camera-height, --pitch-deg and that the floor is in view)')
+    scale = float(np.median(scales))
+    print(f'ground: scale {scale:.4f} from {len(scales)} of {len(pairs)} frames (floor on '
+          f'{np.median(fractions):.1%} of the image; pitch used '
+          f'{live.floor_pitch_deg:.2f} deg)')
+    try:
+        oracle = fit_scale(pairs, 'median', max_depth=max_depth)
+    except ValueError:
+        print('oracle: no ground truth to compare with')
+    else:
+        print(f'oracle (median of gt / prediction): scale {oracle.scale:.4f}; ground is '
+              f'{100.0 * (scale / oracle.scale - 1.0):+.1f} % from it')
+    bound = math.log(1.25)
+    ratios = np.concatenate([_valid_log_ratios(gt, depth, 1e-3, max_depth,
+                                               MAX_PIXELS_PER_FRAME) for gt, depth in pairs])
+    return ScaleFit(scale=scale, method='ground', frames=len(scales), pixels=int(ratios.size),
+                    frame_scales=scales,
+                    delta1_before=float(np.mean(np.abs(ratios) < bound)) if ratios.size
+                    else math.nan,
+                    delta1_after=float(np.mean(np.abs(ratios - math.log(scale)) < bound))
+                    if ratios.size else math.nan)
+
+
 def run_calibrate(args: argparse.Namespace) -> int:
     """Run ``depthclip calibrate``."""
     from depthclip_ros.core.engine import DepthClipEngine
@@ -252,11 +313,13 @@ def run_calibrate(args: argparse.Namespace) -> int:
     if args.output and os.path.isdir(args.output):
         raise ValueError(f'--output {args.output} is a directory; give the parameter file to '
                          'write')
+    if args.method == 'ground' and args.camera_height is None:
+        raise ValueError('--method ground needs --camera-height (and --pitch-deg)')
     fmt = detect_format(args.data) if args.format == 'auto' else args.format
     max_depth = args.max_depth
     if max_depth is None:
         max_depth = 10.0 if fmt == 'nyu' else math.inf
-    config = load_engine_config(args)  # settings errors before any frame is read
+    config, node = load_settings(args)  # settings errors before any frame is read
     if fmt == 'bag':
         total, frames = bag_frames(args.data, args.image_topic, args.depth_topic, args.frames,
                                    args.max_dt)
@@ -271,8 +334,11 @@ def run_calibrate(args: argparse.Namespace) -> int:
           f'{total} {fmt} frames')
     if engine.random_weights:
         print('WARNING: RANDOM weights: the scale below is meaningless', file=sys.stderr)
-    fit = fit_scale(predict_frames(engine, frames, args.batch, total, not args.no_progress),
-                    args.method, max_depth=max_depth)
+    if args.method == 'ground':
+        fit = ground_fit(engine, frames, args, node, total, max_depth)
+    else:
+        fit = fit_scale(predict_frames(engine, frames, args.batch, total, not args.no_progress),
+                        args.method, max_depth=max_depth)
     old = config.depth_scale
     new = old * fit.scale
     per_frame = np.asarray(fit.frame_scales)
@@ -317,7 +383,15 @@ def register(subparsers) -> None:
     p.add_argument('--frames', type=int_at_least(0, ' (0: all)'), default=100,
                    help='use N evenly spaced frames (0: all; default 100)')
     p.add_argument('--method', choices=METHODS, default='median',
-                   help='median of gt/pred (default) or least squares in log space')
+                   help='median of gt/pred (default), least squares in log space, or ground: '
+                        'the floor seen by a camera at a known height and pitch (no gt '
+                        'needed; the median against gt is printed beside it)')
+    p.add_argument('--camera-height', type=number_in(0.0, low_open=True), metavar='M',
+                   help='ground: optical centre above the floor (m); required with ground')
+    p.add_argument('--pitch-deg', type=number_in(-89.0, 89.0), default=0.0, metavar='DEG',
+                   help='ground: downward tilt of the optical axis (default 0)')
+    p.add_argument('--roll-deg', type=number_in(-89.0, 89.0), default=0.0, metavar='DEG',
+                   help='ground: rotation about the optical axis (default 0)')
     p.add_argument('--max-depth', type=number_in(0.0, low_open=True),
                    help='ignore gt at or beyond this depth in metres (default: 10 for nyu, '
                         'none otherwise)')

@@ -33,6 +33,7 @@ from typing import Iterator, List, Optional, Tuple
 
 import numpy as np
 
+from depthclip_ros.core.geometry import Intrinsics
 from depthclip_ros.tools import evaluation as ev
 from depthclip_ros.tools.common import evenly, read_rgb
 from depthclip_ros.tools.rosbag_io import image_depth_pairs
@@ -55,6 +56,8 @@ class CalibrationFrame:
     name: str
     rgb: np.ndarray
     gt: np.ndarray
+    #: Intrinsics of ``gt`` when the dataset knows them (NYU), else None.
+    intrinsics: Optional[Intrinsics] = None
 
 
 def detect_format(data: str) -> str:
@@ -161,7 +164,8 @@ def nyu_frames(data: str, split: Optional[str] = None,
         for sample in chosen:
             crop, gt = protocol.prepare(read_rgb(sample.rgb_path), sample.gt_path)
             gt = np.where(mask, gt, np.nan)[top:bottom, left:right]
-            yield CalibrationFrame(sample.name, crop, np.ascontiguousarray(gt))
+            yield CalibrationFrame(sample.name, crop, np.ascontiguousarray(gt),
+                                   ev.nyu_crop_intrinsics())
     return len(chosen), generate()
 
 

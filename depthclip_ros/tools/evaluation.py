@@ -84,6 +84,8 @@ NYU_SIZE = (480, 640)
 NYU_INPUT_CROP = (56, 472, 60, 604)
 #: Rows and columns of the NYU evaluation crop.
 NYU_EVAL_CROP = (45, 471, 46, 601)
+#: Intrinsics of NYU Depth v2's RGB camera at 640x480 (fx, fy, cx, cy; the NYU toolbox).
+NYU_INTRINSICS = (518.8579, 519.4696, 325.5824, 253.7362)
 #: NYU depth cap (metres) and PNG units per metre.
 NYU_MAX_DEPTH = 10.0
 NYU_DEPTH_UNITS = 1000.0
@@ -220,6 +222,15 @@ def kitti_crop_box(height: int, width: int, size: Tuple[int, int] = KITTI_CROP_S
     top = height - ch
     left = (width - cw) // 2
     return top, top + ch, left, left + cw
+
+
+def nyu_crop_intrinsics():
+    """Return the intrinsics of the 416x544 NYU input crop (:data:`NYU_INPUT_CROP`)."""
+    from depthclip_ros.core.geometry import Intrinsics
+    top, bottom, left, right = NYU_INPUT_CROP
+    fx, fy, cx, cy = NYU_INTRINSICS
+    return Intrinsics(fx=fx, fy=fy, cx=cx - left, cy=cy - top, width=right - left,
+                      height=bottom - top)
 
 
 def paste_nyu_prediction(pred: np.ndarray) -> np.ndarray:
