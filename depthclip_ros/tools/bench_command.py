@@ -51,6 +51,9 @@ def register(subparsers) -> None:
                    help='--node: seconds of steady input')
     b.add_argument('--rate', type=number_in(0.0), default=0.0,
                    help='--node: input rate in Hz (default 0: 2 x the engine frame rate)')
+    b.add_argument('--param-period', type=number_in(0.0), default=0.4, metavar='SECONDS',
+                   help='--node: also time `ros2 param set` (temperature over the parameter '
+                        'service) every SECONDS while the node infers (0: off)')
     b.add_argument('--temporal', action='store_true',
                    help='measure the temporal filter instead: flicker with and without it on '
                         'a noisy static sequence, and frames to settle after a cut '

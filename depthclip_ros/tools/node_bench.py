@@ -126,15 +126,18 @@ def run_node_bench(args: argparse.Namespace) -> Dict[str, Any]:
     result.update(packing_ms())
     node_values = dict(RELIABLE_IMAGES, **values)  # this process publishes reliably
     settings = write_params_file(node_values, workdir, comment='depthclip bench --node')
-    result.update(_run_node([params, settings], size, rate, args.duration, env, workdir))
+    result.update(_run_node([params, settings], size, rate, args.duration, env, workdir,
+                            getattr(args, 'param_period', 0.0)))
     result['throughput_ratio'] = result['node_fps'] / result['engine_fps']
     result['notes'] = notes
     return result
 
 
 def _run_node(params_files: List[str], size, rate: float, duration: float,
-              env: Dict[str, str], workdir: str) -> Dict[str, Any]:
+              env: Dict[str, str], workdir: str, param_period: float = 0.0) -> Dict[str, Any]:
+    from rcl_interfaces.srv import SetParameters
     import rclpy
+    from rclpy.parameter import Parameter
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.qos import QoSProfile, ReliabilityPolicy
     from sensor_msgs.msg import CameraInfo, Image, PointCloud2
@@ -160,6 +163,8 @@ def _run_node(params_files: List[str], size, rate: float, duration: float,
                                     - stamp_to_ns(m.header.stamp)) / 1e6)), reliable)
     clouds = []
     node.create_subscription(PointCloud2, '/bench/points', lambda m: clouds.append(1), reliable)
+    param_client = node.create_client(SetParameters, '/bench/depthclip_node/set_parameters')
+    param_ms: List[float] = []
     frame = np.random.default_rng(3).integers(0, 256, size=(size[0], size[1], 3),
                                               dtype=np.uint8)
     intr = Intrinsics.from_fov(size[1], size[0], 60.0)
@@ -196,8 +201,20 @@ def _run_node(params_files: List[str], size, rate: float, duration: float,
         published[0] = 0
         timer = node.create_timer(1.0 / rate, publish)
         start = time.monotonic()
+        pending, next_call = None, start + param_period
         while time.monotonic() - start < duration:
-            executor.spin_once(timeout_sec=0.05)
+            executor.spin_once(timeout_sec=0.005 if pending is not None else 0.05)
+            now = time.monotonic()
+            if pending is not None and pending[0].done():
+                param_ms.append((now - pending[1]) * 1000.0)
+                pending = None
+            if param_period > 0.0 and pending is None and now >= next_call:
+                # ros2 param set's path: the parameter service, while the node infers
+                value = 0.1 if len(param_ms) % 2 else 0.11
+                request = SetParameters.Request(parameters=[
+                    Parameter('temperature', value=value).to_parameter_msg()])
+                pending = (param_client.call_async(request), now)
+                next_call = now + param_period
         node.destroy_timer(timer)
     finally:
         executor.shutdown()
@@ -221,7 +238,10 @@ def _run_node(params_files: List[str], size, rate: float, duration: float,
             'clouds_received': len(clouds),
             'latency_p50_ms': percentile(latencies, 50) if latencies else None,
             'latency_p95_ms': percentile(latencies, 95) if latencies else None,
-            'windows': windows}
+            'windows': windows, 'param_set_calls': len(param_ms),
+            'param_set_p50_ms': percentile(param_ms, 50) if param_ms else None,
+            'param_set_p95_ms': percentile(param_ms, 95) if param_ms else None,
+            'param_set_max_ms': max(param_ms) if param_ms else None}
 
 
 def format_node_report(result: Dict[str, Any]) -> str:
@@ -236,6 +256,10 @@ def format_node_report(result: Dict[str, Any]) -> str:
         'latency per window (s: frames, p50, p95 ms): ' + '; '.join(
             f"{w['t0_s']:.0f}: {w['frames']}, {w['latency_p50_ms']:.0f}, "
             f"{w['latency_p95_ms']:.0f}" for w in result['windows']),
+        ('parameter set while inferring (temperature over the service, '
+         f"{result.get('param_set_calls', 0)} calls): p50 {result['param_set_p50_ms']:.1f} ms, "
+         f"p95 {result['param_set_p95_ms']:.1f} ms, max {result['param_set_max_ms']:.1f} ms"
+         if result.get('param_set_calls') else 'parameter set latency: not measured'),
         f"point cloud + packing 640x480 stride 4: {result['cloud_pack_ms']:.2f} ms "
         f"(+ depth message {result['cloud_and_depth_pack_ms']:.2f} ms total)",
     ]
