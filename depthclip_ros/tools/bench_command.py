@@ -69,12 +69,12 @@ def run_bench(args: argparse.Namespace) -> int:
         print(dumps(result) if args.json else format_node_report(result))
         return 0
     if args.temporal:
-        from depthclip_ros.core.engine import DepthClipEngine
+        from depthclip_ros.tools.bench import new_engine
         from depthclip_ros.tools.bench_temporal import (format_temporal_report,
                                                         run_temporal_benchmark)
         config, settings = load_settings(args)
         offline_unless_hub_reachable(config.model.pretrained)
-        result = run_temporal_benchmark(DepthClipEngine(config), settings)
+        result = run_temporal_benchmark(new_engine(config), settings)
         print(dumps(result) if args.json else format_temporal_report(result))
         return 0
     from depthclip_ros.tools.bench import format_report, run_benchmark
