@@ -474,12 +474,20 @@ def test_bad_frame_is_rejected_then_good_frame_processed_and_diagnosed(system):
 
 
 def test_flood_drops_stale_frames_and_processes_newest(system):
+    """
+    Frames arriving while the model is busy replace each other; the newest is processed.
+
+    The worker is held during the flood (a model slower than the camera, on any machine).
+    """
     node, probe = system.node, system.probe
     before = node.stats
     headers = []
-    for _ in range(20):
-        headers.append(probe.publish_rgb(system.rgb))
-        time.sleep(0.01)
+    with node.worker_paused():
+        for _ in range(20):
+            headers.append(probe.publish_rgb(system.rgb))
+            time.sleep(0.01)
+        wait_until(lambda: node.stats['received'] - before['received'] >= 2,
+                   what='two frames of the flood')
     probe.wait_for_stamp('depth/image', headers[-1], timeout=30.0)
     after = node.stats
     assert after['dropped'] > before['dropped']
