@@ -27,9 +27,10 @@ Memory is sampled every second: one sample is at the mercy of where the allocato
 round of large transient tensors (it swings by several percent), so each interval reports
 the median, min and max RSS, and "flat" compares the median of the last interval with the
 median of the first (within ``--rss-tolerance``); a least-squares slope over all samples
-shows any trend. The report also says whether the thread count stayed constant and how
-latency percentiles moved per interval. Exit code 0 when the node was still running at
-the end and memory and threads were flat; 1 otherwise.
+shows any trend, and the slope after the first ``--settle`` seconds (allocator warm-up) must
+stay under ``--max-trend`` MiB per hour. The report also says whether the thread count
+stayed constant and how latency percentiles moved per interval. Exit code 0 when the node
+was still running at the end and memory and threads were flat; 1 otherwise.
 
 DDS stays on this machine (shared memory, localhost discovery, a domain id of its own),
 whatever the caller's environment says. Example (the full 10 minutes, paper input size)::
@@ -80,6 +81,10 @@ def build_parser() -> argparse.ArgumentParser:
                              'colorized and confidence outputs)')
     parser.add_argument('--rss-tolerance', type=float, default=0.05,
                         help='largest relative RSS change end vs first interval (0.05)')
+    parser.add_argument('--settle', type=float, default=300.0,
+                        help='seconds left out of the RSS trend (allocator warm-up; 300)')
+    parser.add_argument('--max-trend', type=float, default=20.0,
+                        help='largest RSS trend after --settle, MiB per hour (20)')
     parser.add_argument('--startup-timeout', type=float, default=300.0,
                         help='seconds to wait for the first depth image')
     parser.add_argument('--json', metavar='FILE', default=None,
@@ -328,6 +333,13 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
         alive = node_proc.poll() is None
         report = summarize(args, rows, first, startup_s, alive, client, weights)
         report['rss_slope_mib_per_10min'] = slope(all_samples) * 600.0
+        settled = [(t, v) for t, v in all_samples if t >= args.settle]
+        trend = slope(settled) * 3600.0 if len(settled) > 60 else float('nan')
+        report['settle_s'] = args.settle
+        report['rss_trend_after_settle_mib_per_hour'] = trend
+        report['rss_trend_ok'] = bool(trend == trend and abs(trend) < args.max_trend)
+        if trend == trend:  # a trend was measured: it is part of the verdict
+            report['ok'] = bool(report['ok'] and report['rss_trend_ok'])
         code = 0 if report['ok'] else 1
     finally:
         stop.set()
@@ -403,7 +415,9 @@ def print_summary(report: Dict[str, object]) -> None:
     print(f'soak: RSS median first/last interval {report["rss_start_mib"]:.1f} -> '
           f'{report["rss_end_mib"]:.1f} MiB ({100 * report["rss_change"]:+.2f} %, flat: '
           f'{report["rss_flat"]}), trend {report.get("rss_slope_mib_per_10min", 0.0):+.1f} '
-          f'MiB per 10 min; threads '
+          f'MiB per 10 min '
+          f'({report.get("rss_trend_after_settle_mib_per_hour", float("nan")):+.1f} MiB per '
+          f'hour after the first {report.get("settle_s", 0):.0f} s); threads '
           f'{report["threads_seen"]} (flat: {report["threads_flat"]})')
     print(f'soak: frames received {report["frames_received"]}, processed '
           f'{report["frames_processed"]}, dropped {report["frames_dropped"]}, rejected '
