@@ -42,6 +42,8 @@ from typing import Callable, Dict, List, Mapping, Optional, Tuple
 
 import yaml
 
+from depthclip_ros.core.config import CAMERA_NAME_PATTERN
+
 PACKAGE = 'depthclip_ros'
 
 TRUE_WORDS = ('true', '1', 'yes', 'on')
@@ -58,7 +60,6 @@ RVIZ_INPUT_DISPLAY = 'Input image'
 RVIZ_COLORIZED_DISPLAY = 'Depth (colorized)'
 RVIZ_POINTS_DISPLAY = 'Point cloud'
 
-_NAME_PATTERN = re.compile(r'[A-Za-z_][A-Za-z0-9_]*')
 _TEMPLATE_FIELD = re.compile(r'\{([a-z_]+)\}')
 
 
@@ -382,7 +383,7 @@ def launch_values(configurations: Mapping[str, str],
 
 def check_camera_name(name: str) -> str:
     """Return ``name`` if it is a valid ROS name part; raise ValueError naming camera_name."""
-    if not _NAME_PATTERN.fullmatch(name):
+    if not CAMERA_NAME_PATTERN.fullmatch(name):
         raise ValueError(
             f'camera_name must be a valid ROS name part (letters, digits, underscores, not '
             f'starting with a digit), got {name!r}')

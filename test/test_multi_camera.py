@@ -184,10 +184,10 @@ def test_max_batch_size_limits_the_frames_per_pass_oldest_first(system, monkeypa
     passes_seen = []
     predict = node.engine.predict
 
-    def recording(images, sizes, state=None):
+    def recording(images, sizes, **options):
         by_size = {(h, w): name for name, (w, h) in SIZES.items()}
         passes_seen.append([by_size[tuple(size)] for size in sizes])
-        return predict(images, sizes, state=state)
+        return predict(images, sizes, **options)
     monkeypatch.setattr(node.engine, 'predict', recording)
     for bad in (-1, 17, 2.0, 'two'):
         result = node.set_parameters([Parameter('max_batch_size', value=bad)])[0]

@@ -28,14 +28,12 @@ remappings. It imports neither rclpy nor launch.
 """
 
 from dataclasses import dataclass
-import re
 from typing import Any, Dict, List, Tuple
 
 import yaml
 
-#: Same rule as the node's ``cameras`` parameter.
-NAME_PATTERN = re.compile(r'[A-Za-z_][A-Za-z0-9_]*')
-MAX_CAMERAS = 16
+from depthclip_ros.core.config import CAMERA_NAME_PATTERN, MAX_CAMERAS, validate_frame_id
+
 _KEYS = ('name', 'image', 'camera_info', 'frame_id')
 
 
@@ -75,7 +73,7 @@ def parse_cameras(document: Any, source: str = 'cameras file') -> List[CameraSpe
             raise ValueError(f'{where}: unknown key(s) {", ".join(map(str, unknown))}; '
                              f'known: {", ".join(_KEYS)}')
         name = entry.get('name')
-        if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
+        if not isinstance(name, str) or not CAMERA_NAME_PATTERN.fullmatch(name):
             raise ValueError(f'{where}: name {name!r} must be letters, digits and underscores, '
                              'not starting with a digit')
         where = f'{source}: camera {name}'
@@ -85,11 +83,7 @@ def parse_cameras(document: Any, source: str = 'cameras file') -> List[CameraSpe
             if not isinstance(value, str) or not value.strip() or ' ' in value.strip():
                 raise ValueError(f'{where}: {key} must name a topic, got {value!r}')
             values[key] = value.strip()
-        frame_id = entry.get('frame_id') or ''
-        if not isinstance(frame_id, str) or frame_id.startswith('/') or any(
-                c.isspace() for c in frame_id):
-            raise ValueError(f'{where}: frame_id must be a frame name without "/" at the '
-                             f'start or white space, got {frame_id!r}')
+        frame_id = validate_frame_id(f'{where}: frame_id', entry.get('frame_id') or '')
         cameras.append(CameraSpec(name=name, frame_id=frame_id, **values))
     names = [camera.name for camera in cameras]
     duplicates = sorted({name for name in names if names.count(name) > 1})

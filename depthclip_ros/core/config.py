@@ -31,6 +31,7 @@ imports rclpy.
 from dataclasses import dataclass, field, fields, replace
 import math
 import os
+import re
 import string
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 
@@ -67,6 +68,8 @@ MAX_BIN_M = 1000.0
 
 #: Most cameras one node serves (the ``cameras`` parameter).
 MAX_CAMERAS = 16
+#: A camera name: a ROS name token (its topics are ``<name>/image``, ...).
+CAMERA_NAME_PATTERN = re.compile(r'[A-Za-z_][A-Za-z0-9_]*')
 
 
 @dataclass(frozen=True)
@@ -511,10 +514,7 @@ class NodeSettings(_Flat):
         if not self.scale_min < self.scale_max:
             raise ValueError(f'need scale.min < scale.max, got {self.scale_min} and '
                              f'{self.scale_max}')
-        frame = self.scale_floor_frame
-        if frame != frame.strip() or frame.startswith('/') or any(c.isspace() for c in frame):
-            raise ValueError(f'scale.floor_frame must be a tf2 frame id (no "/" at the start, '
-                             f'no white space) or empty, got {frame!r}')
+        validate_frame_id('scale.floor_frame', self.scale_floor_frame)
 
 
 @dataclass(frozen=True)
@@ -576,6 +576,51 @@ def _check_prompts(p: PromptConfig) -> None:
                 f'prompts.templates: {template!r} must have exactly 2 empty "{{}}" slots '
                 '(each template needs exactly 2: object first, then depth class, with no '
                 'name, conversion or format spec inside the braces), e.g. "This {} is {}"')
+
+
+# -------------------------------------------------------------------------------------------
+# Camera names and frame ids
+# -------------------------------------------------------------------------------------------
+def validate_camera_names(names: Any) -> Tuple[str, ...]:
+    """
+    Check the ``cameras`` parameter: unique ROS name tokens, at most ``MAX_CAMERAS``.
+
+    :param names: the parameter value (``None`` or an empty list: one un-namespaced camera)
+    :return: the names as a tuple (empty for the single-camera mode)
+    :raises ValueError: naming the bad entry
+    """
+    if names is None:
+        return ()
+    if isinstance(names, (str, bytes)) or not isinstance(names, (list, tuple)):
+        raise ValueError(f'cameras must be a list of camera names, e.g. [front, left], got '
+                         f'{names!r}')
+    names = tuple(names)
+    if len(names) > MAX_CAMERAS:
+        raise ValueError(f'cameras lists {len(names)} cameras; at most {MAX_CAMERAS}')
+    for name in names:
+        if not isinstance(name, str) or not CAMERA_NAME_PATTERN.fullmatch(name):
+            raise ValueError(f'cameras: {name!r} is not a valid camera name (letters, digits '
+                             'and underscores, not starting with a digit)')
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise ValueError(f'cameras: {", ".join(duplicates)} listed more than once')
+    return names
+
+
+def validate_frame_id(name: str, value: Any) -> str:
+    """
+    Check a frame_id override: empty (keep the input's) or a tf2-valid frame name.
+
+    :raises ValueError: naming the parameter and the reason
+    """
+    if not isinstance(value, str):
+        raise ValueError(f'{name} must be a string, got {value!r}')
+    if value.startswith('/'):
+        raise ValueError(f'{name} must not start with "/" (tf2 frame ids never do), got '
+                         f'{value!r}')
+    if value != value.strip() or any(c.isspace() for c in value):
+        raise ValueError(f'{name} must not contain white space, got {value!r}')
+    return value
 
 
 # -------------------------------------------------------------------------------------------

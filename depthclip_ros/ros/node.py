@@ -48,7 +48,7 @@ from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPo
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 
 from depthclip_ros.core.config import (DepthClipConfig, ENGINE_PARAMETERS, NODE_PARAMETERS,
-                                       NodeSettings)
+                                       NodeSettings, validate_frame_id)
 from depthclip_ros.core.engine import CancelledError, DepthClipEngine, ModelLoadError
 from depthclip_ros.core.outputs import CameraModel, FrameOutputs, OutputRequest
 from depthclip_ros.core.pipeline import DepthPipeline, FrameSink, one_line
@@ -57,7 +57,7 @@ from depthclip_ros.core.scheduler import CameraState, Frame, Scheduler
 from depthclip_ros.ros import msgs
 from depthclip_ros.ros.diagnostics import camera_status, diagnostic_array
 from depthclip_ros.ros.floor_tf import check_floor_frame, FloorTf
-from depthclip_ros.ros.parameters import NodeParameters, StartupError, validate_frame_id
+from depthclip_ros.ros.parameters import NodeParameters, StartupError
 
 __all__ = ['DepthClipBinding', 'DepthClipNode', 'ModelLoadError', 'NODE_NAME', 'StartupError']
 

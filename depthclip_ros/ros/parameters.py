@@ -24,7 +24,6 @@ checked by the core's validation in the node's one on-set callback.
 
 import array
 from dataclasses import dataclass, field
-import re
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -35,13 +34,13 @@ from rclpy.node import Node
 from rclpy.parameter import Parameter
 
 from depthclip_ros.core.config import (DepthClipConfig, ENGINE_PARAMETERS, MAX_CAMERAS,
-                                       NODE_PARAMETERS, NodeSettings, ParamSpec, SPECS)
+                                       NODE_PARAMETERS, NodeSettings, ParamSpec, SPECS,
+                                       validate_camera_names, validate_frame_id)
 
 #: The read-only list of camera names; empty: one camera with un-namespaced topics.
 CAMERAS_PARAMETER = 'cameras'
 #: Per-camera parameter ``<camera>.frame_id``: the outputs' frame_id (empty: the input's).
 FRAME_ID_SUFFIX = 'frame_id'
-CAMERA_NAME_PATTERN = re.compile(r'[A-Za-z_][A-Za-z0-9_]*')
 
 
 class StartupError(RuntimeError):
@@ -115,48 +114,6 @@ def plain_value(value: Any) -> Any:
     """Return parameter values as plain Python (arrays become lists)."""
     if isinstance(value, (array.array, tuple, np.ndarray)):
         return [v.item() if isinstance(v, np.generic) else v for v in value]
-    return value
-
-
-def validate_camera_names(names: Any) -> Tuple[str, ...]:
-    """
-    Check the ``cameras`` parameter: unique ROS name tokens, at most ``MAX_CAMERAS``.
-
-    :param names: the parameter value (``None`` or an empty list: one un-namespaced camera)
-    :return: the names as a tuple (empty for the single-camera mode)
-    :raises ValueError: naming the bad entry
-    """
-    if names is None:
-        return ()
-    if isinstance(names, (str, bytes)) or not isinstance(names, (list, tuple)):
-        raise ValueError(f'cameras must be a list of camera names, e.g. [front, left], got '
-                         f'{names!r}')
-    names = tuple(names)
-    if len(names) > MAX_CAMERAS:
-        raise ValueError(f'cameras lists {len(names)} cameras; at most {MAX_CAMERAS}')
-    for name in names:
-        if not isinstance(name, str) or not CAMERA_NAME_PATTERN.fullmatch(name):
-            raise ValueError(f'cameras: {name!r} is not a valid camera name (letters, digits '
-                             'and underscores, not starting with a digit)')
-    duplicates = sorted({name for name in names if names.count(name) > 1})
-    if duplicates:
-        raise ValueError(f'cameras: {", ".join(duplicates)} listed more than once')
-    return names
-
-
-def validate_frame_id(name: str, value: Any) -> str:
-    """
-    Check a frame_id override: empty (keep the input's) or a tf2-valid frame name.
-
-    :raises ValueError: naming the parameter and the reason
-    """
-    if not isinstance(value, str):
-        raise ValueError(f'{name} must be a string, got {value!r}')
-    if value.startswith('/'):
-        raise ValueError(f'{name} must not start with "/" (tf2 frame ids never do), got '
-                         f'{value!r}')
-    if value != value.strip() or any(c.isspace() for c in value):
-        raise ValueError(f'{name} must not contain white space, got {value!r}')
     return value
 
 
