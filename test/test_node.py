@@ -553,6 +553,13 @@ def processes(small_overrides):
                               'model.pretrained': '/nonexistent/weights.safetensors'}))),
         'bad_size': _start('/dc_bad', *_model_params(dict(small_overrides,
                                                           **{'input.width': 100}))),
+        # wrong types and nonsense on the command line: one line, before the model loads
+        'wrong_int': _start('/dc_wrong_int', *_model_params(dict(small_overrides, **{
+            'input.height': 'tall'}))),
+        'wrong_double': _start('/dc_wrong_double', *_model_params(small_overrides),
+                               'temperature:=hot'),
+        'wrong_list': _start('/dc_wrong_list', *_model_params(small_overrides),
+                             'cameras:=[front, front]'),
     }
     yield procs
     for proc in procs.values():
@@ -589,3 +596,11 @@ def test_process_startup_errors_exit_1_with_one_line(processes):
     assert bad_size.returncode == 1, output
     assert 'Traceback' not in output, output
     assert 'multiple of 32' in output
+    for name, words in (('wrong_int', 'input.height'), ('wrong_double', 'temperature'),
+                        ('wrong_list', 'front listed more than once')):
+        proc = processes[name]
+        output = finish_process(proc, 90)
+        assert proc.returncode == 1, (name, output)
+        assert 'Traceback' not in output, (name, output)
+        fatal = [line for line in output.splitlines() if 'FATAL' in line]
+        assert len(fatal) == 1 and words in fatal[0], (name, output)
