@@ -14,6 +14,7 @@
 
 """``depthclip adapt`` and ``prompts.embeddings_file`` in the engine, predict, eval and bag."""
 
+import importlib.util
 import json
 import os
 
@@ -32,45 +33,41 @@ from depthclip_ros.tools.cli import main
 from depthclip_ros.tools.evaluation import compute_metrics, mean_metrics
 from depthclip_ros.tools.rosbag_io import make_typestore
 
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 W, H = 160, 128
 FRAMES = 16
+
+
+def _load_script():
+    spec = importlib.util.spec_from_file_location(
+        'rgbd_room', os.path.join(REPO, 'scripts', 'rgbd_room.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+RGBD_ROOM = _load_script()
 
 
 def _sets(overrides):
     return [a for k, v in overrides.items() for a in ('--set', f'{k}={v}')]
 
 
-def _room_frame(i, count=FRAMES, width=W, height=H):
+def _room_frame(i):
     """Frame ``i`` of the synthetic room: its own camera position, one of four variants."""
-    z = -2.0 + 3.5 * i / (count - 1)
-    rgb, depth = render_scene(z, width, height)
-    variant = i % 4
-    if variant == 1:  # a crop, resized back (another field of view)
-        ch, cw = int(height * 0.8), int(width * 0.8)
-        top, left = (height - ch) // 2, (width - cw) // 3
-        rgb = cv2.resize(rgb[top:top + ch, left:left + cw], (width, height),
-                         interpolation=cv2.INTER_AREA)
-        depth = cv2.resize(depth[top:top + ch, left:left + cw], (width, height),
-                           interpolation=cv2.INTER_NEAREST)
-    elif variant == 2:  # brighter
-        rgb = np.clip(rgb.astype(np.float32) * 1.3, 0, 255).astype(np.uint8)
-    elif variant == 3:  # mirrored
-        rgb, depth = rgb[:, ::-1], depth[:, ::-1]
-    return np.ascontiguousarray(rgb), np.ascontiguousarray(depth)
+    return RGBD_ROOM.room_frame(i, FRAMES, W, H)
 
 
 @pytest.fixture(scope='module')
 def room(tmp_path_factory):
     """Write a folder dataset (rgb/*.png + depth/*.npy) of the synthetic room, exact depth."""
     root = tmp_path_factory.mktemp('room')
-    (root / 'rgb').mkdir()
-    (root / 'depth').mkdir()
-    frames = {}
-    for i in range(FRAMES):
-        rgb, depth = _room_frame(i)
-        cv2.imwrite(str(root / 'rgb' / f'f{i:03d}.png'), rgb[:, :, ::-1])
-        np.save(root / 'depth' / f'f{i:03d}.npy', depth)
-        frames[f'f{i:03d}'] = (rgb, depth)
+    assert RGBD_ROOM.main([str(root), '--frames', str(FRAMES), '--size', f'{H}x{W}']) == 0
+    frames = {f'f{i:03d}': (cv2.imread(str(root / 'rgb' / f'f{i:03d}.png'))[:, :, ::-1].copy(),
+                            np.load(root / 'depth' / f'f{i:03d}.npy')) for i in range(FRAMES)}
+    rgb, depth = _room_frame(5)
+    np.testing.assert_array_equal(frames['f005'][0], rgb)
+    np.testing.assert_array_equal(frames['f005'][1], depth)
     return root, frames
 
 
@@ -233,8 +230,8 @@ def test_the_engine_uses_the_file_and_refuses_what_does_not_fit(tmp_path, engine
         engine.commit(prompts_state)
 
 
-def test_paper_mode_without_a_file_is_unchanged(engine, small_overrides):
-    rgb, _ = _room_frame(3)
+def test_paper_mode_without_a_file_is_unchanged(room, engine, small_overrides):
+    rgb, _ = room[1]['f003']
     reference = engine.predict_one(rgb).depth
     config = DepthClipConfig.from_flat(dict(small_overrides, **{'prompts.embeddings_file': ''}))
     assert config == engine.config

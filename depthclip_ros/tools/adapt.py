@@ -44,7 +44,9 @@ the softmax temperature (``exp`` of a learned log).
    (:mod:`depthclip_ros.core.embeddings`) is written.
 
 The embeddings' step size follows the head's logit scale: Adam's learning rate is
-``3 x temperature / (100 x sqrt(C))``, about 3 logits per step at most.
+``3 x temperature / (100 x sqrt(C))``, about 3 logits per step at most. The optimisation runs
+on one CPU thread: its products are small, and several threads mostly wait for each other
+(on this 2-core machine shared with other jobs: 28 ms per step on one thread, 400 ms on two).
 """
 
 import argparse
@@ -419,6 +421,18 @@ def adapt_features(train: FeatureCache, heldout: FeatureCache, text, bins, tempe
     :param temperature: the start's temperature
     :return: the parameters with the lowest held-out loss (the start when nothing beat it)
     """
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return _optimise(train, heldout, text, bins, temperature, options, progress)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _optimise(train: FeatureCache, heldout: FeatureCache, text, bins, temperature: float,
+              options: AdaptOptions, progress: bool) -> AdaptResult:
     import torch
     from tqdm import tqdm
 
