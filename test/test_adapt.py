@@ -295,7 +295,8 @@ def test_the_same_seed_gives_the_same_file_and_the_table(room, small_overrides, 
     paths = [str(tmp_path / 'first.npz'), str(tmp_path / 'second.npz')]
     for path in paths:
         rc = main(['adapt', str(room[0]), '-o', path, '--steps', '20', '--frames', '6',
-                   '--holdout', '0.5', '--learn-bins', '--seed', '7', '--no-progress']
+                   '--holdout', '0.5', '--learn-bins', '--learn-temperature', '--seed', '7',
+                   '--no-progress']
                   + _sets(small_overrides))
         assert rc == 0, capsys.readouterr().err
         printed = capsys.readouterr().out
@@ -311,6 +312,7 @@ def test_the_same_seed_gives_the_same_file_and_the_table(room, small_overrides, 
     a, b = load_embeddings(paths[0]), load_embeddings(paths[1])
     assert a.embeddings.tobytes() == b.embeddings.tobytes() and a.same_content(b)
     assert a.frames == 6 and a.steps <= 20 and a.seed == 7
+    assert a.learned == ('embeddings', 'depth_bins', 'temperature') and a.temperature != 0.1
 
 
 def test_adapt_errors_are_one_line(room, small_overrides, tmp_path, capsys):
@@ -406,13 +408,16 @@ def _write_rgbd_bag(path, frames):
 def test_adapt_from_a_bag_and_bag_with_the_file(adapted, room, engine, small_overrides,
                                                 tmp_path, capsys):
     frames = [room[1][f'f{i:03d}'] for i in range(0, FRAMES, 4)]
+    no_depth = (frames[0][0], np.zeros((H, W), np.float32))  # a depth camera starting up
     src = str(tmp_path / 'rgbd')
-    _write_rgbd_bag(src, frames)
+    _write_rgbd_bag(src, [no_depth] + frames)
     made = str(tmp_path / 'from_bag.npz')
     rc = main(['adapt', src, '-o', made, '--steps', '10', '--no-progress']
               + _sets(small_overrides))
-    assert rc == 0, capsys.readouterr().err
-    assert f'{len(frames)} bag frames' in capsys.readouterr().out
+    captured = capsys.readouterr()
+    assert rc == 0, captured.err
+    assert f'{len(frames) + 1} bag frames' in captured.out
+    assert '1 frame(s) without a valid depth pixel left out' in captured.err
     assert load_embeddings(made).frames == len(frames)
 
     path = adapted['bins']
@@ -427,7 +432,7 @@ def test_adapt_from_a_bag_and_bag_with_the_file(adapted, room, engine, small_ove
         connections = [c for c in reader.connections if c.topic == '/cam/color/depth/image']
         depths = [ts.deserialize_cdr(raw, c.msgtype)
                   for c, _, raw in reader.messages(connections=connections)]
-    assert len(depths) == len(frames)
-    first = np.frombuffer(depths[0].data.tobytes(), dtype='<f4').reshape(H, W)
-    np.testing.assert_allclose(first, with_file.predict_one(frames[0][0]).depth, rtol=1e-5,
+    assert len(depths) == len(frames) + 1
+    last = np.frombuffer(depths[-1].data.tobytes(), dtype='<f4').reshape(H, W)
+    np.testing.assert_allclose(last, with_file.predict_one(frames[-1][0]).depth, rtol=1e-5,
                                atol=1e-5)

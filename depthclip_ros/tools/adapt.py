@@ -114,6 +114,8 @@ class FeatureCache:
     mirrored: Any
     gt_grid: Any
     gt: List[np.ndarray] = field(default_factory=list)
+    #: Frames read but left out: their gt had no valid pixel.
+    skipped: int = 0
 
     def subset(self, indices: Sequence[int]) -> 'FeatureCache':
         """Return the frames at ``indices``."""
@@ -172,27 +174,25 @@ def encode_frames(engine, frames: Iterable[CalibrationFrame], total: Optional[in
     :param batch: frames per encoder pass (each with its mirror)
     :param max_depth: gt at or beyond this is invalid
     :param loss_grid: the loss grid is this many times finer than the feature grid
-    :raises ValueError: no frame, or a frame whose gt has no valid pixel at all
+    :return: the frames whose gt has valid pixels (``skipped`` counts the others)
+    :raises ValueError: no frame with a valid gt pixel
     """
     import torch
     from tqdm import tqdm
 
     names: List[str] = []
     features, mirrored, grids, gts = [], [], [], []
-    pending: List[CalibrationFrame] = []
+    pending: List[Tuple[CalibrationFrame, np.ndarray]] = []
+    skipped = 0
 
     def flush():
-        x = engine.preprocess([f.rgb for f in pending])
+        x = engine.preprocess([frame.rgb for frame, _ in pending])
         out = engine.encode(torch.cat([x, torch.flip(x, dims=[3])], dim=0)).float().cpu()
         n = len(pending)
         features.append(out[:n].clone())
         mirrored.append(out[n:].clone())
         h, w = out.shape[-2:]
-        for frame in pending:
-            gt = valid_gt(frame.gt, max_depth)
-            if not np.isfinite(gt).any():
-                raise ValueError(f'frame {frame.name}: no valid depth pixel (gt must be finite '
-                                 f'and in ({MIN_DEPTH:g}, {max_depth:g}) m)')
+        for frame, gt in pending:
             names.append(frame.name)
             gts.append(gt)
             grids.append(torch.from_numpy(grid_sample_gt(gt, h * loss_grid, w * loss_grid)))
@@ -201,19 +201,21 @@ def encode_frames(engine, frames: Iterable[CalibrationFrame], total: Optional[in
     with tqdm(total=total, unit='frame', desc='adapt: encode',
               disable=None if progress else True) as bar:
         for frame in frames:
-            pending.append(frame)
+            gt = valid_gt(frame.gt, max_depth)
+            if np.isfinite(gt).any():
+                pending.append((frame, gt))
+            else:  # no depth at all (a camera starting up): nothing to learn from
+                skipped += 1
             if len(pending) >= batch:
-                count = len(pending)
                 flush()
-                bar.update(count)
+            bar.update(1)
         if pending:
-            count = len(pending)
             flush()
-            bar.update(count)
     if not names:
-        raise ValueError('no frames to adapt on')
+        raise ValueError(f'no frame has a valid depth pixel (gt must be finite and in '
+                         f'({MIN_DEPTH:g}, {max_depth:g}) m)')
     return FeatureCache(names, torch.cat(features), torch.cat(mirrored), torch.stack(grids),
-                        gts)
+                        gts, skipped)
 
 
 def split_holdout(names: Sequence[str], fraction: float) -> Tuple[List[int], List[int], str]:
@@ -559,6 +561,9 @@ def run_adapt(args: argparse.Namespace) -> int:
     train_index, held_index, how = split_holdout(cache.names, args.holdout)
     train, heldout = cache.subset(train_index), cache.subset(held_index)
     train.gt = []  # only the held-out frames are scored at full size
+    if cache.skipped:
+        print(f'warning: {cache.skipped} frame(s) without a valid depth pixel left out',
+              file=sys.stderr)
     del cache
     print(f'encoded {len(train_index) + len(held_index)} frames (+ mirrors) in '
           f'{encode_s:.1f} s; {len(train_index)} training, {how}')
