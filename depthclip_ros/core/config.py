@@ -101,6 +101,7 @@ class PromptConfig:
     depth_classes: Tuple[str, ...] = (
         'giant', 'extremely close', 'close', 'not in distance', 'a little remote', 'far',
         'unseen')
+    embeddings_file: str = ''
 
 
 # -------------------------------------------------------------------------------------------
@@ -199,6 +200,10 @@ PARAMETERS: Tuple[ParamSpec, ...] = (
     ParamSpec('prompts.depth_classes',
               f'Depth class words, nearest first; one per depth bin (2 to {MAX_DEPTH_CLASSES}; '
               f'classes x objects x templates at most {MAX_PROMPTS} prompts)'),
+    ParamSpec('prompts.embeddings_file',
+              'Class embeddings learned by depthclip adapt (.npz); empty: from the prompts. '
+              'When set, prompts.* do not drive the class embeddings, and depth_bins and '
+              'temperature come from the file unless set after it'),
     ParamSpec('depth_bins', 'Metric depth (m) of each depth class, strictly increasing', False,
               MIN_BIN_M, MAX_BIN_M),
     ParamSpec('temperature', 'Softmax temperature over depth classes', False, 0.001, 100.0),
@@ -406,7 +411,7 @@ class DepthClipConfig(_Flat):
         bins = self.depth_bins
         if len(bins) < 2:
             raise ValueError(f'depth_bins needs at least 2 values, got {len(bins)}')
-        if len(bins) != len(p.depth_classes):
+        if not p.embeddings_file and len(bins) != len(p.depth_classes):
             raise ValueError(
                 f'depth_bins has {len(bins)} values but prompts.depth_classes has '
                 f'{len(p.depth_classes)}; they must match one to one')

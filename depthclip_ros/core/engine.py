@@ -22,6 +22,7 @@ bins.
 """
 
 from dataclasses import dataclass
+import logging
 import threading
 from typing import Any, Callable, List, Mapping, Optional, Sequence, Tuple
 
@@ -32,6 +33,9 @@ import torch.nn.functional as F
 
 from depthclip_ros.core import loading
 from depthclip_ros.core.config import DepthClipConfig, read_only_names
+from depthclip_ros.core.embeddings import (AdaptedEmbeddings, check_compatible,
+                                           embeddings_key, EMBEDDINGS_PARAMETER,
+                                           load_embeddings)
 from depthclip_ros.core.loading import load_clip, LoadedModel, ModelLoadError
 from depthclip_ros.core.model import (CancelledError, class_embeddings, class_probabilities,
                                       confidence, DenseFeatures, expected_depth,
@@ -41,6 +45,8 @@ from depthclip_ros.core.stats import percentile
 
 __all__ = ['CancelledError', 'DepthClipEngine', 'DepthDifference', 'depth_difference',
            'LiveState', 'ModelLoadError', 'precision_check_frames', 'Prediction']
+
+LOG = logging.getLogger('depthclip_ros')
 
 
 #: A function of one image's ``(K, h, w)`` class probabilities, returning probabilities.
@@ -62,6 +68,16 @@ class LiveState:
     config: DepthClipConfig
     text: torch.Tensor          # (K, C) float32 on the device
     bins: torch.Tensor          # (K,) float32 metres (depth_scale applied) on the device
+    #: The file the class embeddings come from (``prompts.embeddings_file``), or None.
+    adapted: Optional[AdaptedEmbeddings] = None
+
+    @property
+    def embeddings_source(self) -> str:
+        """Return one line: where the class embeddings come from (log, diagnostics)."""
+        if self.adapted is None:
+            return 'prompts (prompts.templates, prompts.objects, prompts.depth_classes)'
+        return (f'{EMBEDDINGS_PARAMETER} {self.adapted.path}: {self.adapted.summary()}; '
+                'prompts.* do not drive the class embeddings while it is set')
 
 
 @dataclass(frozen=True)
@@ -146,7 +162,13 @@ class DepthClipEngine:
         self._lock = threading.Lock()  # serializes prepare(), never held by predict()
         self._cancelled = threading.Event()
         self._text_computations = 0
-        self._state = self._make_state(config, previous=None)
+        adapted = None
+        if config.prompts.embeddings_file:  # at start the file gives depth_bins/temperature
+            adapted = self._load_adapted(config.prompts.embeddings_file, config)
+            config = config.with_updates(adapted.head_values())
+        self._state = self._make_state(config, previous=None, adapted=adapted)
+        if adapted is not None:
+            LOG.info(f'class embeddings from {self._state.embeddings_source}')
         if self._loaded.check_bf16:
             self._choose_fp32_or_bf16()
 
@@ -269,6 +291,12 @@ class DepthClipEngine:
         :meth:`cancel`. Predictions go on with the old state meanwhile: nothing changes until
         :meth:`commit`.
 
+        ``prompts.embeddings_file``: a file set here is read and checked against the model
+        (:mod:`depthclip_ros.core.embeddings`); its ``depth_bins`` and ``temperature`` are
+        taken unless ``values`` sets them too. Setting the same path again re-reads the file
+        (a new state when its content changed). While a file is set the prompts do not
+        drive the class embeddings.
+
         :raises ValueError: unknown or read-only name, or an invalid value (the reason)
         :raises CancelledError: :meth:`cancel` was called while embeddings were computed
         """
@@ -279,10 +307,19 @@ class DepthClipEngine:
                                  'loaded (restart with the new value)')
         with self._lock:
             current = self._state
+            values = dict(values)
+            adapted = None
+            path = values.get(EMBEDDINGS_PARAMETER)
+            if isinstance(path, str) and path:
+                adapted = self._load_adapted(path, current.config)
+                for name, value in adapted.head_values().items():
+                    values.setdefault(name, value)
             config = current.config.with_updates(values)
-            if config == current.config:
+            if config == current.config and (
+                    adapted is None or (current.adapted is not None
+                                        and adapted.digest == current.adapted.digest)):
                 return current
-            return self._make_state(config, previous=current)
+            return self._make_state(config, previous=current, adapted=adapted)
 
     def commit(self, state: 'LiveState') -> None:
         """Put a state from :meth:`prepare` in force (one reference swap: frames never mix)."""
@@ -292,18 +329,36 @@ class DepthClipEngine:
         """Stop any class-embedding computation now and refuse new ones (shutting down)."""
         self._cancelled.set()
 
-    def _make_state(self, config: DepthClipConfig, previous: Optional['LiveState']) -> 'LiveState':
+    def _load_adapted(self, path: str, config: DepthClipConfig) -> AdaptedEmbeddings:
+        """Read an adapted-embeddings file and check it against this model and ``config``."""
+        adapted = load_embeddings(path)
+        check_compatible(adapted, config.model.name, config.feature_mode,
+                         self._features.out_dim, where=f'{EMBEDDINGS_PARAMETER} {path}')
+        return adapted
+
+    def _make_state(self, config: DepthClipConfig, previous: Optional['LiveState'],
+                    adapted: Optional[AdaptedEmbeddings] = None) -> 'LiveState':
         device = self._loaded.device
-        if previous is not None and previous.config.text_key() == config.text_key():
-            text = previous.text
+        if adapted is None and previous is not None and \
+                embeddings_key(previous.config) == embeddings_key(config):
+            text, adapted = previous.text, previous.adapted
+        elif config.prompts.embeddings_file:
+            if adapted is None:
+                adapted = self._load_adapted(config.prompts.embeddings_file, config)
+            text = torch.from_numpy(adapted.embeddings.copy()).to(device)
         else:
             p = config.prompts
             text = class_embeddings(self._loaded.model, self._loaded.tokenizer, p.templates,
                                     p.objects, p.depth_classes, device,
                                     should_stop=self._cancelled.is_set)
             self._text_computations += 1
+        if adapted is not None and len(config.depth_bins) != adapted.classes:
+            raise ValueError(f'depth_bins has {len(config.depth_bins)} values but '
+                             f'{EMBEDDINGS_PARAMETER} {adapted.path} has {adapted.classes} '
+                             'class embeddings; they must match one to one')
         bins = torch.tensor(config.metric_bins, dtype=torch.float32, device=device)
-        return LiveState(config=config, text=text, bins=bins)
+        return LiveState(config=config, text=text, bins=bins,
+                         adapted=adapted if config.prompts.embeddings_file else None)
 
     # ---------------------------------------------------------------------------- prediction
     def preprocess(self, images: Sequence[np.ndarray]) -> torch.Tensor:

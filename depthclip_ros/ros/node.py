@@ -44,11 +44,13 @@ try:  # Iron and later
 except ImportError:  # Humble
     from rclpy.qos_event import SubscriptionEventCallbacks
 from rclpy.node import Node
+from rclpy.parameter import Parameter
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 
 from depthclip_ros.core.config import (DepthClipConfig, ENGINE_PARAMETERS, NODE_PARAMETERS,
                                        NodeSettings, validate_frame_id)
+from depthclip_ros.core.embeddings import EMBEDDINGS_PARAMETER
 from depthclip_ros.core.engine import CancelledError, DepthClipEngine, ModelLoadError
 from depthclip_ros.core.outputs import CameraModel, FrameOutputs, OutputRequest
 from depthclip_ros.core.pipeline import DepthPipeline, FrameSink, one_line
@@ -114,6 +116,7 @@ class DepthClipBinding(FrameSink):
             self.scheduler.camera(camera).frame_id = self.parameters.value(parameter)
         self.node.add_pre_set_parameters_callback(self.parameters.coerce)
         self.node.add_on_set_parameters_callback(self._on_set_parameters)
+        self.node.add_post_set_parameters_callback(self._after_set_parameters)
 
     def configure(self) -> None:
         """
@@ -131,7 +134,10 @@ class DepthClipBinding(FrameSink):
                     parameter, self.parameters.value(parameter))
         except ValueError as error:
             raise StartupError(f'invalid parameter: {error}') from None
-        engine = DepthClipEngine(config)
+        try:
+            engine = DepthClipEngine(config)
+        except ValueError as error:  # a prompts.embeddings_file that does not fit
+            raise StartupError(f'invalid parameter: {error}') from None
         logger = self.node.get_logger()
         logger.info(f'model {engine.weights} on {engine.device} ({engine.precision}), input '
                     f'{config.input.width}x{config.input.height}, feature_mode '
@@ -139,6 +145,8 @@ class DepthClipBinding(FrameSink):
         logger.info(f'precision {engine.precision}: {engine.precision_reason}')
         if engine.random_weights:
             logger.warning('RANDOM weights: the depth is meaningless (tests only)')
+        if engine.state.adapted is not None:
+            logger.info(f'class embeddings from {engine.state.embeddings_source}')
         self.converter = msgs.RgbConverter()
         logger.info(f'image conversion: {self.converter.name} ({self.converter.reason})')
         out_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=5,
@@ -150,6 +158,7 @@ class DepthClipBinding(FrameSink):
                 for key, kind, topic in OUTPUT_TOPICS}
         self._diag_pub = self.node.create_publisher(DiagnosticArray, '/diagnostics', 10)
         self.pipeline = DepthPipeline(engine, self.scheduler, self, settings)
+        self._sync_head_parameters()
 
     def activate(self) -> None:
         """Subscribe to the cameras, start the worker and the diagnostics."""
@@ -384,6 +393,7 @@ class DepthClipBinding(FrameSink):
                 ('input topic', camera.topic),
                 ('image QoS', f'{reliability} ({why})'),
                 ('image conversion', self.converter.name),
+                ('class embeddings', engine.state.embeddings_source),
             ] + pipeline.filters(camera.name).report(settings)
             name = f'{fqn}: depth'
             if camera.name:
@@ -406,7 +416,50 @@ class DepthClipBinding(FrameSink):
                                            f'{type(error).__name__}: {one_line(error)})')
         if changed:
             self.node.get_logger().info(f'parameters updated: {", ".join(changed)}')
+            self._log_embeddings_change(changed)
         return SetParametersResult(successful=True)
+
+    def _log_embeddings_change(self, changed: List[str]) -> None:
+        """Say where the class embeddings come from when that, or the unused prompts, change."""
+        engine = self.engine
+        if engine is None:
+            return
+        if EMBEDDINGS_PARAMETER in changed:
+            self.node.get_logger().info(f'class embeddings from '
+                                        f'{engine.state.embeddings_source}')
+        elif engine.state.adapted is not None and any(
+                name.startswith('prompts.') for name in changed):
+            self.node.get_logger().info(
+                f'prompts.* changed but {EMBEDDINGS_PARAMETER} is set: the class embeddings '
+                'stay those of the file (the prompts apply once it is empty)')
+
+    def _after_set_parameters(self, parameters: List[Parameter]) -> None:
+        """After an accepted change of the embeddings file: show its bins and temperature."""
+        if any(p.name == EMBEDDINGS_PARAMETER for p in parameters):
+            self._sync_head_parameters()
+
+    def _sync_head_parameters(self) -> None:
+        """
+        Set ``depth_bins`` and ``temperature`` to the values in force when they differ.
+
+        A file in ``prompts.embeddings_file`` brings its own; the parameters then say so.
+        The change goes through the on-set callback like any other (it changes nothing
+        there: the engine already uses these values).
+        """
+        engine = self.engine
+        if engine is None:
+            return
+        config = engine.config
+        updates = []
+        for name, value in (('depth_bins', [float(b) for b in config.depth_bins]),
+                            ('temperature', float(config.temperature))):
+            if self.parameters.value(name) != value:
+                updates.append(Parameter(name, value=value))
+        if updates:
+            result = self.node.set_parameters_atomically(updates)
+            if not result.successful:
+                self._log('warning', f'could not show the depth_bins/temperature of '
+                                     f'{EMBEDDINGS_PARAMETER} in the parameters: {result.reason}')
 
     def _apply(self, parameters: List[Any]) -> List[str]:
         changes = self.parameters.sort(parameters)

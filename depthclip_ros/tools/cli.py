@@ -27,9 +27,10 @@ Each command lives in its own module, which adds its subcommand(s) with
     :mod:`depthclip_ros.tools.checkpoint`
 ``depthclip demo ...``
     :mod:`depthclip_ros.tools.demo` (the only command that needs ROS 2)
-``depthclip eval nyu|kitti ...``, ``depthclip calibrate ...``, ``depthclip bag ...``
+``depthclip eval nyu|kitti ...``, ``depthclip calibrate ...``, ``depthclip adapt ...``,
+``depthclip bag ...``
     :mod:`depthclip_ros.tools.evaluation`, :mod:`depthclip_ros.tools.calibration`,
-    :mod:`depthclip_ros.tools.bag`
+    :mod:`depthclip_ros.tools.adapt`, :mod:`depthclip_ros.tools.bag`
 
 Errors users can act on (a bad argument, a missing file, settings that do not fit) end the
 command with one line ``depthclip <command>: error: <reason>`` and exit code 2 (argparse's
@@ -58,6 +59,7 @@ COMMAND_MODULES = (
     'depthclip_ros.tools.demo',
     'depthclip_ros.tools.evaluation',
     'depthclip_ros.tools.calibration',
+    'depthclip_ros.tools.adapt',
     'depthclip_ros.tools.bag',
 )
 
