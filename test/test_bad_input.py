@@ -26,6 +26,7 @@ malformed images are rejected; an unusable camera_info gives FoV intrinsics for 
 """
 
 import math
+import os
 import struct
 import time
 from types import SimpleNamespace
@@ -47,6 +48,7 @@ from depthclip_ros.core.image_conversion import encode_compressed
 from depthclip_ros.ros import msgs as ros_msgs
 from depthclip_ros.ros.node import DepthClipNode
 
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NS = '/dc_bad_input'
 NODE = 'depthclip_node'
 SETTINGS = {'diagnostics_period': 0.2, 'flip_tta': False, 'qos.image_reliability': 'reliable',
@@ -520,6 +522,7 @@ INVALID = {
     'scale.min_inliers': [-0.1, 1.5],
     'scale.refine_pitch': ['no', 0],
     'scale.floor_frame': ['/odom', 'base footprint', 5],
+    'prompts.embeddings_file': ['/nonexistent/embeddings.npz', '/', REPO + '/README.md', 5],
 }
 
 #: read-only parameter -> a valid, different value that must still be refused.
