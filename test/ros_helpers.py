@@ -217,6 +217,39 @@ class Probe(Node):
         """Return the message on ``topic`` whose header stamp equals ``header``'s."""
         return self.wait_for_message(topic, lambda m: m.header.stamp == header.stamp, timeout)
 
+    def publish_until_output(self, send: Callable[['Probe'], Header],
+                             topics=('depth/image',), retry: float = 3.0,
+                             timeout: float = 30.0) -> Dict[str, Any]:
+        """
+        Publish with ``send(probe)`` until the outputs of one of those frames come back.
+
+        Republishes every ``retry`` seconds (a best-effort image may be lost, a subscription
+        may be new). The outputs of any frame published here count, so a node slower than
+        ``retry`` is waited for, never outrun by fresh stamps.
+
+        :param send: publishes one frame, returns its header
+        :param topics: outputs to wait for; the first decides which frame came back
+        :return: ``{topic: message}`` of one frame, and ``'header'``: that frame's header
+        :raises TimeoutError: nothing came back within ``timeout`` seconds
+        """
+        sent: List[Header] = []
+        deadline = time.monotonic() + timeout
+        while True:
+            sent.append(send(self))
+            stamps = [header.stamp for header in sent]
+            try:
+                first = self.wait_for_message(topics[0], lambda m: m.header.stamp in stamps,
+                                              timeout=retry)
+                break
+            except TimeoutError:
+                if time.monotonic() > deadline:
+                    raise
+        header = next(h for h in sent if h.stamp == first.header.stamp)
+        out: Dict[str, Any] = {topics[0]: first, 'header': header}
+        for topic in topics[1:]:
+            out[topic] = self.wait_for_stamp(topic, header, timeout=timeout)
+        return out
+
     # --------------------------------------------------------------------- publishing
     def header(self, frame_id: str = 'test_optical_frame') -> Header:
         """Return a header with a unique, increasing stamp."""

@@ -325,16 +325,15 @@ def test_adapt_errors_are_one_line(room, small_overrides, tmp_path, capsys):
          'at least 2 frames'),
         (['adapt', str(room[0]), '-o', str(tmp_path / 'z.npz'), '--set',
           f'prompts.embeddings_file={tmp_path / "old.npz"}'] + sets, 'leave it empty'),
-        (['adapt', str(room[0]), '--holdout', '1.0', '-o', str(tmp_path / 'w.npz')] + sets,
-         '--holdout'),
     ]
     for argv, words in cases:
         rc = main(argv)
         err = capsys.readouterr().err
         assert rc == 2 and words in err, (argv, err)
         assert len(err.strip().splitlines()) == 1, err
-    rc = main(['adapt', str(room[0]), '--holdout', '2'])
-    assert rc == 2 and '--holdout' in capsys.readouterr().err
+    for bad in ('2', '1', '0'):  # an open interval: neither end is a split
+        rc = main(['adapt', str(room[0]), '--holdout', bad])
+        assert rc == 2 and 'must be in (0, 1)' in capsys.readouterr().err
     assert not any(p.name.endswith('.npz') for p in tmp_path.iterdir())
 
 

@@ -14,7 +14,6 @@
 
 """``prompts.embeddings_file`` in depthclip_node over DDS: live, bins shown, bad files refused."""
 
-import time
 from types import SimpleNamespace
 
 from diagnostic_msgs.msg import DiagnosticArray
@@ -112,15 +111,9 @@ def remote_get(system, *names):
 
 
 def roundtrip(system, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        header = system.probe.publish_rgb(system.rgb)
-        try:
-            msg = system.probe.wait_for_stamp('depth/image', header, timeout=3.0)
-            return msgs.image_msg_to_array(msg)
-        except TimeoutError:
-            if time.monotonic() > deadline:
-                raise
+    out = system.probe.publish_until_output(lambda p: p.publish_rgb(system.rgb),
+                                            timeout=timeout)
+    return msgs.image_msg_to_array(out['depth/image'])
 
 
 @pytest.fixture

@@ -57,6 +57,8 @@ def module_files() -> Dict[str, str]:
 
 
 MODULES = module_files()
+SCRIPTS = sorted(os.path.join(ROOT, 'scripts', name)
+                 for name in os.listdir(os.path.join(ROOT, 'scripts')) if name.endswith('.py'))
 
 
 def imports_of(module: str) -> List[Tuple[str, int, bool]]:
@@ -134,6 +136,16 @@ def test_nothing_imports_the_cli_registry():
     users = sorted(module for module, targets in package_edges().items()
                    if cli in targets and module != cli)
     assert not users, f'{cli} is imported by {users}'
+    for path in SCRIPTS:
+        with open(path, encoding='utf-8') as f:
+            assert 'tools.cli' not in f.read(), path
+
+
+def test_the_import_graph_sees_function_level_imports():
+    edges = package_edges()
+    # bench_command imports node_bench only inside a function
+    assert f'{PACKAGE}.tools.node_bench' in edges[f'{PACKAGE}.tools.bench_command']
+    assert f'{PACKAGE}.tools.evaluation' in edges[f'{PACKAGE}.tools.datasets']
 
 
 def test_no_import_cycle():
@@ -168,6 +180,13 @@ def test_every_module_says_what_it_is_for(module):
     docstring = ast.get_docstring(ast.parse(text))
     assert docstring and docstring.splitlines()[0].strip(), f'{module} has no docstring'
     assert text.startswith('# Copyright'), f'{module} does not start with the license header'
+
+
+@pytest.mark.parametrize('path', SCRIPTS, ids=os.path.basename)
+def test_every_script_says_what_it_is_for(path):
+    with open(path, encoding='utf-8') as f:
+        docstring = ast.get_docstring(ast.parse(f.read()))
+    assert docstring and len(docstring.splitlines()[0]) > 10, path
 
 
 def test_core_imports_without_ros():

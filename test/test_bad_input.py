@@ -97,18 +97,10 @@ def send_info(system, intr):
 
 def good_roundtrip(system, send=None, size=(120, 160)):
     """Publish a good frame (republishing if needed); return (depth msg, camera_info msg)."""
-    probe = system.probe
     send = send or (lambda p: p.publish_rgb(system.rgb))
-    deadline = time.monotonic() + 30.0
-    while True:
-        header = send(probe)
-        try:
-            depth = probe.wait_for_stamp('depth/image', header, timeout=4.0)
-            break
-        except TimeoutError:
-            if time.monotonic() > deadline:
-                raise
-    info = probe.wait_for_stamp('depth/camera_info', header, timeout=10.0)
+    out = system.probe.publish_until_output(send, ('depth/image', 'depth/camera_info'),
+                                            retry=4.0)
+    depth, info, header = out['depth/image'], out['depth/camera_info'], out['header']
     assert depth.header.stamp == header.stamp
     assert (depth.height, depth.width) == size
     assert depth.encoding == '32FC1'
@@ -462,15 +454,8 @@ class TestCompressed:
                    what='the rejection')
         assert words in node.last_problem(), node.last_problem()
         assert rss_mb() - rss < 200.0
-        deadline = time.monotonic() + 30.0
-        while True:
-            good = probe.publish_compressed(system.rgb, 'png')
-            try:
-                depth = probe.wait_for_stamp('depth/image', good, timeout=4.0)
-                break
-            except TimeoutError:
-                if time.monotonic() > deadline:
-                    raise
+        depth = probe.publish_until_output(lambda p: p.publish_compressed(system.rgb, 'png'),
+                                           retry=4.0)['depth/image']
         assert (depth.height, depth.width) == (120, 160)
         assert all(m.header.stamp != header.stamp for m in probe.received('depth/image'))
         assert node.stats['processed'] > before['processed']

@@ -104,14 +104,8 @@ def system(context, small_overrides):
 def roundtrip(system, probe=None, timeout=30.0):
     """Publish the test image until its depth comes back; return the depth message."""
     probe = probe or system.probe
-    deadline = time.monotonic() + timeout
-    while True:
-        header = probe.publish_rgb(system.rgb)
-        try:
-            return probe.wait_for_stamp('depth/image', header, timeout=3.0)
-        except TimeoutError:
-            if time.monotonic() > deadline:
-                raise
+    return probe.publish_until_output(lambda p: p.publish_rgb(system.rgb),
+                                      timeout=timeout)['depth/image']
 
 
 def latest_status(probe, node):

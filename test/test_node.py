@@ -101,22 +101,8 @@ def roundtrip(system, topics=('depth/image',), send=None, timeout=30.0):
 
     :return: {topic: message} of one frame, all with that frame's header
     """
-    probe = system.probe
     send = send or (lambda p: p.publish_rgb(system.rgb))
-    deadline = time.monotonic() + timeout
-    while True:
-        header = send(probe)
-        try:
-            first = probe.wait_for_stamp(topics[0], header, timeout=4.0)
-        except TimeoutError:
-            if time.monotonic() > deadline:
-                raise
-            continue
-        out = {topics[0]: first}
-        for topic in topics[1:]:
-            out[topic] = probe.wait_for_stamp(topic, header, timeout=10.0)
-        out['header'] = header
-        return out
+    return system.probe.publish_until_output(send, topics, retry=4.0, timeout=timeout)
 
 
 def set_params(node, **values):

@@ -20,7 +20,6 @@ The scale and its state are in each camera's diagnostics; a live change of
 frame: twice the height, twice the depth, since the fit puts the same floor twice as far.
 """
 
-import time
 from types import SimpleNamespace
 
 from diagnostic_msgs.msg import DiagnosticArray
@@ -65,15 +64,7 @@ def system(context, small_overrides):
 
 
 def roundtrip(system, topics=('depth/image',)):
-    deadline = time.monotonic() + 30.0
-    while True:
-        header = system.probe.publish_rgb(system.rgb)
-        try:
-            out = {t: system.probe.wait_for_stamp(t, header, timeout=3.0) for t in topics}
-            return out
-        except TimeoutError:
-            if time.monotonic() > deadline:
-                raise
+    return system.probe.publish_until_output(lambda p: p.publish_rgb(system.rgb), topics)
 
 
 def scale_values(system, processed):
@@ -143,8 +134,9 @@ def test_floor_frame_needs_tf2(system):
 
 def test_temporal_filter_in_the_node(system):
     node = system.node
-    assert node.set_parameters([Parameter('scale.mode', value='fixed'),
-                                Parameter('temporal.enable', value=True)])[0].successful
+    results = node.set_parameters([Parameter('scale.mode', value='fixed'),
+                                   Parameter('temporal.enable', value=True)])
+    assert all(result.successful for result in results), results
     try:
         a = msgs.image_msg_to_array(roundtrip(system)['depth/image'])
         b = msgs.image_msg_to_array(roundtrip(system)['depth/image'])
@@ -157,5 +149,6 @@ def test_temporal_filter_in_the_node(system):
             result = node.set_parameters([Parameter('temporal.alpha', value=bad)])[0]
             assert not result.successful and 'alpha' in result.reason
     finally:
-        node.set_parameters([Parameter('scale.mode', value='ground'),
-                             Parameter('temporal.enable', value=False)])
+        results = node.set_parameters([Parameter('scale.mode', value='ground'),
+                                       Parameter('temporal.enable', value=False)])
+        assert all(result.successful for result in results), results

@@ -70,15 +70,9 @@ def system(context, small_overrides):
 
 def roundtrip(system, timeout=30.0):
     """Publish the test image until its depth comes back; return the depth array."""
-    deadline = time.monotonic() + timeout
-    while True:
-        header = system.probe.publish_rgb(system.rgb)
-        try:
-            msg = system.probe.wait_for_stamp('depth/image', header, timeout=3.0)
-            return msgs.image_msg_to_array(msg)
-        except TimeoutError:
-            if time.monotonic() > deadline:
-                raise
+    out = system.probe.publish_until_output(lambda p: p.publish_rgb(system.rgb),
+                                            timeout=timeout)
+    return msgs.image_msg_to_array(out['depth/image'])
 
 
 def call(future, timeout=60.0):

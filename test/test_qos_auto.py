@@ -27,7 +27,6 @@ therefore use the profile the README gives for best-effort drivers
 """
 
 import os
-import time
 
 from diagnostic_msgs.msg import DiagnosticArray
 import pytest
@@ -104,15 +103,12 @@ def wait_for_qos(probe, reliability):
 def depth_arrives(probe, publisher, rgb, timeout=60.0):
     """Publish ``rgb`` every 0.5 s until its depth comes back; return the depth message."""
     from depthclip_ros.ros import msgs
-    deadline = time.monotonic() + timeout
-    while True:
-        header = probe.header()
+
+    def send(p):
+        header = p.header()
         publisher.publish(msgs.rgb_to_image_msg(rgb, header, 'rgb8'))
-        try:
-            return probe.wait_for_stamp('depth/image', header, timeout=0.5)
-        except TimeoutError:
-            if time.monotonic() > deadline:
-                raise
+        return header
+    return probe.publish_until_output(send, retry=0.5, timeout=timeout)['depth/image']
 
 
 @pytest.mark.parametrize('reliability', ['reliable', 'best_effort'])

@@ -36,14 +36,13 @@ from depthclip_ros.core.sample import load_sample_depth, load_sample_rgb, sample
 from depthclip_ros.core.scale import (fit_ground_scale, floor_down_vector, GroundScale,
                                       Mounting)
 from depthclip_ros.core.temporal import scene_change, TemporalFilter
-from depthclip_ros.ros.floor_tf import mounting_from_rotation
 
 TRUE_SCALE = 1.7
 HEIGHT, PITCH = 1.0, 3.0  # the sample camera
 
 
 def smooth_noise(shape, sigma, rng, patch=32):
-    """A multiplicative error field: one log-normal value per patch, bilinearly upsampled."""
+    """Return a multiplicative error field: one log-normal value per patch, upsampled."""
     h, w = shape
     small = rng.normal(0.0, sigma, (h // patch + 1, w // patch + 1)).astype(np.float32)
     return np.exp(cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR))
@@ -152,7 +151,7 @@ def test_mounting_from_tf_rotation():
     quaternion = ((rotation[2, 1] - rotation[1, 2]) / (4 * w),
                   (rotation[0, 2] - rotation[2, 0]) / (4 * w),
                   (rotation[1, 0] - rotation[0, 1]) / (4 * w), w)
-    mounting = mounting_from_rotation(1.25, quaternion)
+    mounting = Mounting.from_quaternion(1.25, quaternion)
     assert mounting.height == 1.25
     assert mounting.pitch_deg == pytest.approx(10.0, abs=1e-9)
     assert mounting.roll_deg == pytest.approx(0.0, abs=1e-9)
@@ -227,7 +226,8 @@ def test_filters_off_leave_the_paper_depth_bit_for_bit(engine):
     same = engine.predict([image], steps=[step])[0]
     assert np.array_equal(plain.depth, same.depth)
     assert np.array_equal(plain.confidence, same.confidence)
-    assert filters.rescale(plain.depth, sample_intrinsics(), settings, 1.0) == 1.0
+    depth, _ = filters.scaled(plain.depth, sample_intrinsics(), settings, engine.state)
+    assert depth is plain.depth  # ground scale in fixed mode: the depth itself
 
 
 def test_every_camera_keeps_its_own_history(engine):
@@ -238,9 +238,14 @@ def test_every_camera_keeps_its_own_history(engine):
     engine.predict([a, b], steps=[first.step(0, settings), second.step(0, settings)])
     out = engine.predict([b, a], steps=[first.step(10 ** 8, settings),
                                         second.step(10 ** 8, settings)])
-    alone_first = engine.predict([b])[0].depth
-    # camera 1 saw a then b: its depth is between the two; camera 2 went on its own path
-    assert not np.array_equal(out[0].depth, alone_first)
+    # each camera's output is what it would be with that camera alone (a then b, b then a)
+    for index, (before, now) in enumerate(((a, b), (b, a))):
+        alone = CameraFilters()
+        engine.predict([before], steps=[alone.step(0, settings)])
+        expected = engine.predict([now], steps=[alone.step(10 ** 8, settings)])[0].depth
+        np.testing.assert_allclose(out[index].depth, expected, rtol=1e-4, atol=1e-4)
+        # and differs from the frame without history: the filter did blend
+        assert not np.allclose(out[index].depth, engine.predict([now])[0].depth, atol=1e-4)
     second.temporal.reset('test')  # a reset of one camera never touches another
     assert first.temporal.active and not second.temporal.active
     assert first.temporal.resets == 1

@@ -12,12 +12,16 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""The offline tools' structure: no import cycles, nothing imports the cli, shared helpers."""
+"""
+The offline tools' shared helpers: one percentile, a registry CLI, DDS domains apart.
+
+The import rules (layers, no cycles, nothing imports the CLI) are in test_architecture.py.
+"""
 
 import ast
 import glob
 import os
-from typing import Dict, List, Set
+from typing import Dict, List
 
 import pytest
 
@@ -27,117 +31,9 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PACKAGE = 'depthclip_ros'
 
 
-def _module_name(path: str) -> str:
-    rel = os.path.relpath(path, REPO)[:-len('.py')].split(os.sep)
-    if rel[-1] == '__init__':
-        rel = rel[:-1]
-    return '.'.join(rel)
-
-
-def _package_modules() -> Dict[str, str]:
-    paths = glob.glob(os.path.join(REPO, PACKAGE, '**', '*.py'), recursive=True)
-    return {_module_name(path): path for path in sorted(paths)}
-
-
-def _imports(path: str, name: str, known: Set[str]) -> Set[str]:
-    """Return the package modules ``path`` imports anywhere (functions included)."""
-    with open(path, encoding='utf-8') as f:
-        tree = ast.parse(f.read(), filename=path)
-    is_package = path.endswith('__init__.py')
-    out = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            targets = [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ''
-            if node.level:
-                parts = name.split('.')
-                parts = parts if is_package else parts[:-1]
-                parts = parts[:len(parts) - node.level + 1]
-                base = '.'.join(parts + ([base] if base else []))
-            # ``from a.b import c`` imports the module a.b.c when there is one, else a.b
-            targets = [f'{base}.{alias.name}' if f'{base}.{alias.name}' in known else base
-                       for alias in node.names]
-        else:
-            continue
-        out.update(t for t in targets if t in known)
-    out.discard(name)
-    return out
-
-
-def _graph() -> Dict[str, Set[str]]:
-    modules = _package_modules()
-    known = set(modules)
-    return {name: _imports(path, name, known) for name, path in modules.items()}
-
-
-def _cycles(graph: Dict[str, Set[str]]) -> List[List[str]]:
-    """Return the strongly connected components with more than one module (Tarjan)."""
-    index: Dict[str, int] = {}
-    low: Dict[str, int] = {}
-    stack: List[str] = []
-    on_stack: Set[str] = set()
-    found: List[List[str]] = []
-
-    def visit(node: str) -> None:
-        index[node] = low[node] = len(index)
-        stack.append(node)
-        on_stack.add(node)
-        for other in sorted(graph[node]):
-            if other not in index:
-                visit(other)
-                low[node] = min(low[node], low[other])
-            elif other in on_stack:
-                low[node] = min(low[node], index[other])
-        if low[node] == index[node]:
-            component = []
-            while True:
-                member = stack.pop()
-                on_stack.discard(member)
-                component.append(member)
-                if member == node:
-                    break
-            if len(component) > 1:
-                found.append(sorted(component))
-
-    for node in sorted(graph):
-        if node not in index:
-            visit(node)
-    return found
-
-
-def test_the_import_graph_sees_function_level_imports():
-    graph = _graph()
-    # bench_command imports node_bench only inside run_bench
-    assert 'depthclip_ros.tools.node_bench' in graph['depthclip_ros.tools.bench_command']
-    assert 'depthclip_ros.tools.evaluation' in graph['depthclip_ros.tools.datasets']
-    assert _cycles({'a': {'b'}, 'b': {'c'}, 'c': {'a'}, 'd': {'a'}}) == [['a', 'b', 'c']]
-
-
-def test_no_import_cycles_among_the_package_modules():
-    assert _cycles(_graph()) == []
-
-
-def test_nothing_imports_the_cli_module():
-    importers = [name for name, targets in _graph().items()
-                 if 'depthclip_ros.tools.cli' in targets]
-    assert importers == []
-    for path in glob.glob(os.path.join(REPO, 'scripts', '*.py')):
-        with open(path, encoding='utf-8') as f:
-            assert 'tools.cli' not in f.read(), path
-
-
 def _tool_files() -> List[str]:
     return sorted(glob.glob(os.path.join(REPO, PACKAGE, 'tools', '*.py'))
                   + glob.glob(os.path.join(REPO, 'scripts', '*.py')))
-
-
-@pytest.mark.parametrize('path', _tool_files(), ids=os.path.basename)
-def test_every_tool_module_says_what_it_is_for(path):
-    with open(path, encoding='utf-8') as f:
-        tree = ast.parse(f.read(), filename=path)
-    docstring = ast.get_docstring(tree)
-    assert docstring and len(docstring.splitlines()[0]) > 10, path
 
 
 def test_one_percentile_helper():

@@ -33,6 +33,7 @@ import math
 import os
 import re
 import string
+import sys
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 
 import yaml
@@ -65,6 +66,8 @@ MAX_PROMPT_CHARS = 200
 #: Physical bounds of a depth bin, metres (float32 stays exact and finite far beyond them).
 MIN_BIN_M = 0.01
 MAX_BIN_M = 1000.0
+#: Two class embeddings closer than this (cosine) are (nearly) the same depth class.
+MAX_CLASS_COSINE = 0.999
 
 #: Most cameras one node serves (the ``cameras`` parameter).
 MAX_CAMERAS = 16
@@ -415,11 +418,7 @@ class DepthClipConfig(_Flat):
             raise ValueError(
                 f'depth_bins has {len(bins)} values but prompts.depth_classes has '
                 f'{len(p.depth_classes)}; they must match one to one')
-        if any(not math.isfinite(b) or not MIN_BIN_M <= b <= MAX_BIN_M for b in bins):
-            raise ValueError(f'depth_bins must be finite and positive, between {MIN_BIN_M:g} '
-                             f'and {MAX_BIN_M:g} m, got {list(bins)}')
-        if any(b2 <= b1 for b1, b2 in zip(bins, bins[1:])):
-            raise ValueError(f'depth_bins must be strictly increasing, got {list(bins)}')
+        check_depth_bins(bins)
         if not (math.isfinite(self.temperature) and 0.0 < self.temperature):
             raise ValueError(f'temperature must be > 0, got {self.temperature}')
         check_ranges(self.to_flat())
@@ -443,11 +442,13 @@ class DepthClipConfig(_Flat):
 @dataclass(frozen=True)
 class NodeSettings(_Flat):
     """
-    The node's own settings (outputs, image subscription, diagnostics); field ``a_b`` is ``a.b``.
+    The node's own settings; field ``a_b`` is parameter ``a.b``.
 
-    Immutable and validated, like :class:`DepthClipConfig`. The outputs part
-    (``camera_fov_deg``, ``cloud_*``, ``publish_*``) is also what ``depthclip bag`` uses, with
-    the same defaults.
+    Outputs, image subscription, diagnostics, batching, the temporal filter (``temporal.*``)
+    and the metric scale (``scale.*``). Immutable and validated, like
+    :class:`DepthClipConfig`. ``depthclip bag`` and ``depthclip predict`` read the same
+    settings, with the same defaults, from the same parameter file (what only a live node
+    can do, e.g. ``scale.floor_frame``, is noted there).
     """
 
     input_transport: str = 'raw'
@@ -551,6 +552,32 @@ class ScaleSettings:
 #: NodeSettings field -> dotted parameter name.
 _NODE_FIELD_NAMES: Dict[str, str] = {spec.name.replace('.', '_'): spec.name
                                      for spec in NODE_PARAMETERS}
+
+
+def check_depth_bins(bins: Iterable[float], where: str = '') -> None:
+    """
+    Check metric depth bins: finite, within the physical bounds, strictly increasing.
+
+    :param where: prefix of the message (e.g. the file they come from)
+    :raises ValueError: saying which rule the bins break
+    """
+    bins = list(bins)
+    prefix = f'{where}: ' if where else ''
+    if any(not math.isfinite(b) or not MIN_BIN_M <= b <= MAX_BIN_M for b in bins):
+        raise ValueError(f'{prefix}depth_bins must be finite and positive, between '
+                         f'{MIN_BIN_M:g} and {MAX_BIN_M:g} m, got {bins}')
+    if any(b2 <= b1 for b1, b2 in zip(bins, bins[1:])):
+        raise ValueError(f'{prefix}depth_bins must be strictly increasing, got {bins}')
+
+
+def is_checkpoint_path(value: str) -> bool:
+    """
+    Return whether ``model.pretrained`` names a checkpoint file rather than a hub tag.
+
+    A file: a path with a directory separator, an existing path, or a checkpoint extension.
+    """
+    return os.sep in value or os.path.exists(value) or \
+        value.endswith(('.pt', '.pth', '.bin', '.safetensors'))
 
 
 def _check_prompts(p: PromptConfig) -> None:
@@ -777,7 +804,6 @@ def find_share_file(*parts: str) -> str:
         candidates.append(get_package_share_directory('depthclip_ros'))
     except Exception:  # noqa: B902 - no ament index, or package not in it
         pass
-    import sys
     candidates.append(os.path.join(sys.prefix, 'share', 'depthclip_ros'))
     here = os.path.dirname(os.path.abspath(__file__))  # <source tree>/depthclip_ros/core
     candidates.append(os.path.dirname(os.path.dirname(here)))
@@ -811,7 +837,8 @@ def _coerce(name: str, raw: Any, current: Any) -> Any:
             return raw.lower() == 'true'
         raise ValueError(f'{name} must be true or false, got {raw!r}')
     if isinstance(current, int):
-        if isinstance(raw, bool) or not isinstance(raw, (int, float)) or raw != int(raw):
+        if isinstance(raw, bool) or not isinstance(raw, (int, float)) \
+                or not math.isfinite(raw) or raw != int(raw):
             raise ValueError(f'{name} must be an integer, got {raw!r}')
         return int(raw)
     if isinstance(current, float):

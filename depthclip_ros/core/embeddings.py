@@ -60,8 +60,9 @@ import zipfile
 
 import numpy as np
 
-from depthclip_ros.core.config import (DepthClipConfig, MAX_BIN_M, MAX_DEPTH_CLASSES, MIN_BIN_M,
-                                       SPECS)
+from depthclip_ros.core.config import (check_depth_bins, DepthClipConfig, MAX_CLASS_COSINE,
+                                       MAX_DEPTH_CLASSES, SPECS)
+from depthclip_ros.core.stats import most_similar_rows
 
 __all__ = ['AdaptedEmbeddings', 'check_compatible', 'embeddings_key', 'EMBEDDINGS_PARAMETER',
            'FORMAT_NAME', 'FORMAT_VERSION', 'load_embeddings', 'save_embeddings']
@@ -74,8 +75,6 @@ FORMAT_VERSION = 1
 MAX_FILE_BYTES = 16 * 1024 * 1024
 #: Largest deviation of a row's norm from 1.
 UNIT_NORM_TOLERANCE = 1e-3
-#: Two class embeddings closer than this (cosine) read the same.
-MAX_CLASS_COSINE = 0.999
 #: Keys every file must have.
 REQUIRED_KEYS = ('format', 'version', 'embeddings', 'depth_bins', 'temperature', 'model_name',
                  'feature_mode')
@@ -180,23 +179,15 @@ class AdaptedEmbeddings:
         if np.abs(norms - 1.0).max() > UNIT_NORM_TOLERANCE:
             raise ValueError(f'{where}: embedding rows must be unit-norm, got norms '
                              f'{norms.min():.4g} .. {norms.max():.4g}')
-        unit = e.astype(np.float64) / norms[:, None]
-        cosine = unit @ unit.T
-        np.fill_diagonal(cosine, -1.0)
-        i, j = np.unravel_index(int(np.argmax(cosine)), cosine.shape)
-        if cosine[i, j] > MAX_CLASS_COSINE:
+        i, j, cosine = most_similar_rows(e)
+        if cosine > MAX_CLASS_COSINE:
             raise ValueError(f'{where}: classes {i} and {j} have (nearly) the same embedding '
-                             f'(cosine {cosine[i, j]:.5f})')
+                             f'(cosine {cosine:.5f} > {MAX_CLASS_COSINE})')
         bins = self.depth_bins
         if len(bins) != k:
             raise ValueError(f'{where}: {len(bins)} depth_bins for {k} class embeddings; they '
                              'must match one to one')
-        if any(not math.isfinite(b) or not MIN_BIN_M <= b <= MAX_BIN_M for b in bins):
-            raise ValueError(f'{where}: depth_bins must be finite, between {MIN_BIN_M:g} and '
-                             f'{MAX_BIN_M:g} m, got {list(bins)}')
-        if any(b2 <= b1 for b1, b2 in zip(bins, bins[1:])):
-            raise ValueError(f'{where}: depth_bins must be strictly increasing, got '
-                             f'{list(bins)}')
+        check_depth_bins(bins, where)
         spec = SPECS['temperature']
         t = self.temperature
         if not (math.isfinite(t) and spec.min_value <= t <= spec.max_value):

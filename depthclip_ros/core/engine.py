@@ -33,18 +33,20 @@ import torch.nn.functional as F
 
 from depthclip_ros.core import loading
 from depthclip_ros.core.config import DepthClipConfig, read_only_names
-from depthclip_ros.core.embeddings import (AdaptedEmbeddings, check_compatible,
-                                           embeddings_key, EMBEDDINGS_PARAMETER,
-                                           load_embeddings)
+from depthclip_ros.core.embeddings import (AdaptedEmbeddings, check_compatible, embeddings_key,
+                                           EMBEDDINGS_PARAMETER, load_embeddings)
 from depthclip_ros.core.loading import load_clip, LoadedModel, ModelLoadError
-from depthclip_ros.core.model import (CancelledError, class_embeddings, class_probabilities,
-                                      confidence, DenseFeatures, expected_depth,
-                                      normalization_stats, UnsupportedBackboneError)
+from depthclip_ros.core.model import (average_mirrored, CancelledError, class_embeddings,
+                                      class_probabilities, confidence, DenseFeatures,
+                                      expected_depth, normalization_stats,
+                                      UnsupportedBackboneError)
 from depthclip_ros.core.sample import load_sample_rgb, SAMPLE_FRAME_COUNT
 from depthclip_ros.core.stats import percentile
+from depthclip_ros.core.text import one_line
 
 __all__ = ['CancelledError', 'DepthClipEngine', 'DepthDifference', 'depth_difference',
-           'LiveState', 'ModelLoadError', 'precision_check_frames', 'Prediction']
+           'finish_depth', 'LiveState', 'ModelLoadError', 'precision_check_frames',
+           'Prediction']
 
 LOG = logging.getLogger('depthclip_ros')
 
@@ -135,6 +137,32 @@ def check_images(images: Sequence[np.ndarray]) -> None:
             raise ValueError('images must be H x W x 3 uint8 RGB arrays, got '
                              f'{getattr(image, "shape", None)} '
                              f'{getattr(image, "dtype", type(image).__name__)}')
+
+
+def finish_depth(depth: torch.Tensor, size: Tuple[int, int], depth_range: Tuple[float, float],
+                 smoothing_sigma: float) -> np.ndarray:
+    """
+    Turn one low-resolution depth map into the published one.
+
+    Upsampled bilinearly (corners aligned) to ``size``, smoothed with ``smoothing_sigma``,
+    non-finite values replaced and everything clipped to the bins' range.
+
+    :param depth: ``(1, 1, h, w)`` metres
+    :param size: ``(height, width)`` of the output
+    :param depth_range: the first and last bin (metres)
+    :param smoothing_sigma: Gaussian sigma in output pixels (0: none)
+    :return: ``(height, width)`` float32, C-contiguous
+    """
+    low, high = depth_range
+    sigma = smoothing_sigma
+    d = F.interpolate(depth, size=size, mode='bilinear', align_corners=True)
+    d_np = d[0, 0].float().cpu().numpy()
+    if sigma > 0:
+        d_np = cv2.GaussianBlur(d_np, (0, 0), sigmaX=sigma, sigmaY=sigma,
+                                borderType=cv2.BORDER_REFLECT)
+    d_np = np.nan_to_num(d_np, nan=low, posinf=high, neginf=low)
+    np.clip(d_np, low, high, out=d_np)
+    return np.ascontiguousarray(d_np, dtype=np.float32)
 
 
 class DepthClipEngine:
@@ -251,7 +279,7 @@ class DepthClipEngine:
                 reference, [self.predict_one(frame).depth for frame in frames])
         except RuntimeError as error:  # a torch build without some bf16 kernel
             visual.load_state_dict(fp32_tensors, assign=True)
-            reason = ' '.join(str(error).split())[:200]
+            reason = one_line(error, limit=200)
             loaded.precision_reason = f'auto: bf16 failed on this CPU ({reason}): fp32'
             return
         if difference.p99 <= limit:
@@ -417,7 +445,7 @@ class DepthClipEngine:
         features = self._features(batch)
         probabilities = class_probabilities(features, state.text, cfg.temperature)
         if cfg.flip_tta:
-            probabilities = 0.5 * (probabilities[:n] + torch.flip(probabilities[n:], dims=[3]))
+            probabilities = average_mirrored(probabilities[:n], probabilities[n:])
         if steps is not None and any(step is not None for step in steps):
             probabilities = torch.stack([step(p) if step is not None else p
                                          for p, step in zip(probabilities, steps)])
@@ -455,22 +483,14 @@ class DepthClipEngine:
         state = state if state is not None else self._state  # one snapshot per batch
         batch = self.preprocess(images)
         depth, conf = self.predict_low_res(batch, state, steps)
-        low, high = state.config.depth_range
-        sigma = state.config.smoothing_sigma
+        cfg = state.config
         out = []
         for i, (h, w) in enumerate(output_sizes):
-            h, w = int(h), int(w)
-            d = F.interpolate(depth[i:i + 1], size=(h, w), mode='bilinear', align_corners=True)
-            c = F.interpolate(conf[i:i + 1], size=(h, w), mode='bilinear', align_corners=True)
-            d_np = d[0, 0].float().cpu().numpy()
-            c_np = c[0, 0].float().cpu().numpy()
-            if sigma > 0:
-                d_np = cv2.GaussianBlur(d_np, (0, 0), sigmaX=sigma, sigmaY=sigma,
-                                        borderType=cv2.BORDER_REFLECT)
-            d_np = np.nan_to_num(d_np, nan=low, posinf=high, neginf=low)
-            np.clip(d_np, low, high, out=d_np)
-            c_np = np.clip(np.nan_to_num(c_np, nan=0.0), 0.0, 1.0)
-            out.append(Prediction(depth=np.ascontiguousarray(d_np, dtype=np.float32),
+            size = (int(h), int(w))
+            c = F.interpolate(conf[i:i + 1], size=size, mode='bilinear', align_corners=True)
+            c_np = np.clip(np.nan_to_num(c[0, 0].float().cpu().numpy(), nan=0.0), 0.0, 1.0)
+            out.append(Prediction(depth=finish_depth(depth[i:i + 1], size, cfg.depth_range,
+                                                     cfg.smoothing_sigma),
                                   confidence=np.ascontiguousarray(c_np, dtype=np.float32)))
         return out
 

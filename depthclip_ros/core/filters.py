@@ -27,7 +27,7 @@ from typing import List, Optional, Tuple
 import numpy as np
 
 from depthclip_ros.core.config import NodeSettings
-from depthclip_ros.core.engine import ProbabilityStep
+from depthclip_ros.core.engine import LiveState, ProbabilityStep
 from depthclip_ros.core.geometry import Intrinsics
 from depthclip_ros.core.scale import GroundScale, Mounting
 from depthclip_ros.core.temporal import TemporalFilter
@@ -53,14 +53,29 @@ class CameraFilters:
             return None
         return lambda probabilities: self.temporal.update(probabilities, stamp_ns, temporal)
 
-    def rescale(self, depth: np.ndarray, intrinsics: Intrinsics, settings: NodeSettings,
-                depth_scale: float, mounting: Optional[Mounting] = None) -> float:
+    def scaled(self, depth: np.ndarray, intrinsics: Intrinsics, settings: NodeSettings,
+               state: LiveState, mounting: Optional[Mounting] = None
+               ) -> Tuple[np.ndarray, Tuple[float, float]]:
         """
-        Fit the ground scale of this frame (``scale.mode: ground``); return its factor.
+        Apply the ground scale to one frame's depth (``scale.mode: ground``).
 
-        The factor multiplies the depth predicted with ``depth_scale``; 1 in fixed mode.
+        :param depth: the prediction, made with ``state``'s ``depth_scale``
+        :param intrinsics: the image's intrinsics (any size: scaled to the depth's)
+        :param state: the engine state the prediction was made with
+        :param mounting: the camera's mounting (TF), else the ``scale.camera_*`` settings
+        :return: the depth and its colour range (the bins' range), both scaled; unchanged
+            in fixed mode
         """
-        return self.scale.update(depth, intrinsics, settings.scale, depth_scale, mounting)
+        low, high = state.config.depth_range
+        if settings.scale_mode != 'ground':
+            self.scale.update(depth, intrinsics, settings.scale, state.config.depth_scale)
+            return depth, (low, high)
+        height, width = depth.shape
+        if (intrinsics.width, intrinsics.height) != (width, height):
+            intrinsics = intrinsics.scaled(width, height)
+        factor = self.scale.update(depth, intrinsics, settings.scale,
+                                   state.config.depth_scale, mounting)
+        return depth * np.float32(factor), (low * factor, high * factor)
 
     def report(self, settings: NodeSettings) -> List[Tuple[str, str]]:
         """Return key values for diagnostics: what each filter does and did."""

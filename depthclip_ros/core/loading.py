@@ -28,7 +28,8 @@ from typing import Any, Dict, Optional
 
 import torch
 
-from depthclip_ros.core.config import ModelConfig
+from depthclip_ros.core.config import is_checkpoint_path, ModelConfig
+from depthclip_ros.core.text import one_line
 
 LOG = logging.getLogger('depthclip_ros')
 
@@ -173,9 +174,7 @@ def load_clip(model_cfg: ModelConfig) -> LoadedModel:
             f'model.name {name!r} is not an open_clip architecture; e.g. RN50, RN101, '
             'RN50x4, ViT-B-32, ViT-B-16')
     pretrained = model_cfg.pretrained.strip()
-    is_file = bool(pretrained) and (os.sep in pretrained or os.path.exists(pretrained)
-                                    or pretrained.endswith(('.pt', '.pth', '.bin',
-                                                            '.safetensors')))
+    is_file = bool(pretrained) and is_checkpoint_path(pretrained)
     quick_gelu = _quick_gelu(model_cfg, pretrained, is_file)
     try:
         if not pretrained:
@@ -201,7 +200,7 @@ def load_clip(model_cfg: ModelConfig) -> LoadedModel:
         raise
     except Exception as error:  # noqa: B902 - any failure inside open_clip/torch
         raise ModelLoadError(
-            f'cannot load {name} weights from {pretrained!r}: {_one_line(error)}') from None
+            f'cannot load {name} weights from {pretrained!r}: {one_line(error)}') from None
     model.eval()
     model.requires_grad_(False)
     dtype = PRECISION_DTYPES[precision]
@@ -233,7 +232,7 @@ def _create_from_tag(open_clip, name: str, tag: str, quick_gelu: bool) -> torch.
     except Exception as error:  # noqa: B902 - download/cache failures come in many types
         raise ModelLoadError(
             f'cannot obtain the {tag!r} weights of {name} (offline and not cached?): '
-            f'{_one_line(error)}. Set model.pretrained to a local checkpoint file, e.g. '
+            f'{one_line(error)}. Set model.pretrained to a local checkpoint file, e.g. '
             f'--set model.pretrained=/path/to/{name}.pt (or the params file / '
             f'`-p model.pretrained:=...`)') from None
 
@@ -263,7 +262,7 @@ def load_checkpoint_file(model: torch.nn.Module, path: str) -> None:
     except RuntimeError as error:
         raise ModelLoadError(
             f'checkpoint {path} does not fit model.name {model.__class__.__name__} '
-            f'architecture: {_one_line(error)}') from None
+            f'architecture: {one_line(error)}') from None
 
 
 def read_state_dict(path: str) -> Dict[str, torch.Tensor]:
@@ -281,7 +280,7 @@ def read_state_dict(path: str) -> Dict[str, torch.Tensor]:
     except Exception as error:  # noqa: B902 - corrupt files raise many types
         raise ModelLoadError(
             f'cannot read checkpoint {path} safely (corrupt, or not plain tensors): '
-            f'{_one_line(error)}') from None
+            f'{one_line(error)}') from None
     if isinstance(checkpoint, torch.jit.ScriptModule):
         checkpoint = checkpoint.state_dict()
     if isinstance(checkpoint, dict) and isinstance(checkpoint.get('state_dict'), dict):
@@ -341,8 +340,3 @@ def _quiet_random_init():
         yield
     finally:
         root.removeFilter(log_filter)
-
-
-def _one_line(error: BaseException) -> str:
-    text = ' '.join(str(error).split())
-    return text if len(text) <= 300 else text[:297] + '...'

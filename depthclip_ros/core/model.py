@@ -41,6 +41,9 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
+from depthclip_ros.core.config import MAX_CLASS_COSINE
+from depthclip_ros.core.stats import most_similar_rows
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 #: CLIP's own statistics (open_clip.constants.OPENAI_DATASET_MEAN / STD).
@@ -245,9 +248,6 @@ def build_prompts(templates: Sequence[str], objects: Sequence[str],
 #: Prompts encoded per text-encoder call; a prompt change can be cancelled between chunks.
 TEXT_CHUNK = 16
 
-#: Class embeddings closer than this (cosine) are (nearly) the same class.
-MAX_CLASS_COSINE = 0.999
-
 
 class CancelledError(RuntimeError):
     """The computation was cancelled (the node is shutting down)."""
@@ -285,11 +285,7 @@ def check_distinct_classes(text: torch.Tensor, depth_classes: Sequence[str],
     :param text: ``(K, C)`` unit-norm class embeddings
     :raises ValueError: naming the two depth classes and their cosine similarity
     """
-    cosine = text.float() @ text.float().T
-    cosine.fill_diagonal_(-1.0)
-    worst = int(cosine.argmax())
-    i, j = divmod(worst, cosine.shape[1])
-    value = float(cosine[i, j])
+    i, j, value = most_similar_rows(text.detach().float().cpu().numpy())
     if value > max_cosine:
         raise ValueError(
             f'prompts.depth_classes: the prompts of {depth_classes[i]!r} and '
@@ -343,6 +339,16 @@ def class_probabilities(features: torch.Tensor, text: torch.Tensor,
     logits = torch.einsum('bchw,kc->bkhw', features, text.to(features.dtype))
     logits = logits * (LOGIT_SCALE / temperature)
     return torch.softmax(logits, dim=1)
+
+
+def average_mirrored(probabilities: torch.Tensor, mirrored: torch.Tensor) -> torch.Tensor:
+    """
+    Average class probabilities with those of the mirrored image, flipped back (flip TTA).
+
+    :param probabilities: ``(B, K, h, w)`` of the images
+    :param mirrored: ``(B, K, h, w)`` of the same images mirrored left-right
+    """
+    return 0.5 * (probabilities + torch.flip(mirrored, dims=[3]))
 
 
 def expected_depth(probabilities: torch.Tensor, bins: torch.Tensor) -> torch.Tensor:

@@ -37,18 +37,13 @@ from depthclip_ros.core.config import NodeSettings
 from depthclip_ros.core.engine import DepthClipEngine, LiveState
 from depthclip_ros.core.filters import CameraFilters
 from depthclip_ros.core.outputs import (choose_intrinsics, compute_outputs, FrameOutputs,
-                                        IntrinsicsChoice, OutputRequest, scaled_sizes)
+                                        OutputRequest, scaled_sizes)
 from depthclip_ros.core.scale import Mounting
 from depthclip_ros.core.scheduler import CameraState, Frame, Scheduler
+from depthclip_ros.core.text import one_line
 
 #: Exceptions after which the CUDA cache is emptied (the frames are dropped either way).
 OUT_OF_MEMORY_ERRORS = (getattr(torch, 'OutOfMemoryError', torch.cuda.OutOfMemoryError),)
-
-
-def one_line(error: BaseException) -> str:
-    """Return an exception's message on one line, at most 300 characters."""
-    text = ' '.join(str(error).split())
-    return text if len(text) <= 300 else text[:297] + '...'
 
 
 class FrameSink:
@@ -102,13 +97,13 @@ class DepthPipeline:
         self._settings = settings
         self._swap_lock = threading.Lock()
         self._worker: Optional[threading.Thread] = None
-        self._filters: Dict[str, CameraFilters] = {}
+        # One per camera, made here: the worker and the diagnostics both read them.
+        self._filters: Dict[str, CameraFilters] = {camera.name: CameraFilters()
+                                                   for camera in scheduler.cameras}
 
     # ---------------------------------------------------------------------------- settings
     def filters(self, camera: str) -> CameraFilters:
         """Return camera ``camera``'s temporal filter and ground scale."""
-        if camera not in self._filters:
-            self._filters[camera] = CameraFilters()
         return self._filters[camera]
 
     @property
@@ -248,12 +243,17 @@ class DepthPipeline:
                                 f'no camera_info on {camera.info_topic} yet: using intrinsics '
                                 f'from camera.fov_deg={fov:g} (the point cloud scale is '
                                 'approximate)')
-        depth, (low, high) = prediction.depth, state.config.depth_range
-        if settings.scale_mode == 'ground':
-            depth, factor = self._rescale(camera, frame, depth, choice, settings, state)
-            low, high = low * factor, high * factor
+        scale = self._filters[camera.name].scale
+        before = scale.state
+        mounting = self._sink.mounting(camera, frame) if settings.scale_mode == 'ground' \
+            else None
+        depth, depth_range = self._filters[camera.name].scaled(
+            prediction.depth, choice.intrinsics, settings, state, mounting)
+        if scale.state != before and scale.state in ('holding', 'out of bounds'):
+            self.scheduler.warn([camera], 'scale', f'ground scale: {scale.reason}',
+                                level='info', period=60.0)
         outputs = compute_outputs(depth, prediction.confidence, rgb, choice, settings,
-                                  (low, high), self._sink.request(camera))
+                                  depth_range, self._sink.request(camera))
         if outputs.colorized is not None:
             self.scheduler.bump(camera, 'colorized_built')
         if outputs.cloud is not None:
@@ -265,20 +265,3 @@ class DepthPipeline:
             latency_ms = (self._sink.now_ns() - frame.stamp_ns) / 1e6
         self.scheduler.record(camera, inference_ms,
                               (time.monotonic() - frame.received) * 1000.0, latency_ms)
-
-    def _rescale(self, camera: CameraState, frame: Frame, depth: np.ndarray,
-                 choice: IntrinsicsChoice, settings: NodeSettings,
-                 state: LiveState) -> Tuple[np.ndarray, float]:
-        """Fit the ground scale of this frame; return the scaled depth and the factor."""
-        height, width = depth.shape
-        intr = choice.intrinsics
-        if (intr.width, intr.height) != (width, height):
-            intr = intr.scaled(width, height)
-        scale = self.filters(camera.name).scale
-        before = scale.state
-        factor = scale.update(depth, intr, settings.scale, state.config.depth_scale,
-                              self._sink.mounting(camera, frame))
-        if scale.state != before and scale.state in ('holding', 'out of bounds'):
-            self.scheduler.warn([camera], 'scale', f'ground scale: {scale.reason}',
-                                level='info', period=60.0)
-        return depth * np.float32(factor), factor

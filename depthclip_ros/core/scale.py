@@ -255,6 +255,23 @@ class Mounting:
     roll_deg: float = 0.0
 
     @classmethod
+    def from_quaternion(cls, height: float, quaternion: Sequence[float]) -> 'Mounting':
+        """
+        Build it from the optical frame's orientation in a floor frame with z up (TF).
+
+        :param height: the optical centre's z in the floor frame (m)
+        :param quaternion: (x, y, z, w) rotation from the optical frame to the floor frame
+        """
+        x, y, z, w = (float(v) for v in quaternion)
+        norm = math.sqrt(x * x + y * y + z * z + w * w)
+        if not (math.isfinite(norm) and norm > 0.0):
+            raise ValueError(f'quaternion must be non-zero and finite, got {quaternion}')
+        x, y, z, w = x / norm, y / norm, z / norm, w / norm
+        # Third row of the rotation matrix: the floor's z axis in optical coordinates.
+        up = (2.0 * (x * z - w * y), 2.0 * (y * z + w * x), 1.0 - 2.0 * (x * x + y * y))
+        return cls.from_down(height, [-v for v in up])
+
+    @classmethod
     def from_down(cls, height: float, down: Sequence[float]) -> 'Mounting':
         """Build it from the floor's downward unit normal in the optical frame (e.g. TF)."""
         x, y, z = (float(v) for v in down)
@@ -296,8 +313,9 @@ class GroundScale:
         :param mounting: the camera's height and orientation over the floor (default: the
             ``scale.camera_*`` settings; a TF lookup gives it otherwise)
         """
-        if settings.mode != 'ground':
+        if settings.mode != 'ground':  # back to ground later: a fresh start
             self.scale, self.state, self.reason = None, 'fixed', 'scale.mode: fixed'
+            self.fits, self.pitch_correction_deg = 0, 0.0
             return 1.0
         if self.scale is None:
             self.scale = depth_scale

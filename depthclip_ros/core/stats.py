@@ -12,10 +12,10 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Summary statistics used by diagnostics, benchmarks and reports: one percentile convention."""
+"""Summary statistics used by diagnostics, benchmarks and checks: one convention each."""
 
 import math
-from typing import Iterable
+from typing import Iterable, Tuple
 
 import numpy as np
 
@@ -35,3 +35,18 @@ def percentile(values: Iterable[float], q: float) -> float:
     if data.size == 0:
         return math.nan
     return float(np.percentile(data, q))
+
+
+def most_similar_rows(vectors: np.ndarray) -> Tuple[int, int, float]:
+    """
+    Return the two rows of ``vectors`` with the highest cosine similarity, and that similarity.
+
+    :param vectors: ``(K, C)`` with K >= 2 and no zero rows
+    :return: ``(i, j, cosine)`` with ``i < j``
+    """
+    rows = np.asarray(vectors, dtype=np.float64)
+    unit = rows / np.linalg.norm(rows, axis=1, keepdims=True)
+    cosine = unit @ unit.T
+    np.fill_diagonal(cosine, -np.inf)
+    i, j = np.unravel_index(int(np.argmax(cosine)), cosine.shape)
+    return int(min(i, j)), int(max(i, j)), float(cosine[i, j])

@@ -22,8 +22,7 @@ the optical frame, from which the core's ground-scale fit works. tf2_ros comes w
 distribution; without it (the PyPI wheels) the parameter is refused with that reason.
 """
 
-import math
-from typing import Optional, Sequence
+from typing import Optional
 
 from depthclip_ros.core.scale import Mounting
 
@@ -52,28 +51,19 @@ def check_floor_frame(frame: str) -> None:
                          'scale.camera_pitch_deg and scale.camera_roll_deg instead')
 
 
-def mounting_from_rotation(height: float, quaternion: Sequence[float]) -> Mounting:
-    """
-    Return the mounting of a camera whose optical frame has ``quaternion`` in the floor frame.
-
-    :param height: the optical centre's z in the floor frame (m)
-    :param quaternion: (x, y, z, w) rotation from the optical frame to the floor frame
-    """
-    x, y, z, w = (float(v) for v in quaternion)
-    norm = math.sqrt(x * x + y * y + z * z + w * w)
-    x, y, z, w = x / norm, y / norm, z / norm, w / norm
-    # Third row of the rotation matrix: the floor's z axis in optical coordinates.
-    up = (2.0 * (x * z - w * y), 2.0 * (y * z + w * x), 1.0 - 2.0 * (x * x + y * y))
-    return Mounting.from_down(height, [-v for v in up])
-
-
 class FloorTf:
     """Looks the camera's mounting up in TF for each frame (one listener per node)."""
 
     def __init__(self, node):
         from tf2_ros import Buffer, TransformListener
         self._buffer = Buffer()
-        self._listener = TransformListener(self._buffer, node, spin_thread=True)
+        # No spin thread of its own: the node's executor serves the TF subscriptions (a
+        # listener with spin_thread=True would move the whole node onto its executor).
+        self._listener = TransformListener(self._buffer, node)
+
+    def close(self) -> None:
+        """Stop listening (the subscriptions are destroyed)."""
+        self._listener.unregister()
 
     def mounting(self, floor_frame: str, frame_id: str, stamp_ns: int) -> Optional[Mounting]:
         """
@@ -96,5 +86,5 @@ class FloorTf:
         except tf2_ros.TransformException as error:
             raise ValueError(f'no TF from {floor_frame} to {frame_id}: {error}') from None
         t = transform.transform
-        return mounting_from_rotation(t.translation.z, (t.rotation.x, t.rotation.y,
-                                                        t.rotation.z, t.rotation.w))
+        return Mounting.from_quaternion(t.translation.z, (t.rotation.x, t.rotation.y,
+                                                          t.rotation.z, t.rotation.w))

@@ -29,8 +29,8 @@ Same parameters, topics and behaviour as ``depthclip_node``, driven by the ROS 2
 
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 
-from depthclip_ros.ros.node import (DepthClipApi, DepthClipBinding, ModelLoadError, NODE_NAME,
-                                    StartupError)
+from depthclip_ros.ros.node import DepthClipBinding, ModelLoadError, NODE_NAME, StartupError
+from depthclip_ros.ros.node_api import DepthClipApi
 
 
 class DepthClipLifecycleNode(DepthClipApi, LifecycleNode):

@@ -53,12 +53,14 @@ from depthclip_ros.core.config import (DepthClipConfig, ENGINE_PARAMETERS, NODE_
 from depthclip_ros.core.embeddings import EMBEDDINGS_PARAMETER
 from depthclip_ros.core.engine import CancelledError, DepthClipEngine, ModelLoadError
 from depthclip_ros.core.outputs import CameraModel, FrameOutputs, OutputRequest
-from depthclip_ros.core.pipeline import DepthPipeline, FrameSink, one_line
+from depthclip_ros.core.pipeline import DepthPipeline, FrameSink
 from depthclip_ros.core.scale import Mounting
 from depthclip_ros.core.scheduler import CameraState, Frame, Scheduler
+from depthclip_ros.core.text import one_line
 from depthclip_ros.ros import msgs
 from depthclip_ros.ros.diagnostics import camera_status, diagnostic_array
 from depthclip_ros.ros.floor_tf import check_floor_frame, FloorTf
+from depthclip_ros.ros.node_api import DepthClipApi
 from depthclip_ros.ros.parameters import NodeParameters, StartupError
 
 __all__ = ['DepthClipBinding', 'DepthClipNode', 'ModelLoadError', 'NODE_NAME', 'StartupError']
@@ -91,7 +93,11 @@ class DepthClipBinding(FrameSink):
         self.pipeline: Optional[DepthPipeline] = None
         self.converter: Optional[msgs.RgbConverter] = None
         self._param_lock = threading.Lock()
+        self._subscription_lock = threading.Lock()
         self._input_group = MutuallyExclusiveCallbackGroup()
+        # Timers apart from the parameter services: a prompt change being encoded stops
+        # neither the diagnostics nor the QoS checks.
+        self._timer_group = MutuallyExclusiveCallbackGroup()
         self._image_subs: Dict[str, Any] = {}
         self._info_subs: Dict[str, Any] = {}
         self._pubs: Dict[str, Dict[str, Any]] = {}
@@ -114,9 +120,13 @@ class DepthClipBinding(FrameSink):
         self.scheduler = Scheduler(list(names) or [''], self._log)
         for parameter, camera in self.parameters.frame_id_parameters.items():
             self.scheduler.camera(camera).frame_id = self.parameters.value(parameter)
-        self.node.add_pre_set_parameters_callback(self.parameters.coerce)
+        # Pre- and post-set callbacks came after Humble: there integers for doubles are
+        # refused for their type, and the bins of an embeddings file shown one timer later.
+        if hasattr(self.node, 'add_pre_set_parameters_callback'):
+            self.node.add_pre_set_parameters_callback(self.parameters.coerce)
         self.node.add_on_set_parameters_callback(self._on_set_parameters)
-        self.node.add_post_set_parameters_callback(self._after_set_parameters)
+        if hasattr(self.node, 'add_post_set_parameters_callback'):
+            self.node.add_post_set_parameters_callback(self._after_set_parameters)
 
     def configure(self) -> None:
         """
@@ -158,6 +168,7 @@ class DepthClipBinding(FrameSink):
                 for key, kind, topic in OUTPUT_TOPICS}
         self._diag_pub = self.node.create_publisher(DiagnosticArray, '/diagnostics', 10)
         self.pipeline = DepthPipeline(engine, self.scheduler, self, settings)
+        self._update_floor_tf(settings)
         self._sync_head_parameters()
 
     def activate(self) -> None:
@@ -201,6 +212,7 @@ class DepthClipBinding(FrameSink):
         if self.pipeline is not None:
             self.pipeline.engine.cancel()
         self.pipeline = None
+        self._update_floor_tf(None)
 
     # --------------------------------------------------------------------------- helpers
     def _topic(self, camera: CameraState, name: str) -> str:
@@ -221,8 +233,9 @@ class DepthClipBinding(FrameSink):
             self.node.destroy_timer(timer)
         self._timers = [
             self.node.create_timer(self.pipeline.settings.diagnostics_period,
-                                   self._publish_diagnostics),
-            self.node.create_timer(QOS_CHECK_PERIOD, self._subscribe_images)]
+                                   self._publish_diagnostics, self._timer_group),
+            self.node.create_timer(QOS_CHECK_PERIOD, self._subscribe_images,
+                                   self._timer_group)]
 
     # ------------------------------------------------------------------------ subscriptions
     def _image_topic(self, camera: CameraState, transport: str) -> str:
@@ -259,6 +272,10 @@ class DepthClipBinding(FrameSink):
 
     def _subscribe_images(self, force: bool = False) -> None:
         """(Re)create the image subscriptions whose topic or QoS choice changed."""
+        with self._subscription_lock:  # the QoS timer and a parameter change
+            self._resubscribe(force)
+
+    def _resubscribe(self, force: bool) -> None:
         settings = self.pipeline.settings
         for camera in self.scheduler.cameras:
             topic = self._image_topic(camera, settings.input_transport)
@@ -291,12 +308,12 @@ class DepthClipBinding(FrameSink):
 
     def _on_incompatible_qos(self, camera: CameraState, event: Any) -> None:
         policy = getattr(event.last_policy_kind, 'name', event.last_policy_kind)
+        self.scheduler.bump(camera, 'qos_incompatible')
         if self.pipeline.settings.qos_image_reliability == 'auto':
             # A best-effort publisher joined reliable ones: the next QoS check switches.
             self._log('info', f'a publisher on {camera.topic} offers another QoS (policy '
                               f'{policy}): re-choosing the image QoS')
             return
-        self.scheduler.bump(camera, 'qos_incompatible')
         self.scheduler.warn(
             [camera], 'qos_incompatible',
             f'a publisher on {camera.topic} offers a QoS incompatible with this subscription '
@@ -356,14 +373,12 @@ class DepthClipBinding(FrameSink):
 
     def mounting(self, camera: CameraState, frame: Frame) -> Optional[Mounting]:
         """Return the mounting from TF when ``scale.floor_frame`` is set (else None)."""
-        floor_frame = self.pipeline.settings.scale_floor_frame
-        if not floor_frame:
+        floor_frame, floor_tf = self.pipeline.settings.scale_floor_frame, self._floor_tf
+        if not floor_frame or floor_tf is None:
             return None
-        if self._floor_tf is None:
-            self._floor_tf = FloorTf(self.node)
         try:
-            return self._floor_tf.mounting(floor_frame, camera.frame_id or frame.frame_id,
-                                           frame.stamp_ns)
+            return floor_tf.mounting(floor_frame, camera.frame_id or frame.frame_id,
+                                     frame.stamp_ns)
         except ValueError as error:
             self.scheduler.warn([camera], 'floor_tf', f'{error}; using scale.camera_* for the '
                                 'ground scale meanwhile')
@@ -438,6 +453,22 @@ class DepthClipBinding(FrameSink):
         if any(p.name == EMBEDDINGS_PARAMETER for p in parameters):
             self._sync_head_parameters()
 
+    def _sync_after_this_set(self) -> None:
+        """Without post-set callbacks (Humble): sync the head parameters one timer later."""
+        def once():
+            self.node.destroy_timer(timer)
+            self._sync_head_parameters()
+        timer = self.node.create_timer(0.0, once, self._timer_group)
+
+    def _update_floor_tf(self, settings: Optional[NodeSettings]) -> None:
+        """Listen to TF while ``scale.floor_frame`` is set (and tf2_ros is there), else not."""
+        wanted = settings is not None and bool(settings.scale_floor_frame)
+        if wanted and self._floor_tf is None:
+            self._floor_tf = FloorTf(self.node)
+        elif not wanted and self._floor_tf is not None:
+            self._floor_tf.close()
+            self._floor_tf = None
+
     def _sync_head_parameters(self) -> None:
         """
         Set ``depth_bins`` and ``temperature`` to the values in force when they differ.
@@ -484,97 +515,12 @@ class DepthClipBinding(FrameSink):
                 self._subscribe_images(force=True)
             if old.diagnostics_period != new.diagnostics_period:
                 self._start_timers()
+        if pipeline is not None and changes.node:
+            self._update_floor_tf(pipeline.settings)
+        if EMBEDDINGS_PARAMETER in changes.engine and \
+                not hasattr(self.node, 'add_post_set_parameters_callback'):
+            self._sync_after_this_set()
         return changes.names()
-
-
-class DepthClipApi:
-    """What tests and tools read of a DepthCLIP node (both kinds); needs ``self.depthclip``."""
-
-    depthclip: DepthClipBinding
-
-    @property
-    def engine(self) -> Optional[DepthClipEngine]:
-        """Return the DepthCLIP engine: the model and its live settings (None unloaded)."""
-        return self.depthclip.engine
-
-    @property
-    def settings(self) -> Optional[NodeSettings]:
-        """Return the node settings in force (None before the node is configured)."""
-        pipeline = self.depthclip.pipeline
-        return pipeline.settings if pipeline is not None else None
-
-    @property
-    def converter_name(self) -> str:
-        """Return which image converter runs: ``cv_bridge`` or ``image_conversion``."""
-        converter = self.depthclip.converter
-        return converter.name if converter is not None else ''
-
-    @property
-    def camera_names(self) -> List[str]:
-        """Return the camera names (``['']`` for the single, un-namespaced camera)."""
-        return [camera.name for camera in self.depthclip.scheduler.cameras]
-
-    @property
-    def image_topics(self) -> Dict[str, str]:
-        """Return camera name -> resolved image topic subscribed to."""
-        return {camera.name: camera.topic for camera in self.depthclip.scheduler.cameras}
-
-    @property
-    def image_topic(self) -> str:
-        """Return the resolved image topic of the first camera."""
-        return self.depthclip.scheduler.cameras[0].topic
-
-    @property
-    def image_reliability(self) -> Dict[str, Tuple[str, str]]:
-        """Return camera name -> (image subscription reliability in force, why)."""
-        return dict(self.depthclip.reliability)
-
-    @property
-    def stats(self) -> Dict[str, int]:
-        """Return the frame counters (received, processed, dropped, ...) of all cameras."""
-        return self.depthclip.scheduler.totals()
-
-    def camera_stats(self, name: str = '') -> Dict[str, int]:
-        """Return a snapshot of the frame counters of camera ``name``."""
-        return self.depthclip.scheduler.counts(name)
-
-    def last_problem(self, name: str = '') -> str:
-        """Return the last warning about camera ``name``'s input (logged or throttled)."""
-        return self.depthclip.scheduler.problem(name)
-
-    @property
-    def batch_stats(self) -> Tuple[int, int]:
-        """Return (encoder passes, frames they held): the mean batch size is their ratio."""
-        return self.depthclip.scheduler.batch_stats
-
-    def timings(self, name: Optional[str] = None) -> Dict[str, float]:
-        """Return median and p95 of inference, latency and pipeline times in ms."""
-        return self.depthclip.scheduler.timings(name)
-
-    def inject_fault(self, error: BaseException, count: int = 1) -> None:
-        """
-        Make the next ``count`` encoder passes raise ``error`` (fault injection for tests).
-
-        The batch is handled as a real run-time fault would be: its frames are dropped and
-        counted as errors, and the node goes on with the next frames.
-        """
-        self.depthclip.scheduler.inject_fault(error, count)
-
-    def worker_paused(self):
-        """Return a context manager during which the worker starts no batch (tests)."""
-        return self.depthclip.scheduler.paused()
-
-    @property
-    def worker_running(self) -> bool:
-        """Return whether the worker thread runs."""
-        pipeline = self.depthclip.pipeline
-        return pipeline is not None and pipeline.running
-
-    def stop_worker(self) -> None:
-        """Stop the worker thread after its current batch, and any prompt encoding."""
-        if self.depthclip.pipeline is not None:
-            self.depthclip.pipeline.engine.cancel()
-            self.depthclip.pipeline.stop()
 
 
 class DepthClipNode(DepthClipApi, Node):

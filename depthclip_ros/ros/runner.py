@@ -29,6 +29,8 @@ import sys
 import threading
 from typing import Callable, List, Optional, Sequence, Tuple, Type
 
+from depthclip_ros.core.text import one_line
+
 #: Threads of the executor: parameter services and timers, image callbacks, one spare.
 EXECUTOR_THREADS = 3
 
@@ -90,7 +92,12 @@ def run_node(factory: Callable[[], object], name: str, args: Optional[List[str]]
     from rclpy.signals import SignalHandlerOptions
 
     steady_memory()
-    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    try:
+        rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    except Exception as error:  # noqa: B902 - rcl's argument errors: one line, no traceback
+        rclpy.logging.get_logger(name).fatal(f'cannot start: {one_line(error)} (check the '
+                                             '--ros-args of the command line)')
+        return 1
     stop = threading.Event()
     spinning = threading.Event()
 

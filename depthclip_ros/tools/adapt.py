@@ -61,8 +61,8 @@ import numpy as np
 
 from depthclip_ros.tools.common import (add_config_args, int_at_least, load_engine_config,
                                         number_in, offline_unless_hub_reachable)
-from depthclip_ros.tools.datasets import (bag_frames, CalibrationFrame, detect_format,
-                                          folder_frames, FORMATS, nyu_frames)
+from depthclip_ros.tools.datasets import (add_dataset_args, CalibrationFrame, dataset_format,
+                                          default_max_depth, open_frames)
 from depthclip_ros.tools.evaluation import compute_metrics, LABELS, mean_metrics, METRIC_NAMES
 
 __all__ = ['AdaptOptions', 'AdaptResult', 'adapt_features', 'encode_frames', 'FeatureCache',
@@ -300,26 +300,18 @@ def engine_depth(cache: FeatureCache, index: int, text, bins, temperature: float
     ``smoothing_sigma`` and clipped to the bins' range, as
     :meth:`~depthclip_ros.core.engine.DepthClipEngine.predict` does.
     """
-    import cv2
     import torch
-    import torch.nn.functional as F
-    from depthclip_ros.core.model import class_probabilities, expected_depth
+    from depthclip_ros.core.engine import finish_depth
+    from depthclip_ros.core.model import average_mirrored, class_probabilities, expected_depth
 
     with torch.no_grad():
         p = class_probabilities(cache.features[index:index + 1], text, temperature)
         if config.flip_tta:
-            q = class_probabilities(cache.mirrored[index:index + 1], text, temperature)
-            p = 0.5 * (p + torch.flip(q, dims=[3]))
+            p = average_mirrored(p, class_probabilities(cache.mirrored[index:index + 1], text,
+                                                        temperature))
         depth = expected_depth(p, bins)
-        h, w = cache.gt[index].shape
-        d = F.interpolate(depth, size=(h, w), mode='bilinear', align_corners=True)
-    d_np = d[0, 0].float().numpy()
-    if config.smoothing_sigma > 0:
-        d_np = cv2.GaussianBlur(d_np, (0, 0), sigmaX=config.smoothing_sigma,
-                                sigmaY=config.smoothing_sigma, borderType=cv2.BORDER_REFLECT)
-    low, high = float(bins[0]), float(bins[-1])
-    d_np = np.nan_to_num(d_np, nan=low, posinf=high, neginf=low)
-    return np.clip(d_np, low, high).astype(np.float32)
+    return finish_depth(depth, tuple(cache.gt[index].shape), (float(bins[0]), float(bins[-1])),
+                        config.smoothing_sigma)
 
 
 def heldout_metrics(cache: FeatureCache, text, bins, temperature: float, config,
@@ -495,15 +487,6 @@ def _optimise(train: FeatureCache, heldout: FeatureCache, text, bins, temperatur
 # -------------------------------------------------------------------------------------------
 # Command
 # -------------------------------------------------------------------------------------------
-def _frames(args: argparse.Namespace, fmt: str):
-    if fmt == 'bag':
-        return bag_frames(args.data, args.image_topic, args.depth_topic, args.frames,
-                          args.max_dt)
-    if fmt == 'folder':
-        return folder_frames(args.data, args.frames)
-    return nyu_frames(args.data, args.split, args.frames)
-
-
 def format_comparison(before: Dict[str, float], after: Dict[str, float],
                       frames: int) -> str:
     """Return the table: zero-shot vs adapted on the held-out frames."""
@@ -529,17 +512,13 @@ def run_adapt(args: argparse.Namespace) -> int:
         raise ValueError(f'--output {output} must end in .npz')
     if os.path.isdir(output):
         raise ValueError(f'--output {output} is a directory; give the .npz file to write')
-    if not 0.0 < args.holdout < 1.0:
-        raise ValueError(f'--holdout must be in (0, 1), got {args.holdout}')
-    fmt = detect_format(args.data) if args.format == 'auto' else args.format
-    max_depth = args.max_depth
-    if max_depth is None:
-        max_depth = 10.0 if fmt == 'nyu' else math.inf
+    fmt = dataset_format(args)
+    max_depth = default_max_depth(fmt, args.max_depth)
     config = load_engine_config(args)  # settings errors before any frame is read
     if config.prompts.embeddings_file:
         raise ValueError(f'{EMBEDDINGS_PARAMETER} is set ({config.prompts.embeddings_file}): '
                          'depthclip adapt starts from the prompts; leave it empty')
-    total, frames = _frames(args, fmt)
+    total, frames = open_frames(args, fmt)
     if total < 2:
         raise ValueError(f'adapting needs at least 2 frames (training and held-out), '
                          f'{args.data} gives {total}')
@@ -617,21 +596,11 @@ def register(subparsers) -> None:
         description='Learn the depth-class embeddings (and optionally the depth bins) from a '
                     'few RGB-D frames with CLIP frozen, and write a .npz file for the '
                     'prompts.embeddings_file parameter.')
-    p.add_argument('data', metavar='DATA',
-                   help='NYU-layout folder, rgb/ + depth/ folder, or rosbag2 (dir/.mcap/.db3)')
-    p.add_argument('--format', choices=FORMATS, default='auto',
-                   help='input format (default: detected)')
-    p.add_argument('--split', metavar='FILE', help='nyu: split file (as depthclip eval nyu)')
-    p.add_argument('--image-topic', metavar='TOPIC', help='bag: the image topic')
-    p.add_argument('--depth-topic', metavar='TOPIC',
-                   help='bag: the registered depth topic (32FC1 m or 16UC1 mm)')
-    p.add_argument('--max-dt', type=number_in(0.0), default=0.02, metavar='SECONDS',
-                   help='bag: largest header stamp difference of an image/depth pair')
-    p.add_argument('--frames', type=int_at_least(0, ' (0: all)'), default=50,
-                   help='use N evenly spaced frames (0: all; default 50)')
-    p.add_argument('--holdout', type=number_in(0.0, 1.0, low_open=True), default=0.2,
-                   metavar='F', help='fraction held out for validation and early stopping '
-                                     '(whole sequences when there are several; default 0.2)')
+    add_dataset_args(p, default_frames=50)
+    p.add_argument('--holdout', default=0.2, metavar='F',
+                   type=number_in(0.0, 1.0, low_open=True, high_open=True),
+                   help='fraction held out for validation and early stopping '
+                        '(whole sequences when there are several; default 0.2)')
     p.add_argument('--output', '-o', metavar='FILE.npz', default='adapted_embeddings.npz',
                    help='the file to write (default adapted_embeddings.npz)')
     p.add_argument('--learn-bins', action='store_true',

@@ -376,14 +376,10 @@ def _flush(engine, factory: _MessageFactory, frames: List[_Frame], pending: List
         camera = CameraModel.from_message(info) if info is not None else None
         height, width = frame.rgb.shape[:2]
         choice = choose_intrinsics(camera, width, height, settings.camera_fov_deg)
-        depth, (low, high) = prediction.depth, state.config.depth_range
-        if settings.scale_mode == 'ground':
-            h, w = depth.shape
-            factor = filters[frame.topic].rescale(depth, choice.intrinsics.scaled(w, h),
-                                                  settings, state.config.depth_scale)
-            depth, low, high = depth * np.float32(factor), low * factor, high * factor
+        depth, depth_range = filters[frame.topic].scaled(prediction.depth, choice.intrinsics,
+                                                         settings, state)
         outputs = compute_outputs(depth, prediction.confidence, frame.rgb, choice, settings,
-                                  (low, high))
+                                  depth_range)
         header = frame.header
         built = {'depth': factory.image(header, outputs.depth, '32FC1'),
                  'info': factory.camera_info(header, outputs)}

@@ -15,14 +15,15 @@
 """
 ``depthclip bench --temporal``: flicker with and without the temporal filter, and its settling.
 
-The sequence: ``--static`` frames of one bundled sample frame, each with fresh sensor noise
-(Gaussian, sigma 3 grey levels, then JPEG at quality 80), then a cut to another sample
-frame for ``--after`` frames (with noise too). Every frame is predicted with the filter off
-and on (``temporal.*`` from the parameters, ``temporal.enable`` forced on), stamps 0.1 s
-apart.
+The sequence (:func:`run_temporal_benchmark`'s ``static``, ``after`` and ``warmup``; the
+command uses their defaults, 20, 10 and 10): ``static`` frames of one bundled sample frame,
+each with fresh sensor noise (Gaussian, sigma 3 grey levels, then JPEG at quality 80), then
+a cut to another sample frame for ``after`` frames (with noise too). Every frame is
+predicted with the filter off and on (``temporal.*`` from the parameters,
+``temporal.enable`` forced on), stamps 0.1 s apart.
 
 - ``flicker_off_m`` / ``flicker_on_m``: the mean over pixels of the temporal standard
-  deviation of the depth over the static part (from its ``--warmup``-th frame: the filter
+  deviation of the depth over the static part (from its ``warmup``-th frame: the filter
   starts from one noisy frame); ``flicker_ratio`` = off / on.
 - ``settle_frames``: frames after the cut until the filtered depth is within 0.05 m (mean
   absolute difference) of the unfiltered depth of the same frame; 0 when the cut resets

@@ -61,10 +61,10 @@ from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tupl
 import numpy as np
 import yaml
 
-from depthclip_ros.tools.common import (add_config_args, int_at_least, load_settings,
-                                        number_in, offline_unless_hub_reachable, params_path)
-from depthclip_ros.tools.datasets import (bag_frames, CalibrationFrame, detect_format,
-                                          folder_frames, FORMATS, nyu_frames)
+from depthclip_ros.tools.common import (add_config_args, int_at_least, load_settings, number_in,
+                                        offline_unless_hub_reachable, params_path)
+from depthclip_ros.tools.datasets import (add_dataset_args, CalibrationFrame, dataset_format,
+                                          default_max_depth, open_frames)
 from depthclip_ros.tools.params_file import (dump_params, get_nested, has_nested, ros_typed,
                                              set_nested)
 
@@ -315,18 +315,10 @@ def run_calibrate(args: argparse.Namespace) -> int:
                          'write')
     if args.method == 'ground' and args.camera_height is None:
         raise ValueError('--method ground needs --camera-height (and --pitch-deg)')
-    fmt = detect_format(args.data) if args.format == 'auto' else args.format
-    max_depth = args.max_depth
-    if max_depth is None:
-        max_depth = 10.0 if fmt == 'nyu' else math.inf
+    fmt = dataset_format(args)
+    max_depth = default_max_depth(fmt, args.max_depth)
     config, node = load_settings(args)  # settings errors before any frame is read
-    if fmt == 'bag':
-        total, frames = bag_frames(args.data, args.image_topic, args.depth_topic, args.frames,
-                                   args.max_dt)
-    elif fmt == 'folder':
-        total, frames = folder_frames(args.data, args.frames)
-    else:
-        total, frames = nyu_frames(args.data, args.split, args.frames)
+    total, frames = open_frames(args, fmt)
     offline_unless_hub_reachable(config.model.pretrained)
 
     engine = DepthClipEngine(config)
@@ -370,18 +362,7 @@ def register(subparsers) -> None:
         'calibrate', help='fit depth_scale from frames with known depth',
         description='Fit one scale factor for the depth bins (depth_scale) from frames with '
                     'known depth and write a parameter file with it.')
-    p.add_argument('data', metavar='DATA',
-                   help='NYU-layout folder, rgb/ + depth/ folder, or rosbag2 (dir/.mcap/.db3)')
-    p.add_argument('--format', choices=FORMATS, default='auto',
-                   help='input format (default: detected)')
-    p.add_argument('--split', metavar='FILE', help='nyu: split file (as depthclip eval nyu)')
-    p.add_argument('--image-topic', metavar='TOPIC', help='bag: the image topic')
-    p.add_argument('--depth-topic', metavar='TOPIC',
-                   help='bag: the registered depth topic (32FC1 m or 16UC1 mm)')
-    p.add_argument('--max-dt', type=number_in(0.0), default=0.02, metavar='SECONDS',
-                   help='bag: largest header stamp difference of an image/depth pair')
-    p.add_argument('--frames', type=int_at_least(0, ' (0: all)'), default=100,
-                   help='use N evenly spaced frames (0: all; default 100)')
+    add_dataset_args(p, default_frames=100)
     p.add_argument('--method', choices=METHODS, default='median',
                    help='median of gt/pred (default), least squares in log space, or ground: '
                         'the floor seen by a camera at a known height and pitch (no gt '

@@ -20,9 +20,10 @@ Each command lives in its own module, which adds its subcommand(s) with
 
 ``depthclip predict IMAGE... --output DIR [--params FILE] [--set name=value ...]``
     :mod:`depthclip_ros.tools.predict`
-``depthclip bench [--params FILE] [--size HxW] [--batch N] [--json] [--node]``
+``depthclip bench [--params FILE] [--size HxW] [--batch N] [--json] [--node | --temporal]``
     :mod:`depthclip_ros.tools.bench_command` (measurements: :mod:`~depthclip_ros.tools.bench`,
-    ``--node``: :mod:`~depthclip_ros.tools.node_bench`)
+    ``--node``: :mod:`~depthclip_ros.tools.node_bench`, ``--temporal``:
+    :mod:`~depthclip_ros.tools.bench_temporal`)
 ``depthclip checkpoint --random --output FILE [--name RN50] [--seed 0]``
     :mod:`depthclip_ros.tools.checkpoint`
 ``depthclip demo ...``
@@ -47,6 +48,7 @@ import sys
 from typing import Optional, Sequence
 
 from depthclip_ros import __version__
+from depthclip_ros.core.text import one_line
 from depthclip_ros.tools.common import CommandError
 
 LOG = logging.getLogger('depthclip_ros')
@@ -100,7 +102,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except Exception as error:  # noqa: B902 - the one place that turns errors into a line
         if os.environ.get('DEPTHCLIP_DEBUG'):
             raise
-        text = ' '.join(str(error).split()) or type(error).__name__
+        text = one_line(error, limit=None)
         if isinstance(error, CommandError):
             print(f'depthclip {args.command}: error: {text}', file=sys.stderr)
             return 1

@@ -24,10 +24,14 @@ import math
 import os
 import socket
 import statistics
+import sys
+import tempfile
 import threading
 import time
 from typing import Any, Callable, List, Tuple
 from urllib.parse import urlparse
+
+from depthclip_ros.core.config import is_checkpoint_path
 
 
 class CommandError(Exception):
@@ -89,22 +93,23 @@ def load_settings(args: argparse.Namespace):
     """
     Build the engine configuration and the node settings from ``--params`` and ``--set``.
 
+    Offline there is no TF: a ``scale.floor_frame`` is reported and ``scale.camera_*`` used.
+
     :return: ``(DepthClipConfig, NodeSettings)``, what the node would run with
     :raises ValueError: unreadable file, unknown name or invalid value (the message says which)
     """
     from depthclip_ros.core.config import load_settings as load
-    return load(params_path(args), args.overrides)
+    config, settings = load(params_path(args), args.overrides)
+    if settings.scale_mode == 'ground' and settings.scale_floor_frame:
+        print(f'note: scale.floor_frame {settings.scale_floor_frame!r} needs TF, which offline '
+              'commands do not have: the ground scale uses scale.camera_height, '
+              'scale.camera_pitch_deg and scale.camera_roll_deg', file=sys.stderr)
+    return config, settings
 
 
 # -------------------------------------------------------------------------------------------
 # Weights: never wait for a model hub that cannot be reached
 # -------------------------------------------------------------------------------------------
-def is_checkpoint_path(value: str) -> bool:
-    """Return whether ``model.pretrained`` names a file (the rule of the model loader)."""
-    return os.sep in value or os.path.exists(value) or \
-        value.endswith(('.pt', '.pth', '.bin', '.safetensors'))
-
-
 def hub_reachable(timeout: float = HUB_PROBE_TIMEOUT_S) -> bool:
     """
     Return whether a TCP connection to the model hub (or the HTTPS proxy) opens in time.
@@ -176,12 +181,17 @@ def int_at_least(minimum: int, note: str = '') -> Callable[[str], int]:
 
 
 def number_in(low: float, high: float = math.inf, low_open: bool = False,
-              unit: str = '') -> Callable[[str], float]:
-    """Return an argparse type accepting numbers in ``[low, high]`` (``(low, high]`` if open)."""
+              unit: str = '', high_open: bool = False) -> Callable[[str], float]:
+    """
+    Return an argparse type accepting numbers between ``low`` and ``high``.
+
+    :param low_open: leave ``low`` itself out
+    :param high_open: leave ``high`` itself out
+    """
     if high == math.inf:
         span = f'> {low:g}' if low_open else f'>= {low:g}'
     else:
-        span = f'in {"(" if low_open else "["}{low:g}, {high:g}]'
+        span = (f'in {"(" if low_open else "["}{low:g}, {high:g}{")" if high_open else "]"}')
 
     def parse(text: str) -> float:
         try:
@@ -190,7 +200,8 @@ def number_in(low: float, high: float = math.inf, low_open: bool = False,
             raise argparse.ArgumentTypeError(f'must be a number {span}{unit}, got {text!r}') \
                 from None
         above = low < value if low_open else low <= value
-        if not (above and value <= high):  # NaN fails both
+        below = value < high if high_open else value <= high
+        if not (above and below):  # NaN fails both
             raise argparse.ArgumentTypeError(f'must be {span}{unit}, got {text}')
         return value
     return parse
@@ -282,14 +293,17 @@ def cached_random_checkpoint(name: str = 'RN50', announce: str = '') -> str:
     if not os.path.isfile(path):
         if announce:
             print(f'{announce}writing seeded RANDOM {name} weights to {path}', flush=True)
-        save_random_checkpoint(name, path + '.tmp.safetensors', seed=0)
-        os.replace(path + '.tmp.safetensors', path)
+        os.makedirs(cache, exist_ok=True)
+        # A unique temporary name: two commands started together never write the same file.
+        handle, tmp = tempfile.mkstemp(prefix=f'.{name}-', suffix='.safetensors', dir=cache)
+        os.close(handle)
+        try:
+            save_random_checkpoint(name, tmp, seed=0)
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
     return path
-
-
-def one_line(error: BaseException) -> str:
-    """Return an exception's message on one line (whitespace collapsed)."""
-    return ' '.join(str(error).split()) or type(error).__name__
 
 
 # -------------------------------------------------------------------------------------------

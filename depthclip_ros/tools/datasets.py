@@ -27,7 +27,9 @@ truth depth, a name) for N evenly spaced frames:
   (:func:`depthclip_ros.tools.rosbag_io.image_depth_pairs`).
 """
 
+import argparse
 from dataclasses import dataclass
+import math
 import os
 from typing import Iterator, List, Optional, Tuple
 
@@ -35,12 +37,13 @@ import numpy as np
 
 from depthclip_ros.core.geometry import Intrinsics
 from depthclip_ros.tools import evaluation as ev
-from depthclip_ros.tools.common import evenly, read_rgb
+from depthclip_ros.tools.common import evenly, int_at_least, number_in, read_rgb
 from depthclip_ros.tools.rosbag_io import image_depth_pairs
 
 __all__ = [
-    'bag_frames', 'CalibrationFrame', 'detect_format', 'folder_frames', 'folder_pairs',
-    'FORMATS', 'nyu_frames', 'read_depth_file',
+    'add_dataset_args', 'bag_frames', 'CalibrationFrame', 'dataset_format', 'default_max_depth',
+    'detect_format',
+    'folder_frames', 'folder_pairs', 'FORMATS', 'nyu_frames', 'open_frames', 'read_depth_file',
 ]
 
 #: Dataset formats (``auto``: :func:`detect_format`).
@@ -185,3 +188,52 @@ def bag_frames(path: str, image_topic: Optional[str] = None, depth_topic: Option
     """
     count, pairs = image_depth_pairs(path, image_topic, depth_topic, frames, max_dt)
     return count, (CalibrationFrame(name, rgb, depth) for name, rgb, depth in pairs)
+
+
+def add_dataset_args(parser: argparse.ArgumentParser, default_frames: int) -> None:
+    """
+    Add the arguments that choose frames with known depth: ``DATA``, ``--format`` and the rest.
+
+    :param default_frames: the default of ``--frames`` (0: all)
+    """
+    parser.add_argument('data', metavar='DATA',
+                        help='NYU-layout folder, rgb/ + depth/ folder, or rosbag2 '
+                             '(dir/.mcap/.db3)')
+    parser.add_argument('--format', choices=FORMATS, default='auto',
+                        help='input format (default: detected)')
+    parser.add_argument('--split', metavar='FILE',
+                        help='nyu: split file (as depthclip eval nyu)')
+    parser.add_argument('--image-topic', metavar='TOPIC', help='bag: the image topic')
+    parser.add_argument('--depth-topic', metavar='TOPIC',
+                        help='bag: the registered depth topic (32FC1 m or 16UC1 mm)')
+    parser.add_argument('--max-dt', type=number_in(0.0), default=0.02, metavar='SECONDS',
+                        help='bag: largest header stamp difference of an image/depth pair')
+    parser.add_argument('--frames', type=int_at_least(0, ' (0: all)'), default=default_frames,
+                        help=f'use N evenly spaced frames (0: all; default {default_frames})')
+
+
+def dataset_format(args: argparse.Namespace) -> str:
+    """Return the format of ``args.data``: ``args.format``, or detected for ``auto``."""
+    return detect_format(args.data) if args.format == 'auto' else args.format
+
+
+def default_max_depth(fmt: str, given: Optional[float]) -> float:
+    """Return ``--max-depth``: as given, else 10 m for NYU (its sensor) and no limit otherwise."""
+    if given is not None:
+        return given
+    return 10.0 if fmt == 'nyu' else math.inf
+
+
+def open_frames(args: argparse.Namespace, fmt: str) -> Tuple[int, Iterator[CalibrationFrame]]:
+    """
+    Open the frames that :func:`add_dataset_args`'s arguments choose.
+
+    :param fmt: the format (:func:`dataset_format`)
+    :return: the number of frames and an iterator over them
+    """
+    if fmt == 'bag':
+        return bag_frames(args.data, args.image_topic, args.depth_topic, args.frames,
+                          args.max_dt)
+    if fmt == 'folder':
+        return folder_frames(args.data, args.frames)
+    return nyu_frames(args.data, args.split, args.frames)

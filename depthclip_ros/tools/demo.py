@@ -57,10 +57,11 @@ import sys
 import time
 from typing import Any, Dict, List, Optional, Tuple, Union
 
+from depthclip_ros.core.config import is_checkpoint_path
 from depthclip_ros.core.stats import percentile
-from depthclip_ros.tools.common import (cached_random_checkpoint, int_at_least,
-                                        is_checkpoint_path, number_in,
-                                        offline_unless_hub_reachable, one_line, params_path)
+from depthclip_ros.core.text import one_line
+from depthclip_ros.tools.common import (cached_random_checkpoint, int_at_least, number_in,
+                                        offline_unless_hub_reachable, params_path)
 from depthclip_ros.tools.dds_env import use_local_dds
 from depthclip_ros.tools.params_file import (dump_params, node_overrides, params_document,
                                              reference_values)

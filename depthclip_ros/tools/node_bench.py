@@ -251,8 +251,10 @@ def format_node_report(result: Dict[str, Any]) -> str:
         f"{result['engine_fps']:.2f} frames/s ({result['device']}, {result['weights']})",
         f"node: {result['node_frames']} depth frames in {result['duration_s']:.0f} s at "
         f"{result['publish_rate_hz']:.2f} Hz input = {result['node_fps']:.2f} frames/s "
-        f"= {result['throughput_ratio']:.2f} x engine; latency p50 "
-        f"{result['latency_p50_ms']:.0f} ms, p95 {result['latency_p95_ms']:.0f} ms",
+        f"= {result['throughput_ratio']:.2f} x engine; "
+        + (f"latency p50 {result['latency_p50_ms']:.0f} ms, p95 "
+           f"{result['latency_p95_ms']:.0f} ms" if result['latency_p50_ms'] is not None
+           else 'no depth frame in that time (a longer --duration?)'),
         'latency per window (s: frames, p50, p95 ms): ' + '; '.join(
             f"{w['t0_s']:.0f}: {w['frames']}, {w['latency_p50_ms']:.0f}, "
             f"{w['latency_p95_ms']:.0f}" for w in result['windows']),

@@ -91,8 +91,8 @@ def reference_values(params: Optional[str] = None) -> Dict[str, Any]:
 
     :raises ValueError: the parameter file cannot be read
     """
-    from depthclip_ros.core.config import (default_params_file, DepthClipConfig,
-                                           load_params_file, NodeSettings)
+    from depthclip_ros.core.config import (default_params_file, DepthClipConfig, load_params_file,
+                                           NodeSettings)
     values: Dict[str, Any] = {**DepthClipConfig().to_flat(), **NodeSettings().to_flat(),
                               **EXTRA_NODE_DEFAULTS}
     values.update(load_params_file(default_params_file()))

@@ -80,12 +80,10 @@ def run_predict(args: argparse.Namespace) -> int:
         steps = [filters.step(None, settings) for _ in images]
         for path, image, prediction in zip(chunk, images,
                                            engine.predict(images, state=state, steps=steps)):
-            depth, (low, high) = prediction.depth, state.config.depth_range
+            height, width = prediction.depth.shape
+            intr = Intrinsics.from_fov(width, height, settings.camera_fov_deg)
+            depth, (low, high) = filters.scaled(prediction.depth, intr, settings, state)
             if settings.scale_mode == 'ground':
-                height, width = depth.shape
-                intr = Intrinsics.from_fov(width, height, settings.camera_fov_deg)
-                factor = filters.rescale(depth, intr, settings, state.config.depth_scale)
-                depth, low, high = depth * np.float32(factor), low * factor, high * factor
                 print(f'{path}: ground scale {filters.scale.state}: {filters.scale.reason}')
             stem = os.path.join(args.output, os.path.splitext(os.path.basename(path))[0])
             np.save(stem + '_depth.npy', depth.astype(np.float32))
