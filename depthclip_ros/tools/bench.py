@@ -188,8 +188,8 @@ def _no_precisions() -> Dict[str, Any]:
 def _precisions(engine: DepthClipEngine, frames, repeats: int, sync,
                 force_bf16: bool = False, onnx: bool = True) -> Dict[str, Any]:
     out: Dict[str, Any] = dict(_no_precisions(), precision_notes=[])
-    base = engine.config
-    engines = {engine.precision: engine}
+    base = engine.config.with_updates({'model.backend': 'torch'})  # the torch rows
+    engines = {engine.precision: engine} if engine.backend == 'torch' else {}
     cuda = engine.device.startswith('cuda')
     wanted = ['fp32']
     if cuda and torch.cuda.is_bf16_supported() or not cuda and (
