@@ -398,6 +398,36 @@ def test_a_provider_that_does_not_start(small_overrides, exported, torch_engine,
     assert encoder._bind_device == torch.device('cpu')
 
 
+GPU = torch.cuda.is_available() and CUDA in ort.get_available_providers()
+
+
+@pytest.mark.skipif(not GPU, reason='needs a CUDA GPU and onnxruntime-gpu')
+def test_cuda_and_tensorrt_on_a_gpu(small_overrides, exported, tmp_path, monkeypatch):
+    """Where a GPU is present: CUDA fp32 matches torch, TensorRT fp16 is close and cached."""
+    monkeypatch.setenv('XDG_CACHE_HOME', str(tmp_path))
+    gpu = dict(small_overrides, **{'model.device': 'cuda'})
+    reference = DepthClipEngine(DepthClipConfig.from_flat(gpu))
+    frames = precision_check_frames()
+    expected = [reference.predict_one(f).depth for f in frames]
+    cuda = DepthClipEngine(onnx_config(gpu, exported.fp32, **{'model.onnx_providers': [CUDA]}),
+                           loaded=reference.loaded)
+    assert cuda._encoder._bind_device.type == 'cuda' and cuda.precision == 'fp32'
+    diff = depth_difference(expected, [cuda.predict_one(f).depth for f in frames])
+    assert diff.maximum <= 1e-3, diff  # cuDNN's and torch's convolutions differ slightly
+    if TENSORRT not in ort.get_available_providers():
+        return
+    try:
+        trt = DepthClipEngine(onnx_config(gpu, exported.fp32, **{
+            'model.onnx_providers': [TENSORRT, CUDA], 'model.precision': 'fp16'}),
+            loaded=reference.loaded)
+    except ModelLoadError as error:
+        pytest.skip(f'TensorRT does not start here: {error}')
+    assert trt.precision == 'fp16'
+    diff = depth_difference(expected, [trt.predict_one(f).depth for f in frames])
+    assert diff.p99 <= 0.05, diff
+    assert list((tmp_path / 'depthclip' / 'tensorrt').iterdir())  # the engine is cached
+
+
 # -------------------------------------------------------------------------------------------
 # bench
 # -------------------------------------------------------------------------------------------

@@ -571,6 +571,9 @@ def _session(ort, path: str, providers: Sequence[str], options: Sequence[Dict[st
     so = ort.SessionOptions()
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     so.log_severity_level = 3  # errors only: a provider that fails to start says why
+    # Worker threads sleep between runs instead of spinning: the torch head, the node's
+    # callbacks and other processes get the cores the moment a run ends.
+    so.add_session_config_entry('session.intra_op.allow_spinning', '0')
     try:
         return ort.InferenceSession(path, sess_options=so, providers=list(providers),
                                     provider_options=list(options))
