@@ -152,6 +152,7 @@ def test_export_refuses_bad_arguments_in_one_line(tmp_path, capsys):
 def test_onnxruntime_fp32_equals_torch(onnx_engine, torch_engine):
     assert onnx_engine.backend == 'onnxruntime' and torch_engine.backend == 'torch'
     assert onnx_engine.precision == 'fp32' and onnx_engine.stride == 32
+    assert onnx_engine._encoder.out_dim == torch_engine._encoder.out_dim == 1024
     assert 'CPUExecutionProvider' in onnx_engine.precision_reason
     assert onnx_engine.backend_description == 'onnxruntime (CPUExecutionProvider)'
     frames = precision_check_frames()

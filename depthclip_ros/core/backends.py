@@ -331,6 +331,11 @@ class Encoder:
         raise NotImplementedError
 
     @property
+    def out_dim(self) -> int:  # pragma: no cover - overridden
+        """Return the number of feature channels (the text embedding width)."""
+        raise NotImplementedError
+
+    @property
     def precision(self) -> str:  # pragma: no cover - overridden
         """Return the precision the image encoder runs in."""
         raise NotImplementedError
@@ -371,6 +376,11 @@ class TorchEncoder(Encoder):
     def stride(self) -> int:
         """Return the feature stride in input pixels."""
         return self.features.stride
+
+    @property
+    def out_dim(self) -> int:
+        """Return the number of feature channels (the text embedding width)."""
+        return self.features.out_dim
 
     @property
     def precision(self) -> str:
@@ -469,6 +479,11 @@ class OnnxEncoder(Encoder):
     def stride(self) -> int:
         """Return the feature stride in input pixels (from the file)."""
         return self.provenance.stride
+
+    @property
+    def out_dim(self) -> int:
+        """Return the number of feature channels (from the file)."""
+        return self.provenance.feature_dim
 
     @property
     def precision(self) -> str:
