@@ -21,7 +21,7 @@ $(STAMP): setup.py package.xml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip
 	$(PY) -m pip install torch==2.14.1 torchvision==0.29.1
-	$(PY) -m pip install -e '.[ros,test]'
+	$(PY) -m pip install -e '.[ros,test,onnx]'
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -76,6 +76,13 @@ setup(
             'ros-lifecycle-msgs',
             'ros-rmw-fastrtps-cpp',
         ],
+        # model.backend onnxruntime and `depthclip export onnx`. An extra, not a requirement:
+        # the torch backend needs neither, and GPU machines install onnxruntime-gpu (or
+        # JetPack's wheel) instead of onnxruntime, which would conflict with it.
+        'onnx': [
+            'onnx>=1.15',
+            'onnxruntime>=1.17',
+        ],
         'test': [
             'pytest',
             'flake8',

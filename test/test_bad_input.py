@@ -515,7 +515,8 @@ READ_ONLY = {
     'model.name': 'RN101', 'model.pretrained': 'openai', 'model.device': 'cpu',
     'model.precision': 'bf16', 'model.quick_gelu': 'false', 'input.height': 256,
     'input.width': 320, 'input.normalization': 'clip', 'feature_mode': 'projected',
-    'cameras': ['front', 'left'],
+    'model.backend': 'onnxruntime', 'model.onnx_file': '/tmp/encoder.onnx',
+    'model.onnx_providers': ['CPUExecutionProvider'], 'cameras': ['front', 'left'],
 }
 
 

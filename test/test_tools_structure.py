@@ -54,7 +54,7 @@ def test_the_cli_is_a_registry_of_command_modules():
     assert functions <= {'build_parser', 'main', '_user_error_types'}
     commands = cli.build_parser()._subparsers._group_actions[0].choices
     assert list(commands) == ['predict', 'bench', 'checkpoint', 'demo', 'eval', 'calibrate',
-                              'adapt', 'bag']
+                              'adapt', 'bag', 'export']
 
 
 def test_dds_domain_ranges_do_not_overlap():

@@ -49,6 +49,7 @@ QUICK_GELU = ('auto', 'true', 'false')
 TRANSPORTS = ('raw', 'compressed')
 RELIABILITIES = ('auto', 'best_effort', 'reliable')
 SCALE_MODES = ('fixed', 'ground')
+BACKENDS = ('torch', 'onnxruntime')
 
 #: Input sizes are bounded so that a typo cannot ask the encoder for gigabytes.
 MIN_INPUT_SIDE = 64
@@ -84,6 +85,9 @@ class ModelConfig:
     device: str = 'auto'
     precision: str = 'auto'
     quick_gelu: str = 'auto'
+    backend: str = 'torch'
+    onnx_file: str = ''
+    onnx_providers: Tuple[str, ...] = ('auto',)
 
 
 @dataclass(frozen=True)
@@ -184,6 +188,18 @@ PARAMETERS: Tuple[ParamSpec, ...] = (
     ParamSpec('model.quick_gelu',
               'auto/true/false: QuickGELU text activation (auto: as the pretrained tag says; '
               'true for local RN* and OpenAI checkpoints)', True, choices=QUICK_GELU),
+    ParamSpec('model.backend',
+              'Image encoder backend: torch, or onnxruntime running model.onnx_file (from '
+              '`depthclip export onnx`; there model.precision auto/fp16 turn on TensorRT fp16, '
+              'bf16 is torch only); text encoder and head run in torch either way', True,
+              choices=BACKENDS),
+    ParamSpec('model.onnx_file',
+              'onnxruntime: the exported image encoder (.onnx, fp32 or int8), made for this '
+              'model.name, model.pretrained, feature_mode and input size', True),
+    ParamSpec('model.onnx_providers',
+              'onnxruntime: execution providers, first preferred (TensorrtExecutionProvider, '
+              'CUDAExecutionProvider, CPUExecutionProvider); [auto]: the best available for '
+              'model.device', True),
     ParamSpec('input.height', 'Network input height in pixels (multiple of 32)', True,
               MIN_INPUT_SIDE, MAX_INPUT_SIDE),
     ParamSpec('input.width', 'Network input width in pixels (multiple of 32)', True,

@@ -32,14 +32,14 @@ import torch
 import torch.nn.functional as F
 
 from depthclip_ros.core import loading
+from depthclip_ros.core.backends import encoder_model_config, make_encoder, TorchEncoder
 from depthclip_ros.core.config import DepthClipConfig, read_only_names
 from depthclip_ros.core.embeddings import (AdaptedEmbeddings, check_compatible, embeddings_key,
                                            EMBEDDINGS_PARAMETER, load_embeddings)
 from depthclip_ros.core.loading import load_clip, LoadedModel, ModelLoadError
 from depthclip_ros.core.model import (average_mirrored, CancelledError, class_embeddings,
-                                      class_probabilities, confidence, DenseFeatures,
-                                      expected_depth, normalization_stats,
-                                      UnsupportedBackboneError)
+                                      class_probabilities, confidence, expected_depth,
+                                      normalization_stats)
 from depthclip_ros.core.sample import load_sample_rgb, SAMPLE_FRAME_COUNT
 from depthclip_ros.core.stats import percentile
 from depthclip_ros.core.text import one_line
@@ -169,20 +169,21 @@ class DepthClipEngine:
     """
     Zero-shot monocular depth with a frozen CLIP model (DepthCLIP).
 
+    The image encoder is ``model.backend``'s (:mod:`depthclip_ros.core.backends`: torch,
+    or onnxruntime running an exported file); the text encoder and everything after the
+    encoder run in torch, the same code for both.
+
     :param config: validated settings (model, input, prompts, bins, ...)
     :param loaded: an already loaded model (tests, several engines on one model)
-    :raises ModelLoadError: the model or its weights cannot be loaded, or the backbone
-        cannot serve ``feature_mode`` (the message names the setting to change)
+    :raises ModelLoadError: the model or its weights cannot be loaded, the backbone cannot
+        serve ``feature_mode``, or the onnxruntime backend cannot run (the message names the
+        setting to change)
     """
 
     def __init__(self, config: DepthClipConfig, loaded: Optional[LoadedModel] = None):
         config.validate()
-        self._loaded = loaded if loaded is not None else load_clip(config.model)
-        try:
-            self._features = DenseFeatures(self._loaded.model, config.feature_mode)
-        except UnsupportedBackboneError as error:
-            raise ModelLoadError(str(error)) from None
-        self._features.use_channels_last()
+        self._loaded = loaded if loaded is not None else load_clip(encoder_model_config(config))
+        self._encoder = make_encoder(config, self._loaded)
         mean, std = normalization_stats(config.input.normalization)
         device = self._loaded.device
         self._mean = torch.tensor(mean, device=device).reshape(1, 3, 1, 1)
@@ -197,7 +198,7 @@ class DepthClipEngine:
         self._state = self._make_state(config, previous=None, adapted=adapted)
         if adapted is not None:
             LOG.info(f'class embeddings from {self._state.embeddings_source}')
-        if self._loaded.check_bf16:
+        if self._loaded.check_bf16 and isinstance(self._encoder, TorchEncoder):
             self._choose_fp32_or_bf16()
 
     # ---------------------------------------------------------------------------- properties
@@ -216,13 +217,23 @@ class DepthClipEngine:
 
     @property
     def precision(self) -> str:
-        """Return the image encoder's precision: fp32, fp16 or bf16 (the text side is fp32)."""
-        return self._loaded.precision
+        """Return the image encoder's precision: fp32, fp16, bf16 or int8 (text: fp32)."""
+        return self._encoder.precision
 
     @property
     def precision_reason(self) -> str:
         """Return one line saying which precision is used and why (``auto``'s measurement)."""
-        return self._loaded.precision_reason
+        return self._encoder.precision_reason
+
+    @property
+    def backend(self) -> str:
+        """Return the image encoder's backend: ``torch`` or ``onnxruntime``."""
+        return self._encoder.backend
+
+    @property
+    def backend_description(self) -> str:
+        """Return the backend in a few words, e.g. ``onnxruntime (CPUExecutionProvider)``."""
+        return self._encoder.description
 
     @property
     def weights(self) -> str:
@@ -247,7 +258,7 @@ class DepthClipEngine:
     @property
     def stride(self) -> int:
         """Return the feature stride in input pixels."""
-        return self._features.stride
+        return self._encoder.stride
 
     # ----------------------------------------------------------------------------- precision
     def _choose_fp32_or_bf16(self) -> None:
@@ -271,7 +282,7 @@ class DepthClipEngine:
                                        'to check bf16 against are missing (fp32)')
             return
         reference = [self.predict_one(frame).depth for frame in frames]
-        visual = self._features.visual
+        visual = self._encoder.features.visual
         fp32_tensors = visual.state_dict()  # the fp32 weights themselves, not copies
         visual.to(dtype=torch.bfloat16)
         try:
@@ -361,7 +372,7 @@ class DepthClipEngine:
         """Read an adapted-embeddings file and check it against this model and ``config``."""
         adapted = load_embeddings(path)
         check_compatible(adapted, config.model.name, config.feature_mode,
-                         self._features.out_dim, where=f'{EMBEDDINGS_PARAMETER} {path}')
+                         self._encoder.out_dim, where=f'{EMBEDDINGS_PARAMETER} {path}')
         return adapted
 
     def _make_state(self, config: DepthClipConfig, previous: Optional['LiveState'],
@@ -419,7 +430,7 @@ class DepthClipEngine:
     @torch.inference_mode()
     def encode(self, batch: torch.Tensor) -> torch.Tensor:
         """Run the image encoder once on a normalized batch: dense features (B, C, h, w)."""
-        return self._features(batch)
+        return self._encoder(batch)
 
     @torch.inference_mode()
     def predict_low_res(self, batch: torch.Tensor, state: Optional[LiveState] = None,
@@ -442,7 +453,7 @@ class DepthClipEngine:
         n = batch.shape[0]
         if cfg.flip_tta:
             batch = torch.cat([batch, torch.flip(batch, dims=[3])], dim=0)
-        features = self._features(batch)
+        features = self._encoder(batch)
         probabilities = class_probabilities(features, state.text, cfg.temperature)
         if cfg.flip_tta:
             probabilities = average_mirrored(probabilities[:n], probabilities[n:])

@@ -400,6 +400,7 @@ class DepthClipBinding(FrameSink):
             extra = [
                 ('max batch size', settings.max_batch_size or 'all cameras'),
                 ('device', engine.device),
+                ('backend', engine.backend_description),
                 ('precision', engine.precision),
                 ('precision choice', engine.precision_reason),
                 ('weights', engine.weights),

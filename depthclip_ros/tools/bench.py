@@ -35,17 +35,29 @@ All numbers are medians over ``--repeats`` timed runs after one warm-up run, per
   makes before it keeps bf16. Random weights are seeded, so every precision's engine has
   the same ones.
 - ``precision`` / ``precision_reason``: what the engine chose for ``model.precision`` and why.
+- ``backends``: one row per backend and precision that runs here, each with ``ms``
+  (predict per frame, as ``fp32_ms``), ``speedup_vs_torch_fp32`` and the mean / p99 / max
+  ``|depth - torch fp32 depth|`` on the sample frames as above: torch fp32 (and bf16 /
+  fp16 as timed above), then onnxruntime (when installed; ``--skip-onnx`` skips it) on
+  graphs exported for this run into a temporary folder (:mod:`~depthclip_ros.tools.onnx_export`:
+  fp32, and int8 calibrated on the sample frames): CPU fp32 and int8; with a CUDA
+  ``model.device``, CUDA fp32 and TensorRT fp16 and int8 where this onnxruntime has them.
+  ``int8_speedup_vs_fastest_torch``: the fastest torch row's ms over the CPU int8 row's.
 """
 
-from typing import Any, Callable, Dict, List
+import os
+import tempfile
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from depthclip_ros.core.backends import CPU, CUDA, import_onnxruntime, TENSORRT
 from depthclip_ros.core.config import DepthClipConfig
 from depthclip_ros.core.engine import depth_difference, DepthClipEngine, precision_check_frames
 from depthclip_ros.core.loading import cpu_has_native_bf16, ModelLoadError
+from depthclip_ros.core.text import one_line
 from depthclip_ros.tools.common import median_ms
 
 
@@ -112,7 +124,7 @@ def per_patch_frame(engine: DepthClipEngine, image: np.ndarray, flip: bool,
 
 def run_benchmark(config: DepthClipConfig, size=(480, 640), batch: int = 1,
                   repeats: int = 5, baseline: bool = True, precisions: bool = True,
-                  force_bf16: bool = False) -> Dict[str, Any]:
+                  force_bf16: bool = False, onnx: bool = True) -> Dict[str, Any]:
     """Measure the engine; see the module docstring for what each key means."""
     if batch < 1:
         raise ValueError('--batch must be >= 1')
@@ -158,8 +170,9 @@ def run_benchmark(config: DepthClipConfig, size=(480, 640), batch: int = 1,
                                                   / result['predict_ms'])
     else:
         result['per_patch_ms'] = None
-    result.update(_precisions(engine, frames, repeats, sync, force_bf16) if precisions else
-                  dict(_no_precisions(), fp32_ms=None, precision_notes=[]))
+    result.update(_precisions(engine, frames, repeats, sync, force_bf16, onnx) if precisions
+                  else dict(_no_precisions(), fp32_ms=None, precision_notes=[], backends=[],
+                            int8_speedup_vs_fastest_torch=None, onnxruntime_version=None))
     result['bf16_native_cpu'] = cpu_has_native_bf16()
     result['notes'] = notes + result.pop('precision_notes')
     return result
@@ -174,10 +187,10 @@ def _no_precisions() -> Dict[str, Any]:
 
 
 def _precisions(engine: DepthClipEngine, frames, repeats: int, sync,
-                force_bf16: bool = False) -> Dict[str, Any]:
+                force_bf16: bool = False, onnx: bool = True) -> Dict[str, Any]:
     out: Dict[str, Any] = dict(_no_precisions(), precision_notes=[])
-    base = engine.config
-    engines = {engine.precision: engine}
+    base = engine.config.with_updates({'model.backend': 'torch'})  # the torch rows
+    engines = {engine.precision: engine} if engine.backend == 'torch' else {}
     cuda = engine.device.startswith('cuda')
     wanted = ['fp32']
     if cuda and torch.cuda.is_bf16_supported() or not cuda and (
@@ -210,7 +223,88 @@ def _precisions(engine: DepthClipEngine, frames, repeats: int, sync,
                 out[f'{precision}_mean_abs_diff_m'] = diff.mean
                 out[f'{precision}_p99_abs_diff_m'] = diff.p99
                 out[f'{precision}_max_abs_diff_m'] = diff.maximum
+    rows = [_row('torch', precision, '', out[f'{precision}_ms'], out['fp32_ms'],
+                 (out[f'{precision}_mean_abs_diff_m'], out[f'{precision}_p99_abs_diff_m'],
+                  out[f'{precision}_max_abs_diff_m']) if precision != 'fp32' else
+                 ((0.0, 0.0, 0.0) if check_frames else (None, None, None)))
+            for precision in wanted]
+    out['onnxruntime_version'] = None
+    if onnx:
+        rows += _onnx_rows(engines['fp32'], frames, repeats, sync, check_frames, reference,
+                           out['fp32_ms'], out)
+    out['backends'] = rows
+    int8 = [r for r in rows if r['backend'] == 'onnxruntime' and r['precision'] == 'int8'
+            and r['providers'] == CPU]
+    fastest_torch = min(r['ms'] for r in rows if r['backend'] == 'torch')
+    out['int8_speedup_vs_fastest_torch'] = fastest_torch / int8[0]['ms'] if int8 else None
     return out
+
+
+def _row(backend: str, precision: str, providers: str, ms: float, fp32_ms: float,
+         diffs: Tuple[Optional[float], Optional[float], Optional[float]]) -> Dict[str, Any]:
+    return {'backend': backend, 'precision': precision, 'providers': providers, 'ms': ms,
+            'speedup_vs_torch_fp32': fp32_ms / ms, 'mean_abs_diff_m': diffs[0],
+            'p99_abs_diff_m': diffs[1], 'max_abs_diff_m': diffs[2]}
+
+
+def onnx_variants(available: Sequence[str], device: str, fp32_file: str,
+                  int8_file: str) -> List[Tuple[str, str, str, List[str]]]:
+    """
+    Return the onnxruntime runs of the bench: (precision, file, model.precision, providers).
+
+    CPU fp32 and int8 always; on a CUDA device, CUDA fp32 and TensorRT fp16 / int8 when
+    this onnxruntime has those providers.
+    """
+    runs = [('fp32', fp32_file, 'fp32', [CPU]), ('int8', int8_file, 'fp32', [CPU])]
+    if device.startswith('cuda'):
+        if CUDA in available:
+            runs.append(('fp32', fp32_file, 'fp32', [CUDA, CPU]))
+        if TENSORRT in available:
+            runs += [('fp16', fp32_file, 'fp16', [TENSORRT, CUDA, CPU]),
+                     ('int8', int8_file, 'fp16', [TENSORRT, CUDA, CPU])]
+    return runs
+
+
+def _onnx_rows(fp32_engine: DepthClipEngine, frames, repeats: int, sync, check_frames,
+               reference, fp32_ms: float, out: Dict[str, Any]) -> List[Dict[str, Any]]:
+    """Export fp32 and int8 graphs of the benchmarked model, then time each onnxruntime run."""
+    notes = out['precision_notes']
+    try:
+        ort = import_onnxruntime()
+        from depthclip_ros.tools.onnx_export import export_onnx, onnx_api
+        onnx_api()
+    except (ModelLoadError, ValueError):
+        notes.append('onnxruntime not timed: onnx / onnxruntime are not installed (pip '
+                     "install 'depthclip_ros[onnx]')")
+        return []
+    if not check_frames:
+        notes.append('onnxruntime not timed: the bundled sample frames are missing')
+        return []
+    out['onnxruntime_version'] = ort.__version__
+    base = fp32_engine.config
+    cpu_engine = fp32_engine
+    if fp32_engine.device != 'cpu':  # export from the same weights on the CPU
+        cpu_engine = new_engine(base.with_updates({'model.device': 'cpu'}))
+    rows = []
+    with tempfile.TemporaryDirectory(prefix='depthclip-bench-') as tmp:
+        fp32_file, int8_file = os.path.join(tmp, 'fp32.onnx'), os.path.join(tmp, 'int8.onnx')
+        export_onnx(cpu_engine, int8_file, int8=True, repeats=0, fp32_output=fp32_file)
+        for label, path, precision, providers in onnx_variants(
+                ort.get_available_providers(), fp32_engine.device, fp32_file, int8_file):
+            config = base.with_updates({'model.backend': 'onnxruntime', 'model.onnx_file': path,
+                                        'model.onnx_providers': providers,
+                                        'model.precision': precision})
+            try:
+                eng = DepthClipEngine(config, loaded=fp32_engine.loaded)
+            except ModelLoadError as error:
+                notes.append(f'onnxruntime {label} on {providers[0]} not timed: '
+                             f'{one_line(error)}')
+                continue
+            ms = median_ms(lambda: eng.predict(frames), repeats, sync) / len(frames)
+            diff = depth_difference(reference, [eng.predict_one(f).depth for f in check_frames])
+            rows.append(_row('onnxruntime', label, ', '.join(providers), ms, fp32_ms,
+                             (diff.mean, diff.p99, diff.maximum)))
+    return rows
 
 
 def format_report(result: Dict[str, Any]) -> str:
@@ -247,5 +341,18 @@ def format_report(result: Dict[str, Any]) -> str:
                              f"{result[f'{precision}_mean_abs_diff_m']:.4f} m, p99 "
                              f"{result[f'{precision}_p99_abs_diff_m']:.4f} m, max "
                              f"{result[f'{precision}_max_abs_diff_m']:.4f} m")
+    if result.get('backends'):
+        lines.append('  backend      precision  ms/frame   vs torch fp32  |d depth| mean / p99 / '
+                     'max (m)   providers')
+        for row in result['backends']:
+            diffs = ('n/a' if row['p99_abs_diff_m'] is None else
+                     f"{row['mean_abs_diff_m']:.3g} / {row['p99_abs_diff_m']:.3g} / "
+                     f"{row['max_abs_diff_m']:.3g}")
+            lines.append(f"  {row['backend']:<12} {row['precision']:<9} {row['ms']:9.1f}   "
+                         f"{row['speedup_vs_torch_fp32']:6.2f}x       {diffs:<27} "
+                         f"{row['providers']}".rstrip())
+        if result.get('int8_speedup_vs_fastest_torch') is not None:
+            lines.append('  onnxruntime int8 (CPU) vs the fastest torch row: '
+                         f"{result['int8_speedup_vs_fastest_torch']:.2f}x")
     lines += [f'  note: {note}' for note in result['notes']]
     return '\n'.join(lines)

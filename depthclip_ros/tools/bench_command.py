@@ -43,6 +43,8 @@ def register(subparsers) -> None:
     b.add_argument('--json', action='store_true', help='print one JSON object')
     b.add_argument('--skip-baseline', action='store_true', help='skip the per-patch baseline')
     b.add_argument('--skip-precision', action='store_true', help='skip the fp32/bf16/fp16 runs')
+    b.add_argument('--skip-onnx', action='store_true',
+                   help='skip the onnxruntime rows (export, fp32 and int8 runs)')
     b.add_argument('--force-bf16', action='store_true',
                    help='time bf16 even on a CPU without native bf16 (very slow)')
     b.add_argument('--node', action='store_true',
@@ -82,6 +84,7 @@ def run_bench(args: argparse.Namespace) -> int:
     offline_unless_hub_reachable(config.model.pretrained)
     result = run_benchmark(config, size=args.size, batch=args.batch,
                            repeats=args.repeats, baseline=not args.skip_baseline,
-                           precisions=not args.skip_precision, force_bf16=args.force_bf16)
+                           precisions=not args.skip_precision, force_bf16=args.force_bf16,
+                           onnx=not args.skip_onnx)
     print(dumps(result) if args.json else format_report(result))
     return 0

@@ -25,6 +25,9 @@ truth depth, a name) for N evenly spaced frames:
   (float metres, NaN/0 = invalid), registered to the image;
 * ``bag``: a rosbag2 with an image topic and a registered depth topic, paired by stamp
   (:func:`depthclip_ros.tools.rosbag_io.image_depth_pairs`).
+
+:func:`image_frames` reads images alone (no depth) from a folder or a bag: the calibration
+frames of an int8 export.
 """
 
 import argparse
@@ -38,12 +41,12 @@ import numpy as np
 from depthclip_ros.core.geometry import Intrinsics
 from depthclip_ros.tools import evaluation as ev
 from depthclip_ros.tools.common import evenly, int_at_least, number_in, read_rgb
-from depthclip_ros.tools.rosbag_io import image_depth_pairs
+from depthclip_ros.tools.rosbag_io import bag_images, image_depth_pairs
 
 __all__ = [
     'add_dataset_args', 'bag_frames', 'CalibrationFrame', 'dataset_format', 'default_max_depth',
-    'detect_format',
-    'folder_frames', 'folder_pairs', 'FORMATS', 'nyu_frames', 'open_frames', 'read_depth_file',
+    'detect_format', 'folder_frames', 'folder_pairs', 'FORMATS', 'image_frames', 'nyu_frames',
+    'open_frames', 'read_depth_file',
 ]
 
 #: Dataset formats (``auto``: :func:`detect_format`).
@@ -237,3 +240,39 @@ def open_frames(args: argparse.Namespace, fmt: str) -> Tuple[int, Iterator[Calib
     if fmt == 'folder':
         return folder_frames(args.data, args.frames)
     return nyu_frames(args.data, args.split, args.frames)
+
+
+def image_frames(data: str, frames: int = 0, image_topic: Optional[str] = None
+                 ) -> Tuple[int, Iterator[Tuple[str, np.ndarray]]]:
+    """
+    RGB images without depth: a folder of images, or one image topic of a bag.
+
+    A folder's images are the image files in it, or else in its ``rgb/`` (``image/``,
+    ``images/``, ``color/``) subfolder, sorted by name; a bag is a directory with
+    ``metadata.yaml`` or a ``.db3`` / ``.mcap`` file.
+
+    :param frames: use this many evenly spaced images (0: all)
+    :param image_topic: a bag's image topic (default: the one image topic found by name)
+    :return: the number of images, and an iterator of ``(name, rgb uint8)``
+    :raises FileNotFoundError: DATA does not exist
+    :raises ValueError: no image in the folder, or no usable topic in the bag
+    """
+    if not os.path.exists(data):
+        raise FileNotFoundError(f'{data} does not exist')
+    if os.path.isfile(data) or os.path.isfile(os.path.join(data, 'metadata.yaml')):
+        if os.path.isfile(data) and not data.endswith(('.mcap', '.db3')):
+            raise ValueError(f'{data} is a file but not a bag (.mcap or .db3); give a bag or a '
+                             'folder of images')
+        return bag_images(data, image_topic, frames)
+    folders = [data] + [os.path.join(data, d) for d in IMAGE_DIRS]
+    for folder in folders:
+        if not os.path.isdir(folder):
+            continue
+        paths = [os.path.join(folder, name) for name in sorted(os.listdir(folder))
+                 if os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
+                 and os.path.isfile(os.path.join(folder, name))]
+        if paths:
+            chosen = [paths[i] for i in evenly(len(paths), frames)]
+            return len(chosen), ((os.path.basename(p), read_rgb(p)) for p in chosen)
+    raise ValueError(f'no image ({", ".join(IMAGE_EXTENSIONS)}) in {data} nor in its '
+                     f'{"/, ".join(IMAGE_DIRS)}/ subfolders')

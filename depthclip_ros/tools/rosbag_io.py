@@ -243,3 +243,40 @@ def image_depth_pairs(path: str, image_topic: Optional[str] = None,
         finally:
             inner.close()
     return len(chosen), generate()
+
+
+def bag_images(path: str, image_topic: Optional[str] = None,
+               frames: int = 0) -> Tuple[int, Iterator[Tuple[str, np.ndarray]]]:
+    """
+    Read the images of one camera topic of a bag as RGB (e.g. int8 calibration frames).
+
+    :param image_topic: an ``Image`` or ``CompressedImage`` topic (default: the one image
+        topic that is not depth, found by name)
+    :param frames: use this many evenly spaced messages (0: all)
+    :return: the number of images, and an iterator of ``(name, rgb uint8)``
+    :raises ValueError: the topic is missing or ambiguous, or has no message
+    """
+    reader = open_reader(path)
+    try:
+        topic_types = {c.topic: c.msgtype for c in reader.connections}
+        image_topic = pick_topic(topic_types, image_topic, IMAGE_TYPES, False, 'image')
+        count = sum(c.msgcount for c in reader.connections if c.topic == image_topic)
+    finally:
+        reader.close()
+    if count == 0:
+        raise ValueError(f'{image_topic} has no message in {path}')
+    wanted = set(evenly(count, frames))
+    typestore = make_typestore()
+
+    def generate():
+        inner = open_reader(path)
+        try:
+            conns = [c for c in inner.connections if c.topic == image_topic]
+            for index, (conn, timestamp, raw) in enumerate(inner.messages(connections=conns)):
+                if index in wanted:
+                    msg = typestore.deserialize_cdr(raw, conn.msgtype)
+                    yield (f'{image_topic}@{stamp_ns(msg.header) or timestamp}',
+                           decode_image_msg(msg, conn.msgtype))
+        finally:
+            inner.close()
+    return len(wanted), generate()
