@@ -501,17 +501,16 @@ class NodeSettings(_Flat):
     @property
     def temporal(self) -> 'TemporalSettings':
         """Return the ``temporal.*`` settings."""
-        return TemporalSettings(self.temporal_enable, self.temporal_alpha,
-                                self.temporal_reset_threshold, self.temporal_max_gap)
+        return self._group(TemporalSettings, 'temporal_')
 
     @property
     def scale(self) -> 'ScaleSettings':
         """Return the ``scale.*`` settings."""
-        return ScaleSettings(self.scale_mode, self.scale_camera_height,
-                             self.scale_camera_pitch_deg, self.scale_camera_roll_deg,
-                             self.scale_min, self.scale_max, self.scale_smoothing,
-                             self.scale_min_inliers, self.scale_refine_pitch,
-                             self.scale_floor_frame)
+        return self._group(ScaleSettings, 'scale_')
+
+    def _group(self, view: type, prefix: str) -> Any:
+        """Return ``view`` filled from the fields named ``prefix`` + each of its fields."""
+        return view(**{f.name: getattr(self, prefix + f.name) for f in fields(view)})
 
     @staticmethod
     def _dotted(field_name: str) -> str:
@@ -541,28 +540,36 @@ class NodeSettings(_Flat):
 
 @dataclass(frozen=True)
 class TemporalSettings:
-    """The ``temporal.*`` settings (see :mod:`depthclip_ros.core.temporal`)."""
+    """
+    The ``temporal.*`` settings (see :mod:`depthclip_ros.core.temporal`).
 
-    enable: bool = False
-    alpha: float = 0.2
-    reset_threshold: float = 0.05
-    max_gap: float = 1.0
+    A view of :class:`NodeSettings` (:attr:`NodeSettings.temporal`), with its defaults.
+    """
+
+    enable: bool = NodeSettings.temporal_enable
+    alpha: float = NodeSettings.temporal_alpha
+    reset_threshold: float = NodeSettings.temporal_reset_threshold
+    max_gap: float = NodeSettings.temporal_max_gap
 
 
 @dataclass(frozen=True)
 class ScaleSettings:
-    """The ``scale.*`` settings (see :mod:`depthclip_ros.core.scale`)."""
+    """
+    The ``scale.*`` settings (see :mod:`depthclip_ros.core.scale`).
 
-    mode: str = 'fixed'
-    camera_height: float = 1.0
-    camera_pitch_deg: float = 0.0
-    camera_roll_deg: float = 0.0
-    min: float = 0.1
-    max: float = 10.0
-    smoothing: float = 0.8
-    min_inliers: float = 0.05
-    refine_pitch: bool = True
-    floor_frame: str = ''
+    A view of :class:`NodeSettings` (:attr:`NodeSettings.scale`), with its defaults.
+    """
+
+    mode: str = NodeSettings.scale_mode
+    camera_height: float = NodeSettings.scale_camera_height
+    camera_pitch_deg: float = NodeSettings.scale_camera_pitch_deg
+    camera_roll_deg: float = NodeSettings.scale_camera_roll_deg
+    min: float = NodeSettings.scale_min
+    max: float = NodeSettings.scale_max
+    smoothing: float = NodeSettings.scale_smoothing
+    min_inliers: float = NodeSettings.scale_min_inliers
+    refine_pitch: bool = NodeSettings.scale_refine_pitch
+    floor_frame: str = NodeSettings.scale_floor_frame
 
 
 #: NodeSettings field -> dotted parameter name.
