@@ -41,6 +41,7 @@ whatever the caller's environment says. Example (the full 10 minutes, paper inpu
 import argparse
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -228,6 +229,8 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
               file=sys.stderr)
         return 2
     use_local_dds('soak')  # before rclpy is imported
+    # SIGTERM ends the soak as Ctrl-C does: through the cleanup that stops the node.
+    signal.signal(signal.SIGTERM, _end_on_signal)
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
 
@@ -368,9 +371,18 @@ def slope(samples: List[tuple]) -> float:
     return sum((t - mean_t) * (v - mean_v) for t, v in samples) / den if den else 0.0
 
 
+def _end_on_signal(signum, frame) -> None:
+    signal.signal(signum, signal.SIG_IGN)  # a second one does not cut the cleanup short
+    sys.exit(128 + signum)
+
+
 def _spin(executor, stop: threading.Event) -> None:
-    while not stop.is_set():
-        executor.spin_once(timeout_sec=0.1)
+    from rclpy.executors import ExternalShutdownException
+    try:
+        while not stop.is_set():
+            executor.spin_once(timeout_sec=0.1)
+    except ExternalShutdownException:
+        pass
 
 
 def summarize(args: argparse.Namespace, rows: List[Dict[str, float]], first: Dict[str, int],

@@ -31,7 +31,7 @@ import numpy as np
 from rcl_interfaces.msg import Log
 import rclpy
 from rclpy.context import Context
-from rclpy.executors import MultiThreadedExecutor, SingleThreadedExecutor
+from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
@@ -42,6 +42,7 @@ from std_msgs.msg import Header
 from depthclip_ros.core.geometry import Intrinsics
 from depthclip_ros.core.sample import load_sample_rgb, sample_intrinsics
 from depthclip_ros.ros import msgs as ros_msgs
+from depthclip_ros.ros.executor import CallbackThreads
 from depthclip_ros.tools.process_tools import proc_status
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -114,13 +115,13 @@ class Spinner:
     """
     Spin nodes with an executor in a background thread (context manager).
 
-    One thread (SingleThreadedExecutor) by default; ``threads > 1``: a
-    MultiThreadedExecutor, as the node's executables use.
+    One thread (SingleThreadedExecutor) by default; ``threads > 1``: the executables'
+    :class:`~depthclip_ros.ros.executor.CallbackThreads`.
     """
 
     def __init__(self, *nodes: Node, context: Optional[Context] = None, threads: int = 1):
         if threads > 1:
-            self.executor = MultiThreadedExecutor(num_threads=threads, context=context)
+            self.executor = CallbackThreads(num_threads=threads, context=context)
         else:
             self.executor = SingleThreadedExecutor(context=context)
         self.context = context

@@ -333,7 +333,10 @@ def test_adapt_errors_are_one_line(room, small_overrides, tmp_path, capsys):
         assert len(err.strip().splitlines()) == 1, err
     for bad in ('2', '1', '0'):  # an open interval: neither end is a split
         rc = main(['adapt', str(room[0]), '--holdout', bad])
-        assert rc == 2 and 'must be in (0, 1)' in capsys.readouterr().err
+        err = capsys.readouterr().err
+        assert rc == 2 and 'must be in (0, 1)' in err
+        assert err.strip().splitlines()[-1].startswith('depthclip adapt: error: argument '
+                                                       '--holdout'), err
     assert not any(p.name.endswith('.npz') for p in tmp_path.iterdir())
 
 

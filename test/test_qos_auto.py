@@ -15,23 +15,28 @@
 """
 The default image QoS (``qos.image_reliability: auto``) over real DDS between two processes.
 
-The node runs as its own process (the default parameters but a small model input); this
-process publishes 640x480 rgb8 frames (0.9 MB) first from a reliable publisher, then from
-a best-effort one. Each time the node must choose the matching QoS, say so in its
-diagnostics, count no incompatible-QoS event, and deliver depth for the frames.
+The node runs as its own process (the default parameters but a small model input); a
+camera driver process (``image_publisher.py``) publishes 640x480 rgb8 frames (0.9 MB), first
+a reliable one, then a best-effort one. Each time the node must choose the matching QoS,
+say so in its diagnostics, count no incompatible-QoS event, and deliver depth for the
+frames.
 
 Best-effort samples bigger than Fast DDS's default 512 KB shared-memory segment are lost
 when the machine is busy (ros2/rmw_fastrtps#739), whatever the node does; both processes
 therefore use the profile the README gives for best-effort drivers
-(``config/fastdds_large_images.xml``: shared memory only, an 8 MB segment).
+(``config/fastdds_large_images.xml``: shared memory only, an 8 MB segment). The driver is a
+process of its own because Fast DDS reads the profiles file once per process: in this one,
+earlier test modules have started Fast DDS without it.
 """
 
 import os
+import signal
+import subprocess
+import sys
 
 from diagnostic_msgs.msg import DiagnosticArray
 import pytest
-from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
-from ros_helpers import (finish_process, kill_process, Probe, process_output, sample_image,
+from ros_helpers import (finish_process, kill_process, Probe, process_output,
                          Spinner, start_process, wait_until)
 from sensor_msgs.msg import Image
 
@@ -40,6 +45,7 @@ STATUS = f'{NS}/depthclip_node: depth'
 PROFILE_VARIABLE = 'FASTDDS_DEFAULT_PROFILES_FILE'
 PROFILE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'config',
                        'fastdds_large_images.xml')
+DRIVER = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'image_publisher.py')
 
 
 @pytest.fixture(scope='module')
@@ -75,8 +81,7 @@ def system(context, small_overrides):
                    or probe.count_subscribers(f'{NS}/image') > 0,
                    timeout=120.0, period=0.1, what='the node process')
         assert proc.poll() is None, process_output(proc)
-        rgb = sample_image(640, 480)[0]
-        yield probe, proc, rgb
+        yield probe, proc, None
     finally:
         spinner.stop()
         probe.destroy_node()
@@ -100,36 +105,34 @@ def wait_for_qos(probe, reliability):
     return wait_until(chosen, timeout=30.0, what=f'image QoS {reliability}')
 
 
-def depth_arrives(probe, publisher, rgb, timeout=60.0):
-    """Publish ``rgb`` every 0.5 s until its depth comes back; return the depth message."""
-    from depthclip_ros.ros import msgs
-
-    def send(p):
-        header = p.header()
-        publisher.publish(msgs.rgb_to_image_msg(rgb, header, 'rgb8'))
-        return header
-    return probe.publish_until_output(send, retry=0.5, timeout=timeout)['depth/image']
+def start_driver(reliability):
+    """Start the camera driver process: 640x480 frames with ``reliability``."""
+    env = dict(os.environ, PYTHONUNBUFFERED='1')
+    env[PROFILE_VARIABLE] = PROFILE
+    return subprocess.Popen(
+        [sys.executable, DRIVER, f'{NS}/image', reliability, '640', '480',
+         f'{reliability}_optical_frame'], env=env, cwd=os.path.dirname(DRIVER),
+        stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
 
 
 @pytest.mark.parametrize('reliability', ['reliable', 'best_effort'])
 def test_auto_matches_the_publisher_and_frames_arrive(system, reliability):
-    probe, proc, rgb = system
-    policy = (ReliabilityPolicy.RELIABLE if reliability == 'reliable'
-              else ReliabilityPolicy.BEST_EFFORT)
-    publisher = probe.create_publisher(
-        Image, 'image', QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
-                                   reliability=policy))
+    probe, proc, _ = system
+    driver = start_driver(reliability)
     try:
         values = wait_for_qos(probe, reliability)
         assert 'auto:' in values['image QoS'], values['image QoS']
-        depth = depth_arrives(probe, publisher, rgb)
+        depth = probe.wait_for_message(
+            'depth/image', lambda m: m.header.frame_id == f'{reliability}_optical_frame',
+            timeout=120.0)
         assert (depth.width, depth.height) == (640, 480)
         values = wait_until(lambda: (v := node_values(probe)) is not None
                             and int(v['frames processed']) >= 1 and v,
                             what='diagnostics counting the frame')
         assert values['incompatible QoS events'] == '0'
     finally:
-        probe.destroy_publisher(publisher)
+        driver.send_signal(signal.SIGINT)
+        assert driver.wait(timeout=30) == 0
     # With no publisher left the node goes back to best effort, which matches any.
     wait_for_qos(probe, 'best_effort')
     assert proc.poll() is None, process_output(proc)

@@ -75,3 +75,14 @@ def test_runner_names_the_executables(capsys):
                                 'camera_player'}
     assert main(['nonsense']) == 2
     assert 'depthclip_node' in capsys.readouterr().err
+
+
+def test_steady_memory_returns_a_trim_on_glibc():
+    import platform
+    from depthclip_ros.ros.runner import steady_memory
+    trim = steady_memory()
+    if platform.libc_ver()[0] != 'glibc':
+        assert trim is None
+        return
+    assert callable(trim)
+    assert trim() is None  # returns the heap's free pages; nothing to report

@@ -468,6 +468,7 @@ class OnnxEncoder(Encoder):
         precision = self.provenance.precision
         self._precision = 'fp16' if precision == 'fp32' and fp16 and \
             self.providers[0] == TENSORRT else precision
+        fp16 = fp16 and TENSORRT in self.providers  # TensorRT may not have started
         notes = f'; {", ".join(missing)} did not start' if missing else ''
         self._reason = (f'onnxruntime {ort.__version__}, {os.path.basename(path)} '
                         f'({precision} graph{self._int8_note()}), '

@@ -29,7 +29,8 @@ holds (:class:`~depthclip_ros.core.engine.DepthClipEngine`,
 :class:`~depthclip_ros.core.scheduler.Scheduler`,
 :class:`~depthclip_ros.core.pipeline.DepthPipeline`). Image callbacks run in a callback group
 of their own, so a parameter change that re-encodes prompts never stops frames from
-arriving (with a multi-threaded executor, as :mod:`depthclip_ros.ros.runner` uses).
+arriving (with several executor threads, as the executables'
+:class:`~depthclip_ros.ros.executor.CallbackThreads` has).
 """
 
 import threading
@@ -93,7 +94,10 @@ class DepthClipBinding(FrameSink):
         self.pipeline: Optional[DepthPipeline] = None
         self.converter: Optional[msgs.RgbConverter] = None
         self._param_lock = threading.Lock()
-        self._subscription_lock = threading.Lock()
+        # Held by the timers (QoS check, diagnostics), a parameter change that resubscribes,
+        # and the lifecycle transitions that destroy what the timers use.
+        self._state_lock = threading.Lock()
+        self._active = False
         self._input_group = MutuallyExclusiveCallbackGroup()
         # Timers apart from the parameter services: a prompt change being encoded stops
         # neither the diagnostics nor the QoS checks.
@@ -182,6 +186,7 @@ class DepthClipBinding(FrameSink):
                 callback_group=self._input_group)
             self._info_subs[camera.name] = sub
             camera.info_topic = sub.topic_name
+        self._active = True
         self._subscribe_images(force=True)
         self._start_timers()
         self.pipeline.start()
@@ -190,28 +195,31 @@ class DepthClipBinding(FrameSink):
 
     def deactivate(self) -> None:
         """Unsubscribe, stop the worker (after its current batch) and the diagnostics."""
-        for subs in (self._image_subs, self._info_subs):
-            for sub in subs.values():
-                self.node.destroy_subscription(sub)
-            subs.clear()
-        for timer in self._timers:
-            self.node.destroy_timer(timer)
-        self._timers = []
+        with self._state_lock:
+            self._active = False
+            for subs in (self._image_subs, self._info_subs):
+                for sub in subs.values():
+                    self.node.destroy_subscription(sub)
+                subs.clear()
+            for timer in self._timers:
+                self.node.destroy_timer(timer)
+            self._timers = []
         if self.pipeline is not None:
             self.pipeline.stop()
 
     def cleanup(self) -> None:
         """Destroy the publishers and release the model."""
-        for pubs in self._pubs.values():
-            for pub in pubs.values():
-                self.node.destroy_publisher(pub)
-        self._pubs = {}
-        if self._diag_pub is not None:
-            self.node.destroy_publisher(self._diag_pub)
-            self._diag_pub = None
-        if self.pipeline is not None:
-            self.pipeline.engine.cancel()
-        self.pipeline = None
+        with self._state_lock:
+            for pubs in self._pubs.values():
+                for pub in pubs.values():
+                    self.node.destroy_publisher(pub)
+            self._pubs = {}
+            if self._diag_pub is not None:
+                self.node.destroy_publisher(self._diag_pub)
+                self._diag_pub = None
+            if self.pipeline is not None:
+                self.pipeline.engine.cancel()
+            self.pipeline = None
         self._update_floor_tf(None)
 
     # --------------------------------------------------------------------------- helpers
@@ -272,11 +280,14 @@ class DepthClipBinding(FrameSink):
 
     def _subscribe_images(self, force: bool = False) -> None:
         """(Re)create the image subscriptions whose topic or QoS choice changed."""
-        with self._subscription_lock:  # the QoS timer and a parameter change
+        with self._state_lock:  # the QoS timer and a parameter change
             self._resubscribe(force)
 
     def _resubscribe(self, force: bool) -> None:
-        settings = self.pipeline.settings
+        pipeline = self.pipeline
+        if pipeline is None or not self._active:
+            return  # inactive: activate() subscribes
+        settings = pipeline.settings
         for camera in self.scheduler.cameras:
             topic = self._image_topic(camera, settings.input_transport)
             current = self.reliability.get(camera.name)
@@ -386,6 +397,10 @@ class DepthClipBinding(FrameSink):
 
     # -------------------------------------------------------------------------- diagnostics
     def _publish_diagnostics(self) -> None:
+        with self._state_lock:  # not while a transition destroys the publisher
+            self._publish_diagnostics_now()
+
+    def _publish_diagnostics_now(self) -> None:
         pipeline = self.pipeline
         if self._diag_pub is None or pipeline is None:
             return
@@ -456,10 +471,13 @@ class DepthClipBinding(FrameSink):
 
     def _sync_after_this_set(self) -> None:
         """Without post-set callbacks (Humble): sync the head parameters one timer later."""
+        timers: List[Any] = []
+
         def once():
-            self.node.destroy_timer(timer)
-            self._sync_head_parameters()
-        timer = self.node.create_timer(0.0, once, self._timer_group)
+            if timers:  # (a timer can fire before create_timer returns)
+                self.node.destroy_timer(timers.pop())
+                self._sync_head_parameters()
+        timers.append(self.node.create_timer(0.0, once, self._timer_group))
 
     def _update_floor_tf(self, settings: Optional[NodeSettings]) -> None:
         """Listen to TF while ``scale.floor_frame`` is set (and tf2_ros is there), else not."""
