@@ -18,9 +18,12 @@ import glob
 import os
 import re
 
+import pytest
+
 from depthclip_ros.core.config import load_params_file
 from depthclip_ros.tools.cli import build_parser
-from depthclip_ros.tools.param_docs import BEGIN, END, node_parameter_specs, render_table
+from depthclip_ros.tools.param_docs import (BEGIN, END, main as param_docs_main,
+                                            node_parameter_specs, render_table)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -35,6 +38,24 @@ def test_parameter_table_is_generated_from_the_descriptions():
     block = text[text.index(BEGIN):text.index(END) + len(END)]
     assert block == render_table(), (
         'README parameter table is stale: run python -m depthclip_ros.tools.param_docs README.md')
+
+
+def test_param_docs_updates_a_readme_and_fails_in_one_line(tmp_path, capsys):
+    stale = tmp_path / 'README.md'
+    stale.write_text(f'intro\n{BEGIN}\nold\n{END}\nend\n', encoding='utf-8')
+    assert param_docs_main([str(stale)]) == 0
+    assert stale.read_text(encoding='utf-8') == f'intro\n{render_table()}\nend\n'
+    assert param_docs_main([str(stale)]) == 0
+    assert 'up to date' in capsys.readouterr().out
+    for path, words in ((tmp_path / 'missing.md', 'cannot update'),
+                        (tmp_path / 'plain.md', 'has no')):
+        if path.name == 'plain.md':
+            path.write_text('no table here\n', encoding='utf-8')
+        with pytest.raises(SystemExit) as stop:
+            param_docs_main([str(path)])
+        assert stop.value.code == 1
+        err = capsys.readouterr().err
+        assert words in err and len(err.strip().splitlines()) == 1 and 'Traceback' not in err
 
 
 def test_every_parameter_in_the_yaml_is_documented():

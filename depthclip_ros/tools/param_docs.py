@@ -21,6 +21,7 @@ when the README and the descriptions disagree. Engine and node parameters all co
 from the one parameter table of :mod:`depthclip_ros.core.config`.
 """
 
+import argparse
 import os
 import sys
 from typing import Any, Iterable, List, Optional
@@ -97,9 +98,19 @@ def update_readme(path: str) -> bool:
 
 def main(argv: Optional[List[str]] = None) -> int:
     """Update the README given on the command line (default: ./README.md)."""
-    argv = sys.argv[1:] if argv is None else argv
-    path = argv[0] if argv else os.path.join(os.getcwd(), 'README.md')
-    print('updated' if update_readme(path) else 'up to date', path)
+    parser = argparse.ArgumentParser(
+        prog='python -m depthclip_ros.tools.param_docs',
+        description='Rewrite the parameter table of a README from the parameter table.')
+    parser.add_argument('readme', nargs='?', default=os.path.join(os.getcwd(), 'README.md'),
+                        help='the README to update (default: ./README.md)')
+    path = parser.parse_args(argv).readme
+    try:
+        changed = update_readme(path)
+    except OSError as error:
+        parser.exit(1, f'{parser.prog}: error: cannot update {path}: {error.strerror}\n')
+    except ValueError:
+        parser.exit(1, f'{parser.prog}: error: {path} has no {BEGIN} ... {END} block\n')
+    print('updated' if changed else 'up to date', path)
     return 0
 
 
