@@ -106,8 +106,8 @@ class CountingPool:
         self.handed[id(handler)] += 1
         return self.pool.submit(run, handler)
 
-    def shutdown(self, wait=True):
-        self.pool.shutdown(wait=wait)
+    def shutdown(self, **kwargs):
+        self.pool.shutdown(**kwargs)
 
 
 def test_a_callback_waiting_for_a_thread_is_handed_over_once(context, node):

@@ -132,7 +132,7 @@ class CallbackThreads(Executor):
 
     def shutdown(self, timeout_sec: Optional[float] = None) -> bool:
         """
-        Stop executing callbacks, then wait for the threads to finish the running ones.
+        Stop executing callbacks, then wait for the threads to finish the ones handed to them.
 
         :param timeout_sec: seconds to wait for the running callbacks (``None``: forever)
         :return: whether they finished in time
