@@ -43,6 +43,11 @@ from rclpy.executors import (
 HANDOFF_WAIT_S = 0.01
 
 
+def _never() -> bool:
+    """Spin with no condition (one object, so rclpy keeps its wait generator between calls)."""
+    return False
+
+
 class CallbackThreads(Executor):
     """
     Run callbacks on ``num_threads`` threads; callback groups decide what may overlap.
@@ -61,6 +66,7 @@ class CallbackThreads(Executor):
         self._handoff = threading.Condition()
         self._not_started: Set[Any] = set()
         self._handed: List[Any] = []
+        self._closing = False
 
     def _run(self, handler: Any) -> None:
         with self._handoff:
@@ -68,30 +74,41 @@ class CallbackThreads(Executor):
             self._handoff.notify_all()
         handler()
 
-    def _hand_over(self, handler: Any) -> None:
+    def _hand_over(self, handler: Any, timeout_sec: Optional[float]) -> None:
         with self._handoff:
+            if self._closing:
+                return
             if handler in self._not_started:
                 # Yielded again before a thread took it: wait for one instead of spinning.
-                self._handoff.wait(HANDOFF_WAIT_S)
+                wait = HANDOFF_WAIT_S
+                if timeout_sec is not None and timeout_sec >= 0:
+                    wait = min(wait, timeout_sec)
+                self._handoff.wait(wait)
                 return
             self._not_started.add(handler)
-        self._handed.append(handler)
-        self._callback_pool.submit(self._run, handler)
-        finished = [h for h in self._handed if h.done()]
-        if finished:
-            self._handed = [h for h in self._handed if not h.done()]
-            for handler in finished:
-                handler.result()  # a callback's exception reaches the spinning thread
+            self._handed.append(handler)
+            self._callback_pool.submit(self._run, handler)
+
+    def _raise_failures(self) -> None:
+        """Raise the exception of the first finished callback that failed (one per call)."""
+        while self._handed:
+            finished = next((h for h in self._handed if h.done() or h.cancelled()), None)
+            if finished is None:
+                return
+            self._handed.remove(finished)
+            if not finished.cancelled():
+                finished.result()  # a callback's exception reaches the spinning thread
 
     def _spin_once(self, timeout_sec: Optional[float], condition: Callable[[], bool]) -> bool:
         """Hand one ready callback to a thread; return False once the executor shut down."""
+        self._raise_failures()
         try:
             handler, _, _ = self.wait_for_ready_callbacks(timeout_sec, None, condition)
         except (TimeoutException, ConditionReachedException):
             return True
         except (ShutdownException, ExternalShutdownException):
             return False
-        self._hand_over(handler)
+        self._hand_over(handler, timeout_sec)
         return True
 
     def spin_once(self, timeout_sec: Optional[float] = None) -> None:
@@ -100,7 +117,7 @@ class CallbackThreads(Executor):
 
         :param timeout_sec: seconds to wait; ``None`` or negative: forever, 0: not at all
         """
-        self._spin_once(timeout_sec, lambda: False)
+        self._spin_once(timeout_sec, _never)
 
     def spin_once_until_future_complete(self, future: Any,
                                         timeout_sec: Optional[float] = None) -> None:
@@ -122,21 +139,26 @@ class CallbackThreads(Executor):
         :param timeout_sec: seconds to wait; ``None`` or negative: forever
         """
         future.add_done_callback(lambda _: self.wake())
+
+        def settled() -> bool:
+            return future.done() or future.cancelled()
         end = None if timeout_sec is None or timeout_sec < 0 else time.monotonic() + timeout_sec
-        while self.context.ok() and not future.done():
+        while self.context.ok() and not settled():
             left = None if end is None else end - time.monotonic()
             if left is not None and left <= 0:
                 return
-            if not self._spin_once(left, future.done):
+            if not self._spin_once(left, settled):
                 return
 
     def shutdown(self, timeout_sec: Optional[float] = None) -> bool:
         """
-        Stop executing callbacks, then wait for the threads to finish the ones handed to them.
+        Hand no more callbacks over, let the threads finish those they have, then shut down.
 
-        :param timeout_sec: seconds to wait for the running callbacks (``None``: forever)
-        :return: whether they finished in time
+        :param timeout_sec: passed to :meth:`rclpy.executors.Executor.shutdown` (the threads
+            always finish the callbacks they were handed, as MultiThreadedExecutor's do)
+        :return: what :meth:`rclpy.executors.Executor.shutdown` returns
         """
-        success = super().shutdown(timeout_sec)
+        with self._handoff:
+            self._closing = True
         self._callback_pool.shutdown(wait=True)
-        return success
+        return super().shutdown(timeout_sec)

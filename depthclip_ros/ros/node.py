@@ -186,7 +186,8 @@ class DepthClipBinding(FrameSink):
                 callback_group=self._input_group)
             self._info_subs[camera.name] = sub
             camera.info_topic = sub.topic_name
-        self._active = True
+        with self._state_lock:
+            self._active = True
         self._subscribe_images(force=True)
         self._start_timers()
         self.pipeline.start()
@@ -237,6 +238,11 @@ class DepthClipBinding(FrameSink):
             logger.warning(text)
 
     def _start_timers(self) -> None:
+        with self._state_lock:  # activate() and a change of diagnostics_period
+            if self._active:
+                self._create_timers()
+
+    def _create_timers(self) -> None:
         for timer in self._timers:
             self.node.destroy_timer(timer)
         self._timers = [
@@ -319,8 +325,11 @@ class DepthClipBinding(FrameSink):
 
     def _on_incompatible_qos(self, camera: CameraState, event: Any) -> None:
         policy = getattr(event.last_policy_kind, 'name', event.last_policy_kind)
+        pipeline = self.pipeline
+        if pipeline is None:
+            return  # cleaned up meanwhile
         self.scheduler.bump(camera, 'qos_incompatible')
-        if self.pipeline.settings.qos_image_reliability == 'auto':
+        if pipeline.settings.qos_image_reliability == 'auto':
             # A best-effort publisher joined reliable ones: the next QoS check switches.
             self._log('info', f'a publisher on {camera.topic} offers another QoS (policy '
                               f'{policy}): re-choosing the image QoS')
@@ -402,7 +411,7 @@ class DepthClipBinding(FrameSink):
 
     def _publish_diagnostics_now(self) -> None:
         pipeline = self.pipeline
-        if self._diag_pub is None or pipeline is None:
+        if self._diag_pub is None or pipeline is None or not self._active:
             return
         engine, settings = pipeline.engine, pipeline.settings
         config = engine.config
