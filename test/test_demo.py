@@ -28,7 +28,8 @@ import numpy as np
 
 from depthclip_ros.core.geometry import read_ply
 from depthclip_ros.core.sample import sample_frames
-from depthclip_ros.tools.demo import add_banner, add_ply_comment, RANDOM_BANNER
+from depthclip_ros.tools.demo import (_make_listener_class, _Stream, add_banner, add_ply_comment,
+                                      RANDOM_BANNER)
 
 SMALL = ['--device', 'cpu', '--set', 'input.height:=128', '--set', 'input.width:=160']
 
@@ -144,6 +145,34 @@ def test_demo_with_random_weights_is_marked(tmp_path, rn50_checkpoint):
                      '--output', str(out)] + SMALL, tmp_path, env)
     _assert_marked_random(proc, out)
     assert 'cannot be obtained' not in proc.stdout
+
+
+def test_a_due_frame_with_a_missing_image_gives_way_to_the_next():
+    """
+    Right after start-up the node may publish a frame before it matched the listener's
+    colorized subscription: that frame's strip comes from the next frame, and the demo
+    does not wait for an image that never comes.
+    """
+    listener = _make_listener_class()
+    stream = _Stream({'name': '', 'prefix': '', 'input': 'image', 'out': ''})
+    stream.counted, stream.pending = [1, 2, 3], [1, 3]
+    for key in (1, 2, 3):
+        stream.inputs[key] = stream.confidence[key] = object()
+    stream.colorized[2] = object()  # frame 1's colorized image never came
+    assert listener._settled(stream, 1)  # a later one came: this one never will
+    assert not listener._settled(stream, 3)  # frame 3's may still come
+    stream.colorized[3] = object()
+    assert listener._settled(stream, 3)
+    written = []
+
+    class Writer:
+        def write_strip(self, stream, key):
+            if not listener._ready(stream, key):
+                return False
+            written.append(key)
+            return True
+    listener._write_strips(Writer(), stream)
+    assert written == [2, 3]
 
 
 def test_banner_and_ply_comment(tmp_path):

@@ -17,10 +17,12 @@
 
 Starts ``camera_player`` (the bundled sample room) and ``depthclip_node`` as real ROS 2
 processes, listens to their topics from a node in this process for exactly ``--frames`` depth
-frames (later ones are ignored), and writes what a person wants to look at:
+frames (earlier ones, before every topic has delivered a message, and later ones are
+ignored), and writes what a person wants to look at:
 
 - ``strip_NNN.png``: input | colorized depth (metric colour bar) | confidence, every
-  ``--every`` frames;
+  ``--every`` frames (a due frame whose images the node did not send, as right after
+  start-up while it still discovers the listener, gives way to the next frame);
 - ``points.ply``: the point cloud of the last counted frame;
 - one summary line: frames, frames/s (depth frames per second of the camera's stamps),
   end-to-end latency (receipt minus stamp), and the weights used.
@@ -437,6 +439,8 @@ class _Stream:
         self.clouds: Dict[int, object] = {}
         self.pending: List[int] = []
         self.strips: List[str] = []
+        #: depth frames not counted: before every topic of the camera had delivered
+        self.warm_up = 0
 
 
 def _make_listener_class():
@@ -497,6 +501,14 @@ def _make_listener_class():
         def on_depth(self, stream: _Stream, msg) -> None:
             if stream.frames >= self.args.frames:
                 return  # the goal is reached: later frames are not counted
+            if not (stream.inputs and stream.colorized and stream.confidence and
+                    stream.clouds):
+                # The node (or the player) has not matched every topic of this listener
+                # yet: this frame's other images may never come. Count from the first
+                # frame after every topic has delivered (each topic is reliable and in
+                # stamp order, so later frames bring all their images).
+                stream.warm_up += 1
+                return
             now = self.get_clock().now().nanoseconds
             key = self._key(msg)
             stream.latencies_ms.append((now - key) / 1e6)
@@ -533,9 +545,32 @@ def _make_listener_class():
         def _ready(stream: _Stream, key: int) -> bool:
             return key in stream.inputs and key in stream.colorized and key in stream.confidence
 
+        @staticmethod
+        def _settled(stream: _Stream, key: int) -> bool:
+            """
+            Whether the images of frame ``key`` are all here, or one never will be.
+
+            Each topic is reliable and in stamp order: once a later frame's image arrived on
+            a topic, this frame's never will (the node had not matched that subscription
+            yet when it published this frame, as right after start-up).
+            """
+            return all(key in store or any(other > key for other in store)
+                       for store in (stream.inputs, stream.colorized, stream.confidence))
+
         def _complete(self) -> bool:
             return all(s.counted and s.counted[-1] in s.clouds and
-                       all(self._ready(s, key) for key in s.pending) for s in self.streams)
+                       all(self._settled(s, key) for key in s.pending) for s in self.streams)
+
+        def _write_strips(self, stream: _Stream) -> None:
+            """Write the due strips; a due frame with an image missing gives way to the next."""
+            written = set()
+            for key in stream.pending:
+                candidates = [key] + [other for other in stream.counted if other > key
+                                      and other not in stream.pending]
+                for candidate in candidates:
+                    if candidate not in written and self.write_strip(stream, candidate):
+                        written.add(candidate)
+                        break
 
         def finish(self, executor, weights: str) -> int:
             """Write the remaining files and print the summary; return the exit code."""
@@ -548,8 +583,7 @@ def _make_listener_class():
             print(f'weights: {weights}')
             ok = True
             for stream in self.streams:
-                for key in stream.pending:
-                    self.write_strip(stream, key)
+                self._write_strips(stream)
                 if not stream.strips:  # a due frame's images were lost: take another one
                     ready = [key for key in stream.counted if self._ready(stream, key)]
                     if ready:
