@@ -149,9 +149,10 @@ def test_demo_with_random_weights_is_marked(tmp_path, rn50_checkpoint):
 
 def test_a_due_frame_with_a_missing_image_gives_way_to_the_next():
     """
+    A frame whose colorized image never came gives its strip to the next frame.
+
     Right after start-up the node may publish a frame before it matched the listener's
-    colorized subscription: that frame's strip comes from the next frame, and the demo
-    does not wait for an image that never comes.
+    colorized subscription; the demo does not wait for an image that never comes.
     """
     listener = _make_listener_class()
     stream = _Stream({'name': '', 'prefix': '', 'input': 'image', 'out': ''})
