@@ -173,6 +173,7 @@ class Probe(Node):
                                                     RELIABLE)
         self.info_pub = self.create_publisher(CameraInfo, 'camera_info', RELIABLE)
         self._seconds = 1000
+        self._barriers = 0
 
     # ------------------------------------------------------------------ subscriptions
     def subscribe(self, topic: str, msg_type, qos: QoSProfile = RELIABLE) -> None:
@@ -194,6 +195,21 @@ class Probe(Node):
         """Return the /rosout messages of node ``node_name`` (its logger name) with text."""
         return [m.msg for m in self.received('/rosout')
                 if m.name.endswith(node_name) and contains in m.msg]
+
+    def rosout_barrier(self, node: Node, timeout: float = 20.0) -> None:
+        """
+        Return once every line ``node`` (in this process) logged before this call has arrived.
+
+        A marker is logged through ``node``'s logger; its /rosout writer is reliable and
+        delivers in order, so once the marker is here every earlier line of ``node`` is too.
+        Replaces a sleep before asserting how many lines (or that no line) arrived.
+        """
+        self._barriers += 1
+        marker = f'rosout barrier {id(self)}-{self._barriers}'
+        node.get_logger().info(marker)
+        name = node.get_logger().name
+        wait_until(lambda: self.log_lines(name, marker), timeout,
+                   what=f'the rosout barrier of {name}')
 
     def unsubscribe(self, topic: str) -> None:
         """Stop recording ``topic``."""

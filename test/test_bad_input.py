@@ -163,7 +163,7 @@ def test_a_flood_of_bad_frames_logs_one_line_and_counts_them(system):
     bad = after['received'] - before['received'] - (after['processed'] - before['processed'])
     assert after['rejected'] - before['rejected'] + after['dropped'] - before['dropped'] == bad
     wait_until(lambda: probe.log_lines(NODE, 'rejected an image'), what='the log line')
-    time.sleep(0.5)
+    probe.rosout_barrier(node)  # every line of the flood has arrived
     lines = probe.log_lines(NODE, 'rejected an image')
     assert len(lines) == 1, lines
     assert 'unknown encoding "no_such_encoding"' in lines[0]

@@ -15,7 +15,6 @@
 """camera_player over real DDS: rate, intrinsics, frame_id, sources, max_frames, exit codes."""
 
 import signal
-import time
 
 import cv2
 import numpy as np
@@ -30,9 +29,9 @@ from depthclip_ros.ros import msgs as ros_msgs
 from depthclip_ros.ros.camera_player import CameraPlayer, SourceError
 
 
-def play(context, namespace, params, expect, timeout=20.0, settle=0.3):
+def play(context, namespace, params, expect, timeout=20.0):
     """
-    Run a player with ``params`` until it finishes (or ``expect`` frames arrived).
+    Run a player with ``params`` until it has finished and ``expect`` frames arrived.
 
     The player is spun only once the probe is matched, so no frame is lost to discovery.
 
@@ -51,7 +50,8 @@ def play(context, namespace, params, expect, timeout=20.0, settle=0.3):
                 wait_until(lambda: len(probe.received('image')) >= expect
                            and len(probe.received('camera_info')) >= expect,
                            timeout=timeout, what=f'{expect} frames')
-                time.sleep(settle)
+                # Finished: nothing is published after it, so the counts below are final.
+                wait_until(player.finished.is_set, timeout=timeout, what='the player to finish')
         return player, probe.received('image'), probe.received('camera_info')
     finally:
         probe.destroy_node()
@@ -110,8 +110,7 @@ def test_video_file_plays_once_without_loop(context, tmp_path):
         writer.write(np.full((48, 64, 3), 60 * i, np.uint8))
     writer.release()
     player, images, infos = play(context, '/cp_video',
-                                 {'source': path, 'rate': 50.0, 'loop': False}, expect=4,
-                                 settle=0.3)
+                                 {'source': path, 'rate': 50.0, 'loop': False}, expect=4)
     assert player.finished.is_set() and player.published == 4 and len(images) == 4
     means = [float(ros_msgs.image_msg_to_array(m).mean()) for m in images]
     np.testing.assert_allclose(means, [0, 60, 120, 180], atol=6)

@@ -278,7 +278,10 @@ def test_silent_publisher_and_incompatible_qos_are_explained(context, small_over
         wait_until(lambda: node.stats['qos_incompatible'] > 0, what='the incompatible QoS event')
         assert 'offers a QoS incompatible' in node.last_problem()
         assert 'RELIABILITY' in node.last_problem(), node.last_problem()
-        assert probe.log_lines(NODE, 'offers a QoS incompatible')
+        # The counter is set before the line travels over /rosout: wait for the line too.
+        line = wait_until(lambda: probe.log_lines(NODE, 'offers a QoS incompatible'),
+                          what='the incompatible QoS log line')[0]
+        assert 'RELIABILITY' in line, line
         # The reliable publisher still connects: its frames are processed.
         rgb = sample_image(160, 120)[0]
         wait_until(lambda: probe.publish_rgb(rgb) and node.stats['processed'] > 0, period=0.5,

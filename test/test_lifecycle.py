@@ -14,7 +14,6 @@
 
 """The managed node: transitions driven over the lifecycle services, as Nav2 drives them."""
 
-import time
 from types import SimpleNamespace
 
 from lifecycle_msgs.msg import State, Transition
@@ -70,7 +69,7 @@ def state(system):
 
 def depth_comes_back_soon(system):
     """Publish the test image until its depth comes back (TimeoutError after 30 s)."""
-    system.probe.publish_until_output(lambda p: p.publish_rgb(system.rgb))
+    return system.probe.publish_until_output(lambda p: p.publish_rgb(system.rgb))['depth/image']
 
 
 def depth_comes_back(system, timeout=4.0):
@@ -123,8 +122,7 @@ def test_activate_processes_and_deactivate_stops(system):
     assert node.set_parameters([Parameter('output_scale', value=0.5)])[0].successful
     assert transition(system, Transition.TRANSITION_ACTIVATE)
     probe.wait_for_subscribers(probe.image_pub)
-    depth_comes_back_soon(system)  # depth after reactivation
-    assert probe.received('depth/image')[-1].width == 80
+    assert depth_comes_back_soon(system).width == 80  # depth after reactivation
     assert node.set_parameters([Parameter('output_scale', value=1.0)])[0].successful
 
 
@@ -146,7 +144,6 @@ def test_shutdown_from_active(system):
     assert transition(system, Transition.TRANSITION_ACTIVE_SHUTDOWN)
     assert state(system) == State.PRIMARY_STATE_FINALIZED
     assert node.engine is None and not node.worker_running
-    time.sleep(0.2)
     wait_until(lambda: node.count_subscribers(f'{NS}/image') == 0)
 
 
