@@ -28,8 +28,8 @@ import numpy as np
 
 from depthclip_ros.core.geometry import read_ply
 from depthclip_ros.core.sample import sample_frames
-from depthclip_ros.tools.demo import (_make_listener_class, _Stream, add_banner, add_ply_comment,
-                                      RANDOM_BANNER)
+from depthclip_ros.tools.demo import (_Stream, add_banner, add_ply_comment, cloud_key,
+                                      frame_settled, RANDOM_BANNER, strip_choices)
 
 SMALL = ['--device', 'cpu', '--set', 'input.height:=128', '--set', 'input.width:=160']
 
@@ -154,26 +154,45 @@ def test_a_due_frame_with_a_missing_image_gives_way_to_the_next():
     Right after start-up the node may publish a frame before it matched the listener's
     colorized subscription; the demo does not wait for an image that never comes.
     """
-    listener = _make_listener_class()
     stream = _Stream({'name': '', 'prefix': '', 'input': 'image', 'out': ''})
     stream.counted, stream.pending = [1, 2, 3], [1, 3]
     for key in (1, 2, 3):
         stream.inputs[key] = stream.confidence[key] = object()
     stream.colorized[2] = object()  # frame 1's colorized image never came
-    assert listener._settled(stream, 1)  # a later one came: this one never will
-    assert not listener._settled(stream, 3)  # frame 3's may still come
+    assert frame_settled(stream, 1)  # a later one came: this one never will
+    assert not frame_settled(stream, 3)  # frame 3's may still come
+    assert strip_choices(stream) == ({1: 2}, False)  # frame 3: wait for its images
     stream.colorized[3] = object()
-    assert listener._settled(stream, 3)
-    written = []
+    assert frame_settled(stream, 3)
+    assert strip_choices(stream) == ({1: 2, 3: 3}, True)
 
-    class Writer:
-        def write_strip(self, stream, key):
-            if not listener._ready(stream, key):
-                return False
-            written.append(key)
-            return True
-    listener._write_strips(Writer(), stream)
-    assert written == [2, 3]
+
+def test_the_last_due_frame_gives_way_to_a_frame_after_the_goal():
+    """
+    The last due frame's images lost (a listener starved of CPU on a slow machine for longer
+    than the node's output history): a frame after the goal makes its strip and its cloud.
+    """
+    stream = _Stream({'name': '', 'prefix': '', 'input': 'image', 'out': ''})
+    stream.counted, stream.pending = [1, 2, 3], [1, 3]
+    for key in (1, 2, 3, 4, 5, 6):
+        stream.inputs[key] = object()
+    for key in (1, 2, 5, 6):  # frame 3's and 4's colorized images were replaced unsent
+        stream.colorized[key] = stream.confidence[key] = stream.clouds[key] = object()
+    stream.confidence[4] = object()
+    assert strip_choices(stream) == ({1: 1, 3: 5}, True)
+    assert cloud_key(stream) == 5
+    stream.clouds[3] = object()
+    assert cloud_key(stream) == 3
+    # nothing after the lost frame yet: undecided, the demo waits for the next frames
+    late = _Stream({'name': '', 'prefix': '', 'input': 'image', 'out': ''})
+    late.counted, late.pending = [1, 2, 3], [3]
+    late.inputs[3] = late.confidence[3] = object()
+    late.colorized[2] = object()
+    assert strip_choices(late) == ({}, False) and cloud_key(late) is None
+    late.inputs[4] = object()  # the camera's next frame, not processed yet
+    assert strip_choices(late) == ({}, False)
+    late.colorized[4] = late.confidence[4] = late.clouds[4] = object()
+    assert strip_choices(late) == ({3: 4}, True) and cloud_key(late) == 4
 
 
 def test_banner_and_ply_comment(tmp_path):

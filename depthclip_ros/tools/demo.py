@@ -21,9 +21,11 @@ frames (earlier ones, before every topic has delivered a message, and later ones
 ignored), and writes what a person wants to look at:
 
 - ``strip_NNN.png``: input | colorized depth (metric colour bar) | confidence, every
-  ``--every`` frames (a due frame whose images the node did not send, as right after
-  start-up while it still discovers the listener, gives way to the next frame);
-- ``points.ply``: the point cloud of the last counted frame;
+  ``--every`` frames (a due frame whose images never all come, as right after start-up
+  while the node still discovers the listener, gives way to the next frame that has them,
+  counted or not: the camera and the node go on after the goal);
+- ``points.ply``: the point cloud of the last counted frame (or the next one, if that
+  frame's never comes);
 - one summary line: frames, frames/s (depth frames per second of the camera's stamps),
   end-to-end latency (receipt minus stamp), and the weights used.
 
@@ -443,6 +445,61 @@ class _Stream:
         self.warm_up = 0
 
 
+def frame_ready(stream: _Stream, key: int) -> bool:
+    """Whether the input, colorized and confidence images of frame ``key`` are all here."""
+    return key in stream.inputs and key in stream.colorized and key in stream.confidence
+
+
+def frame_settled(stream: _Stream, key: int) -> bool:
+    """
+    Whether the images of frame ``key`` are all here, or one never will be.
+
+    Each topic is reliable and in stamp order: once a later frame's image arrived on a
+    topic, this frame's never will (the node had not matched that subscription yet when it
+    published this frame, as right after start-up, or a listener starved of CPU for longer
+    than the outputs' history let the writer replace it).
+    """
+    return all(key in store or any(other > key for other in store)
+               for store in (stream.inputs, stream.colorized, stream.confidence))
+
+
+def strip_choices(stream: _Stream) -> Tuple[Dict[int, int], bool]:
+    """
+    Return ``{due frame: frame whose images make its strip}`` and whether all are decided.
+
+    A due frame makes its own strip; one whose images will never all come gives way to the
+    next frame that has them all, counted or not (the camera and the node go on after the
+    goal, so one always comes). Undecided: a frame that may still complete, or no later
+    frame with every image yet.
+    """
+    choices: Dict[int, int] = {}
+    decided = True
+    for key in stream.pending:
+        later = sorted(other for other in stream.inputs if other > key)
+        for candidate in [key] + later:
+            if candidate in choices.values():
+                continue
+            if frame_ready(stream, candidate):
+                choices[key] = candidate
+                break
+            if not frame_settled(stream, candidate):
+                break
+        decided = decided and key in choices
+    return choices, decided
+
+
+def cloud_key(stream: _Stream) -> Optional[int]:
+    """Return the frame of the cloud to save: the last counted one, or the next that came."""
+    if not stream.counted:
+        return None
+    last = stream.counted[-1]
+    if last in stream.clouds:
+        return last
+    later = [key for key in stream.clouds if key > last]
+    # the last counted frame's cloud will never come once a later one did: take that one
+    return min(later) if later else None
+
+
 def _make_listener_class():
     from rclpy.node import Node
     from rclpy.qos import QoSProfile, ReliabilityPolicy
@@ -491,7 +548,7 @@ def _make_listener_class():
         def _keep(self, stream: _Stream, store: Dict[int, Any], msg, size: int = 16) -> None:
             """Keep ``msg`` by stamp: the newest ``size``, and those of strips still to write."""
             store[self._key(msg)] = msg
-            keep = set(stream.pending)
+            keep = set(stream.pending) | set(strip_choices(stream)[0].values())
             if stream.counted:
                 keep.add(stream.counted[-1])
             for key in sorted(store)[:max(0, len(store) - size)]:
@@ -522,7 +579,7 @@ def _make_listener_class():
 
             from depthclip_ros.core.colorize import add_colorbar, side_by_side
             from depthclip_ros.ros.msgs import image_msg_to_array, image_msg_to_rgb
-            if not self._ready(stream, key):
+            if not frame_ready(stream, key):
                 return False
             rgb = image_msg_to_rgb(stream.inputs[key])
             colorized = image_msg_to_array(stream.colorized[key])
@@ -541,36 +598,8 @@ def _make_listener_class():
             stream.strips.append(path)
             return True
 
-        @staticmethod
-        def _ready(stream: _Stream, key: int) -> bool:
-            return key in stream.inputs and key in stream.colorized and key in stream.confidence
-
-        @staticmethod
-        def _settled(stream: _Stream, key: int) -> bool:
-            """
-            Whether the images of frame ``key`` are all here, or one never will be.
-
-            Each topic is reliable and in stamp order: once a later frame's image arrived on
-            a topic, this frame's never will (the node had not matched that subscription
-            yet when it published this frame, as right after start-up).
-            """
-            return all(key in store or any(other > key for other in store)
-                       for store in (stream.inputs, stream.colorized, stream.confidence))
-
         def _complete(self) -> bool:
-            return all(s.counted and s.counted[-1] in s.clouds and
-                       all(self._settled(s, key) for key in s.pending) for s in self.streams)
-
-        def _write_strips(self, stream: _Stream) -> None:
-            """Write the due strips; a due frame with an image missing gives way to the next."""
-            written = set()
-            for key in stream.pending:
-                candidates = [key] + [other for other in stream.counted if other > key
-                                      and other not in stream.pending]
-                for candidate in candidates:
-                    if candidate not in written and self.write_strip(stream, candidate):
-                        written.add(candidate)
-                        break
+            return all(cloud_key(s) is not None and strip_choices(s)[1] for s in self.streams)
 
         def finish(self, executor, weights: str) -> int:
             """Write the remaining files and print the summary; return the exit code."""
@@ -583,16 +612,19 @@ def _make_listener_class():
             print(f'weights: {weights}')
             ok = True
             for stream in self.streams:
-                self._write_strips(stream)
-                if not stream.strips:  # a due frame's images were lost: take another one
-                    ready = [key for key in stream.counted if self._ready(stream, key)]
+                for key in strip_choices(stream)[0].values():
+                    self.write_strip(stream, key)
+                if not stream.strips:  # out of time: any frame with every image
+                    ready = [key for key in stream.inputs if frame_ready(stream, key)]
                     if ready:
-                        self.write_strip(stream, ready[-1])
+                        self.write_strip(stream, max(ready))
                 ply = os.path.join(self.args.output, f'{stream.prefix}points.ply')
                 count = 0
-                counted_clouds = [key for key in stream.counted if key in stream.clouds]
-                if counted_clouds:
-                    count = write_ply(ply, cloud_msg_to_array(stream.clouds[counted_clouds[-1]]))
+                cloud = cloud_key(stream)
+                if cloud is None and stream.clouds:  # out of time: the newest cloud
+                    cloud = max(stream.clouds)
+                if cloud is not None:
+                    count = write_ply(ply, cloud_msg_to_array(stream.clouds[cloud]))
                     if random:
                         add_ply_comment(ply, RANDOM_BANNER)
                 # the output rate over the inputs' stamps: DDS start-up jitter in the receipt
