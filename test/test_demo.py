@@ -169,8 +169,10 @@ def test_a_due_frame_with_a_missing_image_gives_way_to_the_next():
 
 def test_the_last_due_frame_gives_way_to_a_frame_after_the_goal():
     """
-    The last due frame's images lost (a listener starved of CPU on a slow machine for longer
-    than the node's output history): a frame after the goal makes its strip and its cloud.
+    The last due frame's images lost: a frame after the goal makes its strip and its cloud.
+
+    As for a listener starved of CPU on a slow machine for longer than the node's output
+    history (5 frames) lets a reliable writer keep what it has not delivered.
     """
     stream = _Stream({'name': '', 'prefix': '', 'input': 'image', 'out': ''})
     stream.counted, stream.pending = [1, 2, 3], [1, 3]
