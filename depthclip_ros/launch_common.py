@@ -714,31 +714,37 @@ def declare_arguments(launch_name: str) -> List:
     return actions
 
 
-def dds_profile_actions(environment: Mapping[str, str], cwd: Optional[str] = None) -> List:
+#: Launch configuration set once the Fast DDS profile of a launch is decided (not an argument).
+DDS_PROFILE_CONFIGURATION = 'depthclip_fastdds_profile'
+
+
+def dds_profile_actions(context, cwd: Optional[str] = None) -> List:
     """
     Return the actions giving the processes of this launch the package's Fast DDS profile.
 
     When the launch environment has no profile of the user's (and the transports allow it,
     :func:`depthclip_ros.core.dds_profile.choose_profile`): both profile variables set to the
-    package profile, and one line saying so; a user's profile is left alone (one line names
-    it); when an enclosing launch of this package has already set it, nothing. Put the
-    actions in a scoped GroupAction with the processes they are for, so that a launch file
-    including this one keeps its own environment.
+    package profile. Either way one line says which profile the processes get; an enclosing
+    launch of this package that has decided already (:data:`DDS_PROFILE_CONFIGURATION`) makes
+    this return nothing. Put the actions in a scoped GroupAction with the processes they are
+    for, so that a launch file including this one keeps its own environment.
 
-    :param environment: the launch context's environment (``context.environment``)
+    :param context: the launch context (its environment and launch configurations)
     :param cwd: the working directory of the processes (default: this one's)
     """
     from launch.actions import LogInfo
     from launch.actions import SetEnvironmentVariable
+    from launch.actions import SetLaunchConfiguration
 
     from depthclip_ros.core.dds_profile import choose_profile
     from depthclip_ros.core.dds_profile import package_profile
-    profile = package_profile()
-    choice = choose_profile(environment, os.getcwd() if cwd is None else cwd, profile)
-    if choice.source == 'package' and not choice.variables:
-        return []  # already set to the package profile (by an enclosing launch, or the user)
+    if context.launch_configurations.get(DDS_PROFILE_CONFIGURATION):
+        return []
+    choice = choose_profile(context.environment, os.getcwd() if cwd is None else cwd,
+                            package_profile())
     actions = [SetEnvironmentVariable(name, value) for name, value in choice.variables.items()]
-    return actions + [LogInfo(msg=f'{choice.message} for the processes of this launch')]
+    return actions + [SetLaunchConfiguration(DDS_PROFILE_CONFIGURATION, choice.source),
+                      LogInfo(msg=f'{choice.message} for the processes of this launch')]
 
 
 def depthclip_node(values: Mapping[str, str], *, executable: str, name: str, namespace: str,
@@ -878,7 +884,7 @@ def camera_launch_description(launch_name: str, launch_file: str):
     return LaunchDescription([
         *declare_arguments(launch_name),
         GroupAction([  # scoped: the Fast DDS profile is for the driver, the node and RViz only
-            OpaqueFunction(function=lambda context: dds_profile_actions(context.environment)),
+            OpaqueFunction(function=dds_profile_actions),
             OpaqueFunction(function=_start_camera, args=[launch_name]),
             GroupAction([IncludeLaunchDescription(PythonLaunchDescriptionSource(core))]),
         ]),

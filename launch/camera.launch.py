@@ -52,7 +52,7 @@ def launch_setup(context):
         namespace=namespace,
         remappings=launch_common.image_remappings(values['image'], values['camera_info']))
     # Scoped: the package's Fast DDS profile (unless the user has one) is for these only.
-    return [GroupAction([*launch_common.dds_profile_actions(context.environment), node,
+    return [GroupAction([*launch_common.dds_profile_actions(context), node,
                          *launch_common.rviz_actions(context, values, namespace)])]
 
 

@@ -54,7 +54,7 @@ def launch_setup(context):
     names = ', '.join(f'{c.name} ({c.image})' for c in cameras)
     # Scoped: the package's Fast DDS profile (unless the user has one) is for the node only.
     return [LogInfo(msg=f'depthclip: {len(cameras)} camera(s) on one model: {names}'),
-            GroupAction([*launch_common.dds_profile_actions(context.environment), node])]
+            GroupAction([*launch_common.dds_profile_actions(context), node])]
 
 
 def generate_launch_description():

@@ -224,7 +224,7 @@ def test_the_node_leaves_a_users_profile_alone(context, params, tmp_path):
 
 @pytest.fixture(scope='module')
 def package_node(context, params):
-    """A depthclip_node started without a profile of the user's."""
+    """Start a depthclip_node without a profile of the user's."""
     from ros_helpers import kill_process
     proc = _start_node(NS, params)
     try:

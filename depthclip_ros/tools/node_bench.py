@@ -73,9 +73,12 @@ RELIABLE_OUTPUTS = ('depth/image', 'depth/camera_info', 'depth/confidence', 'dep
                     'points')
 #: Outputs also subscribed with SensorDataQoS (best effort), as Nav2's costmap layers do.
 BEST_EFFORT_OUTPUTS = ('depth/image', 'points')
-#: An empty Fast DDS profiles file: a profile of the user's that changes nothing.
+#: A Fast DDS profiles file of the user's that changes nothing (a participant profile nobody
+#: uses: Fast DDS refuses a file without any profile).
 EMPTY_PROFILE = ('<?xml version="1.0" encoding="UTF-8" ?>\n'
-                 '<dds xmlns="http://www.eprosima.com"><profiles/></dds>\n')
+                 '<dds xmlns="http://www.eprosima.com"><profiles>'
+                 '<participant profile_name="depthclip_bench_unused"><rtps/></participant>'
+                 '</profiles></dds>\n')
 #: Seconds without any message after the input stops before the run ends.
 QUIET_S = 5.0
 
