@@ -738,10 +738,11 @@ def dds_profile_actions(context, cwd: Optional[str] = None) -> List:
 
     from depthclip_ros.core.dds_profile import choose_profile
     from depthclip_ros.core.dds_profile import package_profile
+    from depthclip_ros.core.dds_profile import shm_free_bytes
     if context.launch_configurations.get(DDS_PROFILE_CONFIGURATION):
         return []
     choice = choose_profile(context.environment, os.getcwd() if cwd is None else cwd,
-                            package_profile())
+                            package_profile(), shm_free_bytes())
     actions = [SetEnvironmentVariable(name, value) for name, value in choice.variables.items()]
     return actions + [SetLaunchConfiguration(DDS_PROFILE_CONFIGURATION, choice.source),
                       LogInfo(msg=f'{choice.message} for the processes of this launch')]

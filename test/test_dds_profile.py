@@ -36,7 +36,9 @@ import xml.etree.ElementTree as ET
 import numpy as np
 import pytest
 
-from depthclip_ros.core.dds_profile import choose_profile, package_profile, PROFILE_VARIABLES
+from depthclip_ros.core.dds_profile import (choose_profile, package_profile,
+                                            PROFILE_SEGMENT_BYTES, PROFILE_VARIABLES,
+                                            shm_free_bytes)
 from depthclip_ros.tools.delivery import delivery_summary, ExactPairs
 
 PROFILE = package_profile()
@@ -133,6 +135,16 @@ def test_without_an_installed_profile_nothing_is_set(tmp_path):
     assert 'not installed' in choice.message
 
 
+def test_too_little_shared_memory_gives_no_profile(tmp_path):
+    """A Docker container's default 64 MB /dev/shm, mostly taken: no segment it cannot hold."""
+    choice = choose_profile({}, str(tmp_path), PROFILE, shm_free=20 * 1024 * 1024)
+    assert (choice.source, choice.variables) == ('none', {})
+    assert '/dev/shm has 20 MB free' in choice.message and '--shm-size' in choice.message
+    assert choose_profile({}, str(tmp_path), PROFILE,
+                          shm_free=2 * PROFILE_SEGMENT_BYTES).source == 'package'
+    assert shm_free_bytes(str(tmp_path / 'missing')) is None
+
+
 # -------------------------------------------------------------------------------------------
 # what the profile holds
 # -------------------------------------------------------------------------------------------
@@ -155,6 +167,7 @@ def test_the_profile_holds_several_depth_frames_and_keeps_fast_dds_transports():
     used = [t.text for t in rtps['userTransports']]
     assert used and all(descriptors[t]['type'] == 'SHM' for t in used)
     segment = max(int(descriptors[t]['segment_size']) for t in used)
+    assert segment == PROFILE_SEGMENT_BYTES  # the size the /dev/shm check counts on
     # Several frames of all four image outputs (depth, confidence 32FC1, colorized bgr8).
     assert segment >= 8 * 1024 * 1024
     assert segment >= 3 * (2 * DEPTH_640x480 + 640 * 480 * 3)

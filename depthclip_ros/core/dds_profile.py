@@ -36,6 +36,8 @@ kept).
 - never when ``FASTDDS_BUILTIN_TRANSPORTS`` asks for transports without shared memory
   (``UDPv4``, ``NONE``, ...) or tunes them (``...?max_msg_size=...``): the profile adds a
   shared-memory transport, which is not what such a user chose;
+- never when ``/dev/shm`` has less than two of its segments free (a process that cannot
+  write its segment there can die);
 - otherwise both variables are set to the package profile (which one Fast DDS reads depends
   on its version).
 
@@ -58,6 +60,10 @@ FASTDDS_RMWS = ('rmw_fastrtps_cpp', 'rmw_fastrtps_dynamic_cpp')
 SHARED_MEMORY_MODES = ('DEFAULT', 'DEFAULTv6', 'SHM')
 #: The package's profile, under share/depthclip_ros.
 PROFILE_FILE = ('config', 'fastdds_large_images.xml')
+#: Its shared-memory segment (bytes): Fast DDS writes all of it at start in /dev/shm.
+PROFILE_SEGMENT_BYTES = 16 * 1024 * 1024
+#: Where Fast DDS keeps its segments (Linux).
+SHM_DIRECTORY = '/dev/shm'
 HOW_TO_CHOOSE = ('set FASTRTPS_DEFAULT_PROFILES_FILE (Fast DDS 2) or '
                  'FASTDDS_DEFAULT_PROFILES_FILE (Fast DDS 3) to choose yours')
 
@@ -96,14 +102,27 @@ def _same_file(a: str, b: str) -> bool:
         return os.path.realpath(a) == os.path.realpath(b)
 
 
-def choose_profile(env: Mapping[str, str], cwd: str,
-                   profile: Optional[str]) -> ProfileChoice:
+def shm_free_bytes(directory: str = SHM_DIRECTORY) -> Optional[int]:
+    """Return the free bytes of the shared-memory file system (None: not there)."""
+    try:
+        stat = os.statvfs(directory)
+    except (OSError, AttributeError):
+        return None
+    return stat.f_bavail * stat.f_frsize
+
+
+def choose_profile(env: Mapping[str, str], cwd: str, profile: Optional[str],
+                   shm_free: Optional[int] = None) -> ProfileChoice:
     """
     Decide the Fast DDS profile of a process started with ``env`` in ``cwd``.
 
     :param env: the process's environment
     :param cwd: its working directory (Fast DDS also loads a default file from there)
     :param profile: the package profile (:func:`package_profile`; None: not installed)
+    :param shm_free: free bytes in /dev/shm (None: unknown). Below two segments of the
+        profile it is not applied: a process that cannot write its whole segment there
+        can die (SIGBUS, Fast DDS writes all of it at start), e.g. in a Docker container with the default 64 MB shm size and
+        several processes using the profile.
     """
     for name in PROFILE_VARIABLES:
         value = env.get(name, '')
@@ -133,6 +152,12 @@ def choose_profile(env: Mapping[str, str], cwd: str,
         return ProfileChoice('none', None, {}, 'Fast DDS profile: none, Fast DDS defaults '
                              f'(the package profile {os.path.join(*PROFILE_FILE)} is not '
                              'installed)')
+    if shm_free is not None and shm_free < 2 * PROFILE_SEGMENT_BYTES:
+        return ProfileChoice('none', None, {}, 'Fast DDS profile: none, Fast DDS defaults '
+                             f'({SHM_DIRECTORY} has {shm_free / 2 ** 20:.0f} MB free, the '
+                             f'package profile {profile} needs '
+                             f'{PROFILE_SEGMENT_BYTES / 2 ** 20:.0f} MB per process: give '
+                             'the container more shm, e.g. docker run --shm-size=512m)')
     return ProfileChoice('package', profile, {name: profile for name in PROFILE_VARIABLES},
                          f'Fast DDS profile: {profile} (package default; {HOW_TO_CHOOSE})')
 
@@ -145,6 +170,7 @@ def apply_profile(environ: Optional[MutableMapping[str, str]] = None,
     Call it before Fast DDS starts (before ``rclpy.init``): Fast DDS reads the profiles once.
     """
     environ = os.environ if environ is None else environ
-    choice = choose_profile(environ, os.getcwd() if cwd is None else cwd, package_profile())
+    choice = choose_profile(environ, os.getcwd() if cwd is None else cwd, package_profile(),
+                            shm_free_bytes())
     environ.update(choice.variables)
     return choice
