@@ -121,8 +121,8 @@ def choose_profile(env: Mapping[str, str], cwd: str, profile: Optional[str],
     :param profile: the package profile (:func:`package_profile`; None: not installed)
     :param shm_free: free bytes in /dev/shm (None: unknown). Below two segments of the
         profile it is not applied: a process that cannot write its whole segment there
-        can die (SIGBUS, Fast DDS writes all of it at start), e.g. in a Docker container with the default 64 MB shm size and
-        several processes using the profile.
+        can die (SIGBUS: Fast DDS writes all of it at start), e.g. in a Docker container
+        with the default 64 MB shm size and several processes using the profile.
     """
     for name in PROFILE_VARIABLES:
         value = env.get(name, '')
