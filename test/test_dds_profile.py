@@ -92,6 +92,10 @@ def test_a_users_profile_variable_is_left_alone(tmp_path, name):
     choice = choose_profile({name: str(mine)}, str(tmp_path), PROFILE)
     assert (choice.source, choice.path, choice.variables) == ('user', str(mine), {})
     assert choice.message == f"Fast DDS profile: user's profile {mine} ({name})"
+    # A user's file that is not there is still the user's choice; the line says it is missing.
+    choice = choose_profile({name: str(tmp_path / 'typo.xml')}, str(tmp_path), PROFILE)
+    assert (choice.source, choice.variables) == ('user', {})
+    assert 'no such file' in choice.message
 
 
 @pytest.mark.parametrize('name', ['DEFAULT_FASTDDS_PROFILES.xml',

@@ -130,8 +130,10 @@ def choose_profile(env: Mapping[str, str], cwd: str, profile: Optional[str],
             if profile is not None and _same_file(value, profile):
                 return ProfileChoice('package', value, {}, f'Fast DDS profile: {value} '
                                      f'(package default, from {name}; {HOW_TO_CHOOSE})')
+            missing = '' if os.path.isfile(value) else (
+                '; no such file: Fast DDS logs an error and runs with its defaults')
             return ProfileChoice('user', value, {},
-                                 f"Fast DDS profile: user's profile {value} ({name})")
+                                 f"Fast DDS profile: user's profile {value} ({name}{missing})")
     if env.get('SKIP_DEFAULT_XML_FILE', '') != '1':
         for name in WORKING_DIRECTORY_FILES:
             path = os.path.join(cwd, name)
