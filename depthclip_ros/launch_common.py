@@ -714,6 +714,40 @@ def declare_arguments(launch_name: str) -> List:
     return actions
 
 
+#: Launch configuration set once the Fast DDS profile of a launch is decided (not an argument).
+DDS_PROFILE_CONFIGURATION = 'depthclip_fastdds_profile'
+
+
+def dds_profile_actions(context, cwd: Optional[str] = None) -> List:
+    """
+    Return the actions giving the processes of this launch the package's Fast DDS profile.
+
+    When the launch environment has no profile of the user's (and the transports allow it,
+    :func:`depthclip_ros.core.dds_profile.choose_profile`): both profile variables set to the
+    package profile. Either way one line says which profile the processes get; an enclosing
+    launch of this package that has decided already (:data:`DDS_PROFILE_CONFIGURATION`) makes
+    this return nothing. Put the actions in a scoped GroupAction with the processes they are
+    for, so that a launch file including this one keeps its own environment.
+
+    :param context: the launch context (its environment and launch configurations)
+    :param cwd: the working directory of the processes (default: this one's)
+    """
+    from launch.actions import LogInfo
+    from launch.actions import SetEnvironmentVariable
+    from launch.actions import SetLaunchConfiguration
+
+    from depthclip_ros.core.dds_profile import choose_profile
+    from depthclip_ros.core.dds_profile import package_profile
+    from depthclip_ros.core.dds_profile import shm_free_bytes
+    if context.launch_configurations.get(DDS_PROFILE_CONFIGURATION):
+        return []
+    choice = choose_profile(context.environment, os.getcwd() if cwd is None else cwd,
+                            package_profile(), shm_free_bytes())
+    actions = [SetEnvironmentVariable(name, value) for name, value in choice.variables.items()]
+    return actions + [SetLaunchConfiguration(DDS_PROFILE_CONFIGURATION, choice.source),
+                      LogInfo(msg=f'{choice.message} for the processes of this launch')]
+
+
 def depthclip_node(values: Mapping[str, str], *, executable: str, name: str, namespace: str,
                    remappings: List[Tuple[str, str]], extra_parameters: Tuple = ()):
     """
@@ -834,7 +868,10 @@ def camera_launch_description(launch_name: str, launch_file: str):
 
     The include of camera.launch.py (beside ``launch_file``) is a plain entity of the
     description, so ``ros2 launch -s`` lists the core's arguments too; arguments given on the
-    command line reach the core, the driver's launch file and the driver.
+    command line reach the core, the driver's launch file and the driver. The driver, the node
+    and RViz get the package's Fast DDS profile unless the user has one
+    (:func:`dds_profile_actions`), in a scoped group: a launch file including this one keeps
+    its environment.
 
     :param launch_name: the launch file's name in :data:`LAUNCH_FILES` (``realsense``, ...)
     :param launch_file: the ``__file__`` of the launch file
@@ -847,6 +884,9 @@ def camera_launch_description(launch_name: str, launch_file: str):
     core = os.path.join(os.path.dirname(os.path.abspath(launch_file)), 'camera.launch.py')
     return LaunchDescription([
         *declare_arguments(launch_name),
-        OpaqueFunction(function=_start_camera, args=[launch_name]),
-        GroupAction([IncludeLaunchDescription(PythonLaunchDescriptionSource(core))]),
+        GroupAction([  # scoped: the Fast DDS profile is for the driver, the node and RViz only
+            OpaqueFunction(function=dds_profile_actions),
+            OpaqueFunction(function=_start_camera, args=[launch_name]),
+            GroupAction([IncludeLaunchDescription(PythonLaunchDescriptionSource(core))]),
+        ]),
     ])

@@ -28,9 +28,14 @@ This file declares every argument of the node (their names, defaults and descrip
 the table ``depthclip_ros.launch_common.ARGUMENTS``). The camera driver is not started here:
 realsense.launch.py, usb_cam.launch.py, oakd.launch.py, zed.launch.py, sim.launch.py and
 demo.launch.py start theirs and include this file, declaring only what differs for them.
+
+The node and RViz get the package's Fast DDS profile (config/fastdds_large_images.xml: a
+16 MB shared-memory segment, so that large images reach subscribers on this host) unless
+the environment names a profile of the user's; the launch log says which.
 """
 
 from launch import LaunchDescription
+from launch.actions import GroupAction
 from launch.actions import OpaqueFunction
 
 from depthclip_ros import launch_common
@@ -46,7 +51,9 @@ def launch_setup(context):
         values, executable='depthclip_node', name=f'depthclip_{camera_name}',
         namespace=namespace,
         remappings=launch_common.image_remappings(values['image'], values['camera_info']))
-    return [node, *launch_common.rviz_actions(context, values, namespace)]
+    # Scoped: the package's Fast DDS profile (unless the user has one) is for these only.
+    return [GroupAction([*launch_common.dds_profile_actions(context), node,
+                         *launch_common.rviz_actions(context, values, namespace)])]
 
 
 def generate_launch_description():

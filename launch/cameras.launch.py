@@ -28,9 +28,11 @@ remappings ``<name>/image:=<image>``, ``<name>/image/compressed:=<image>/compres
 
 The arguments (``params_file``, ``device``, ``image_qos``, ... as in camera.launch.py) are
 the table ``depthclip_ros.launch_common.ARGUMENTS``. The camera drivers are not started here.
+The node gets the package's Fast DDS profile unless the environment names one of the user's.
 """
 
 from launch import LaunchDescription
+from launch.actions import GroupAction
 from launch.actions import LogInfo
 from launch.actions import OpaqueFunction
 
@@ -50,7 +52,9 @@ def launch_setup(context):
         name=values['node_name'], namespace=values['namespace'],
         remappings=node_remappings(cameras), extra_parameters=(node_parameters(cameras),))
     names = ', '.join(f'{c.name} ({c.image})' for c in cameras)
-    return [LogInfo(msg=f'depthclip: {len(cameras)} camera(s) on one model: {names}'), node]
+    # Scoped: the package's Fast DDS profile (unless the user has one) is for the node only.
+    return [LogInfo(msg=f'depthclip: {len(cameras)} camera(s) on one model: {names}'),
+            GroupAction([*launch_common.dds_profile_actions(context), node])]
 
 
 def generate_launch_description():

@@ -40,6 +40,9 @@ import yaml
 from depthclip_ros import launch_common
 from depthclip_ros.core.config import load_config
 from depthclip_ros.core.config import load_params_file
+from depthclip_ros.core.dds_profile import HOW_TO_CHOOSE
+from depthclip_ros.core.dds_profile import package_profile
+from depthclip_ros.core.dds_profile import PROFILE_VARIABLES
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LAUNCH_DIR = os.path.join(ROOT, 'launch')
@@ -327,6 +330,7 @@ class Evaluated:
         self.context = context
         self.nodes = []
         self.messages = []
+        self.profiles = {}  # executable -> its Fast DDS profile variables when it starts
 
     def node(self, executable):
         """Return the one node action running ``executable`` and its namespace."""
@@ -360,6 +364,8 @@ def _evaluate(name, _result=None, **arguments):
             if entity.condition is None or entity.condition.evaluate(context):
                 result.nodes.append(
                     (entity, context.launch_configurations.get('ros_namespace') or '/'))
+                result.profiles[entity.node_executable] = {
+                    name: context.environment.get(name) for name in PROFILE_VARIABLES}
             return
         if isinstance(entity, LogInfo):
             result.messages.append(''.join(s.perform(context) for s in entity.msg))
@@ -467,6 +473,57 @@ def test_camera_launch_defaults():
     assert str(parameters[0]).endswith(os.path.join('config', 'depthclip.yaml'))
     assert not any(isinstance(p, dict) and 'model.device' in p for p in parameters)
     assert [n for n, _ in result.nodes if n.node_executable == 'rviz2'] == []
+
+
+@pytest.fixture
+def no_profile(monkeypatch, tmp_path):
+    """Give the launch an environment without a Fast DDS profile of the user's."""
+    for name in PROFILE_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)  # no DEFAULT_FASTDDS_PROFILES.xml in the working directory
+
+
+def _profile_messages(result):
+    return [m for m in result.messages if m.startswith('Fast DDS profile:')]
+
+
+@requires_launch
+@pytest.mark.parametrize('name,executables', [
+    ('camera', ('depthclip_node',)), ('cameras', ('depthclip_node',)),
+    ('demo', ('camera_player', 'depthclip_node'))])
+def test_launched_processes_get_the_package_profile_when_the_user_has_none(
+        no_profile, name, executables):
+    result = _evaluate(name)
+    profile = package_profile()
+    for executable in executables:  # the driver too: its large images are sent from it
+        assert result.profiles[executable] == {v: profile for v in PROFILE_VARIABLES}
+    assert _profile_messages(result) == [  # once, though demo includes camera.launch.py
+        f'Fast DDS profile: {profile} (package default; {HOW_TO_CHOOSE}) for the processes '
+        'of this launch']
+    # Scoped: a launch file including this one keeps its own environment.
+    assert not [v for v in PROFILE_VARIABLES if v in os.environ]
+
+
+@requires_launch
+@pytest.mark.parametrize('name', ['camera', 'demo'])
+def test_launch_leaves_a_users_profile_alone(no_profile, monkeypatch, tmp_path, name):
+    mine = tmp_path / 'mine.xml'
+    mine.write_text('<dds/>')
+    monkeypatch.setenv('FASTRTPS_DEFAULT_PROFILES_FILE', str(mine))
+    result = _evaluate(name)
+    assert result.profiles['depthclip_node'] == {'FASTDDS_DEFAULT_PROFILES_FILE': None,
+                                                 'FASTRTPS_DEFAULT_PROFILES_FILE': str(mine)}
+    assert _profile_messages(result) == [
+        f"Fast DDS profile: user's profile {mine} (FASTRTPS_DEFAULT_PROFILES_FILE) for the "
+        'processes of this launch']
+
+
+@requires_launch
+def test_launch_leaves_transports_without_shared_memory_alone(no_profile, monkeypatch):
+    monkeypatch.setenv('FASTDDS_BUILTIN_TRANSPORTS', 'UDPv4')
+    result = _evaluate('camera')
+    assert result.profiles['depthclip_node'] == {v: None for v in PROFILE_VARIABLES}
+    assert 'FASTDDS_BUILTIN_TRANSPORTS=UDPv4' in _profile_messages(result)[0]
 
 
 @pytest.fixture

@@ -19,7 +19,9 @@ The console scripts ``depthclip_node``, ``depthclip_lifecycle_node`` and ``camer
 are the functions of this module. It imports nothing heavy at the top, so Ctrl-C or
 SIGTERM at any moment (while torch is still importing, while the model loads, while
 spinning) ends the process with exit code 0 and no traceback; a node that cannot start
-logs one FATAL line and exits 1. Callbacks run on the threads of
+logs one FATAL line and exits 1. Before ``rclpy.init`` a process without a Fast DDS profile
+of the user's gets the package's large-sample profile, and logs one line saying which
+profile it runs with (:mod:`depthclip_ros.core.dds_profile`). Callbacks run on the threads of
 :class:`~depthclip_ros.ros.executor.CallbackThreads`. ``python -m depthclip_ros.ros.runner
 depthclip_node --ros-args ...`` runs an executable by name.
 """
@@ -97,15 +99,18 @@ def run_node(factory: Callable[[], object], name: str, args: Optional[List[str]]
     from rclpy.executors import ExternalShutdownException
     from rclpy.signals import SignalHandlerOptions
 
+    from depthclip_ros.core.dds_profile import apply_profile
     from depthclip_ros.ros.executor import CallbackThreads
 
     trim = steady_memory()
+    profile = apply_profile()  # before Fast DDS starts: it reads its profiles once
     try:
         rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     except Exception as error:  # noqa: B902 - rcl's argument errors: one line, no traceback
         rclpy.logging.get_logger(name).fatal(f'cannot start: {one_line(error)} (check the '
                                              '--ros-args of the command line)')
         return 1
+    rclpy.logging.get_logger(name).info(profile.message)
     stop = threading.Event()
     spinning = threading.Event()
 

@@ -56,6 +56,19 @@ def register(subparsers) -> None:
     b.add_argument('--param-period', type=number_in(0.0), default=0.4, metavar='SECONDS',
                    help='--node: also time `ros2 param set` (temperature over the parameter '
                         'service) every SECONDS while the node infers (0: off)')
+    b.add_argument('--transports', choices=('default', 'shm'), default='default',
+                   help="--node: Fast DDS transports of every process: 'default' (Fast DDS's "
+                        'own: FASTDDS_BUILTIN_TRANSPORTS unset, discovery on localhost) or '
+                        "'shm' (FASTDDS_BUILTIN_TRANSPORTS=SHM: shared memory only, no UDP "
+                        'socket at all)')
+    b.add_argument('--consumer-profile', choices=('none', 'package'), default='none',
+                   help="--node: the Fast DDS profile of this process, the consumer: 'none' "
+                        "(a consumer that knows nothing of the package's profile) or "
+                        "'package' (config/fastdds_large_images.xml)")
+    b.add_argument('--node-profile', choices=('auto', 'none'), default='auto',
+                   help="--node: 'auto': the node chooses its Fast DDS profile itself (no "
+                        "profile set: the package's); 'none': the node gets an empty profile "
+                        "of the user's, so Fast DDS's defaults (the behaviour before)")
     b.add_argument('--temporal', action='store_true',
                    help='measure the temporal filter instead: flicker with and without it on '
                         'a noisy static sequence, and frames to settle after a cut '

@@ -14,6 +14,7 @@
 
 """Running ``depthclip_node`` as a child process: its command line, its log, stopping it."""
 
+import os
 import signal
 import subprocess
 import sys
@@ -73,3 +74,46 @@ def stop_processes(procs: Iterable[subprocess.Popen], timeout: float = 20.0) -> 
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def dds_transports(pid: Optional[int] = None) -> Dict[str, object]:
+    """
+    Return the Fast DDS transports a process really has, read from /proc (Linux).
+
+    ``udp_sockets``: its UDP sockets (0: no UDP transport: shared memory only);
+    ``shm_segments``: the sizes in bytes of the Fast DDS shared-memory segments it has mapped
+    (``/dev/shm/fastdds_*`` files that are not ports), largest first: its own and those of the
+    writers it has read from (a reader maps each writer's segment); a segment is its
+    configured size plus a few percent of bookkeeping (512 KB shows as 549,408 bytes).
+    """
+    pid = pid or os.getpid()
+    sockets = set()
+    for fd in os.listdir(f'/proc/{pid}/fd'):
+        try:
+            target = os.readlink(f'/proc/{pid}/fd/{fd}')
+        except OSError:
+            continue
+        if target.startswith('socket:['):
+            sockets.add(target[len('socket:['):-1])
+    udp = 0
+    for table in ('udp', 'udp6'):
+        try:
+            with open(f'/proc/{pid}/net/{table}', encoding='ascii') as f:
+                rows = [line.split() for line in f.readlines()[1:]]
+        except OSError:
+            continue
+        udp += sum(1 for row in rows if len(row) > 9 and row[9] in sockets)
+    segments = {}
+    with open(f'/proc/{pid}/maps', encoding='utf-8', errors='replace') as f:
+        for line in f:
+            parts = line.split()
+            path = parts[-1] if len(parts) >= 6 else ''
+            name = os.path.basename(path)
+            if (path.startswith('/dev/shm/') and name.startswith('fastdds_')
+                    and not name.startswith('fastdds_port')):
+                try:
+                    segments[path] = os.stat(path).st_size
+                except OSError:  # removed meanwhile: the mapping's size
+                    start, end = (int(x, 16) for x in parts[0].split('-'))
+                    segments[path] = max(segments.get(path, 0), end - start)
+    return {'udp_sockets': udp, 'shm_segments': sorted(segments.values(), reverse=True)}
