@@ -13,8 +13,10 @@
 # limitations under the License.
 
 """
-Packaging: the dependencies declared twice (package.xml for rosdep, setup.py for pip) agree
-with what the code imports, and a built wheel carries the bundled sample frames.
+Packaging: dependencies that agree, and a wheel that carries the bundled sample frames.
+
+The dependencies are declared twice (package.xml for rosdep, setup.py for pip); both must
+cover what the code imports, and say the same.
 """
 
 import ast
@@ -35,8 +37,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SAMPLE = 'depthclip_ros/core/data/sample/'
 FRAMES = [f'{SAMPLE}{kind}_{i:03d}.png' for kind in ('frame', 'depth') for i in range(4)]
 #: Not part of a source tree: left out of the copy that is built.
-IGNORED = ('.git', '.venv', '.venv-jazzy', 'build', 'install', 'log', 'out', '.cache', '.pytest_cache',
-           '*.egg-info', '__pycache__', '*.whl')
+IGNORED = ('.git', '.venv', '.venv-jazzy', 'build', 'install', 'log', 'out', '.cache',
+           '.pytest_cache', '*.egg-info', '__pycache__', '*.whl')
 
 
 @pytest.fixture(scope='module')
@@ -109,8 +111,10 @@ DEPENDENCIES = {
     'sensor_msgs': ('ros-sensor-msgs', 'ros', 'sensor_msgs', 'exec_depend'),
     'std_msgs': ('ros-std-msgs', 'ros', 'std_msgs', 'exec_depend'),
     'diagnostic_msgs': ('ros-diagnostic-msgs', 'ros', 'diagnostic_msgs', 'exec_depend'),
-    'builtin_interfaces': ('ros-builtin-interfaces', 'ros', 'builtin_interfaces', 'exec_depend'),
-    'ament_index_python': ('ros-ament-index-python', 'ros', 'ament_index_python', 'exec_depend'),
+    'builtin_interfaces': ('ros-builtin-interfaces', 'ros', 'builtin_interfaces',
+                           'exec_depend'),
+    'ament_index_python': ('ros-ament-index-python', 'ros', 'ament_index_python',
+                           'exec_depend'),
     # no PyPI wheel; the package runs without them (launch files, scale.floor_frame,
     # cv_bridge's conversion) where they are missing
     'launch': (None, None, 'launch', 'exec_depend'),
@@ -126,7 +130,7 @@ NOT_IMPORTED = {
     'lifecycle_msgs': 'rclpy.lifecycle (depthclip_lifecycle_node) imports it',
     'ros-lifecycle-msgs': 'likewise',
     'ros-rmw-fastrtps-cpp': 'the wheels need an RMW implementation',
-    'ros-ament-flake8': 'test_flake8.py uses ament\'s configuration when present',
+    'ros-ament-flake8': "test_flake8.py uses ament's configuration when present",
     'ros-ament-pep257': 'test_pep257.py, likewise',
 }
 
