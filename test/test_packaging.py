@@ -268,3 +268,52 @@ def test_the_ros_test_selection_finds_the_node_tests_and_leaves_the_core_out():
     for path in glob.glob(os.path.join(test_dir, 'test_*.py')):
         if any(m.split('.')[0] == 'rclpy' for m in imported_modules(path)):
             assert ros_import_chain(path), path
+
+
+# ----------------------------------------------------------------------- the colcon build
+def _colcon_ros_missing():
+    """Return why colcon cannot build an ament_python package with this Python, or ''."""
+    for module in ('colcon_core', 'colcon_ros', 'colcon_package_selection'):
+        if importlib.util.find_spec(module) is None:
+            return f'{module} not installed here (a ROS distribution has it)'
+    return ''
+
+
+@pytest.mark.skipif(bool(_colcon_ros_missing()), reason=_colcon_ros_missing() or 'colcon')
+def test_colcon_builds_the_package_with_scripts_that_run_this_python(tmp_path):
+    """
+    The README's recipe: `python -m colcon build` from a venv; the node runs in that venv.
+
+    colcon is no requirement of the test extra (colcon-core caps setuptools and brings
+    pytest plugins), so this runs where colcon is installed: under `colcon test` in a ROS
+    distribution, and in a venv that has it.
+    """
+    workspace = tmp_path / 'ws'
+    shutil.copytree(REPO, workspace / 'src' / 'depthclip_ros',
+                    ignore=shutil.ignore_patterns(*IGNORED), symlinks=True)
+    proc = subprocess.run(
+        [sys.executable, '-m', 'colcon', '--log-base', str(workspace / 'log'), 'build',
+         '--base-paths', str(workspace / 'src'), '--build-base', str(workspace / 'build'),
+         '--install-base', str(workspace / 'install'), '--packages-select', 'depthclip_ros'],
+        capture_output=True, text=True, timeout=600, cwd=str(workspace),
+        env=dict(os.environ, COLCON_HOME=str(tmp_path / 'colcon-home')))
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    prefix = workspace / 'install' / 'depthclip_ros'
+    share = prefix / 'share' / 'depthclip_ros'
+    assert (prefix / 'share' / 'ament_index' / 'resource_index' / 'packages' /
+            'depthclip_ros').is_file()
+    assert (share / 'package.xml').is_file()
+    for launch_file in glob.glob(os.path.join(REPO, 'launch', '*.launch.py')):
+        assert (share / 'launch' / os.path.basename(launch_file)).is_file(), launch_file
+    assert (share / 'config' / 'depthclip.yaml').is_file()
+    # ros2 run / ros2 launch look in lib/<package>; the scripts start the venv's Python
+    for script in ('depthclip_node', 'depthclip_lifecycle_node', 'camera_player'):
+        path = prefix / 'lib' / 'depthclip_ros' / script
+        assert path.is_file(), script
+        first_line = path.read_text(encoding='utf-8').splitlines()[0]
+        assert first_line.startswith('#!') and os.path.samefile(
+            first_line[2:].split()[0], sys.executable), first_line
+    # the bundled sample frames are installed with the code
+    found = glob.glob(str(prefix / 'lib' / 'python*' / 'site-packages' / 'depthclip_ros' /
+                          'core' / 'data' / 'sample' / 'frame_000.png'))
+    assert found, 'sample frames missing from the colcon install'
