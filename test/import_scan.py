@@ -41,19 +41,24 @@ ROS_MODULES = frozenset({
 
 
 @functools.lru_cache(maxsize=None)
-def imported_modules(path: str) -> FrozenSet[str]:
+def imported_modules(path: str, names: bool = False) -> FrozenSet[str]:
     """
     Return every absolute import in a file: at its top and inside functions, try or if.
 
     ``from a.b import c`` gives ``a.b`` and ``a.b.c`` (c may be a module).
 
     :param path: a .py file
+    :param names: count a string that is the dotted name of one of the package's modules
+        too (a test runs ``python -m depthclip_ros.ros.runner`` in a subprocess)
     """
     with open(path, encoding='utf-8') as f:
         tree = ast.parse(f.read(), filename=path)
     found = set()
     for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
+        if names and isinstance(node, ast.Constant) and isinstance(node.value, str) and \
+                node.value.startswith(PACKAGE + '.') and local_file(node.value):
+            found.add(node.value)
+        elif isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
             found.add(node.module)
@@ -80,7 +85,9 @@ def ros_import_chain(path: str) -> List[str]:
 
     Imports of this package's modules and of test helpers are followed (all of their
     imports, lazy ones inside functions too), so that a test of the node counts although
-    only depthclip_ros.ros.node imports rclpy.
+    only depthclip_ros.ros.node imports rclpy. In the file itself and test helpers (not in
+    the package: the ``depthclip`` command table names every command module) a string
+    naming a module of the package counts as its import: a subprocess runs it.
 
     :param path: a .py file
     :return: the files on the way and the ROS module last, e.g.
@@ -90,7 +97,8 @@ def ros_import_chain(path: str) -> List[str]:
 
     def walk(current: str) -> List[str]:
         seen.add(current)
-        modules = sorted(imported_modules(current))
+        names = current == root or current.startswith(TEST_DIR + os.sep)
+        modules = sorted(imported_modules(current, names=names))
         for module in modules:
             if module.split('.')[0] in ROS_MODULES:
                 return [current, module]
@@ -102,4 +110,5 @@ def ros_import_chain(path: str) -> List[str]:
                     return [current] + chain
         return []
 
-    return walk(os.path.abspath(path))
+    root = os.path.abspath(path)
+    return walk(root)

@@ -257,6 +257,25 @@ def test_packages_without_a_rosdep_key_are_named_with_their_install_line():
             assert pip_name in comments, pip_name
 
 
+@pytest.mark.parametrize('source, ros', [
+    # a lazy import in a test function
+    ('def test_x():\n    from sensor_msgs.msg import Image\n', True),
+    # only a subprocess runs the node: python -m <module>
+    ('import subprocess, sys\n\n\ndef test_x():\n    subprocess.run([sys.executable, '
+     "'-m', 'depthclip_ros.ros.runner'])\n", True),
+    # through the package: only depthclip_ros/ros/node.py imports rclpy.node
+    ('from depthclip_ros.ros.node import DepthClipNode\n', True),
+    ('from depthclip_ros.core.geometry import Intrinsics\n', False),
+    # the depthclip command: its table names every command module, none imported here
+    ('from depthclip_ros.tools.cli import main\n', False),
+    ("NAME = 'depthclip_ros.core.geometry'\n", False),
+])
+def test_the_ros_test_selection_reads_imports_as_they_run(tmp_path, source, ros):
+    path = tmp_path / 'test_case.py'
+    path.write_text(source, encoding='utf-8')
+    assert bool(ros_import_chain(str(path))) == ros, ros_import_chain(str(path))
+
+
 def test_the_ros_test_selection_finds_the_node_tests_and_leaves_the_core_out():
     test_dir = os.path.join(REPO, 'test')
     # reached through the package: test_demo.py imports depthclip_ros.tools.demo only
