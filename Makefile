@@ -3,7 +3,8 @@
 #   make test   - set up .venv (first time) and run the whole test suite on the Kilted
 #                 wheels, then set up .venv-jazzy (first time) and run the tests that use
 #                 rclpy or ROS messages again on the Jazzy wheels
-# Both bootstrap the same virtual environment in .venv (Python >= 3.10, no ROS needed).
+# Both bootstrap the same virtual environment in .venv (Python >= 3.10, no ROS needed);
+# make test also .venv-jazzy.
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -44,11 +45,13 @@ demo: $(STAMP)
 	$(VENV)/bin/depthclip demo --frames $(FRAMES) --cameras $(CAMERAS) --output $(DEMO_OUT) \
 		$(if $(WEIGHTS),--weights $(WEIGHTS),)
 
-# Both parts always run; the exit status is the first failure's. Each part's pytest header
-# names the rclpy it runs on.
+# Both parts always run (Jazzy after a Kilted failure too); fails if either fails. Each output
+# ends with the rclpy it ran on ("ran on rclpy 9.1.2 (ROS 2 Kilted) from ...").
 test:
-	@status=0; $(MAKE) --no-print-directory test-kilted || status=$$?; \
-	$(MAKE) --no-print-directory test-jazzy || status=$$?; exit $$status
+	@kilted=0; jazzy=0; \
+	$(MAKE) --no-print-directory test-kilted || kilted=$$?; \
+	$(MAKE) --no-print-directory test-jazzy || jazzy=$$?; \
+	if [ $$kilted -ne 0 ]; then exit $$kilted; fi; exit $$jazzy
 
 test-kilted: $(STAMP)
 	$(PY) -m pytest test -q -p no:cacheprovider
