@@ -58,6 +58,7 @@ setup(
         'setuptools',
         'numpy',
         'pyyaml',
+        'torch',
         'opencv-python-headless',
         'open_clip_torch',
         'safetensors',
@@ -74,7 +75,25 @@ setup(
             'ros-diagnostic-msgs',
             'ros-rcl-interfaces',
             'ros-lifecycle-msgs',
+            'ros-builtin-interfaces',
+            'ros-ament-index-python',
             'ros-rmw-fastrtps-cpp',
+            # ament's linters, which test_flake8.py and test_pep257.py use when present
+            'ros-ament-flake8',
+            'ros-ament-pep257',
+        ],
+        # The same wheels of ROS 2 Jazzy (rclpy 7.1), for the second half of `make test`.
+        # They hold the same modules as the `ros` extra: never install both in one venv.
+        'ros-jazzy': [
+            'ros-jazzy-rclpy',
+            'ros-jazzy-sensor-msgs',
+            'ros-jazzy-std-msgs',
+            'ros-jazzy-diagnostic-msgs',
+            'ros-jazzy-rcl-interfaces',
+            'ros-jazzy-lifecycle-msgs',
+            'ros-jazzy-builtin-interfaces',
+            'ros-jazzy-ament-index-python',
+            'ros-jazzy-rmw-fastrtps-cpp',
         ],
         # model.backend onnxruntime and `depthclip export onnx`. An extra, not a requirement:
         # the torch backend needs neither, and GPU machines install onnxruntime-gpu (or
@@ -89,8 +108,6 @@ setup(
             'flake8-quotes',
             'flake8-import-order',
             'pydocstyle',
-            'ros-ament-flake8',
-            'ros-ament-pep257',
         ],
     },
     zip_safe=True,

@@ -14,8 +14,12 @@
 
 """Shared fixtures: local-only DDS, seeded random CLIP checkpoints, small configurations."""
 
+import importlib.metadata
+import importlib.util
 import os
+from pathlib import Path
 
+from import_scan import ros_import_chain
 import pytest
 
 from depthclip_ros.tools.dds_env import use_local_dds
@@ -26,6 +30,68 @@ from depthclip_ros.tools.dds_env import use_local_dds
 use_local_dds('test')
 # Never reach for a model hub from a test.
 os.environ['HF_HUB_OFFLINE'] = '1'
+
+#: rclpy's major version → its ROS 2 distribution (for the report header).
+RCLPY_DISTROS = {3: 'Humble', 4: 'Iron', 7: 'Jazzy', 9: 'Kilted'}
+
+
+def rclpy_version():
+    """
+    Return (version, where) of the rclpy this interpreter would import, without importing it.
+
+    A pip wheel (ros-rclpy, which ros-jazzy-rclpy requires) has its version in its metadata;
+    a ROS distribution has it in share/rclpy/package.xml under the install prefix.
+    """
+    spec = importlib.util.find_spec('rclpy')
+    if spec is None or not spec.origin:
+        return None, None
+    where = os.path.dirname(spec.origin)
+    for dist in importlib.metadata.packages_distributions().get('rclpy', []):
+        return importlib.metadata.version(dist), where
+    for prefix in Path(where).parents:
+        package_xml = prefix / 'share' / 'rclpy' / 'package.xml'
+        if package_xml.is_file():
+            import xml.etree.ElementTree as ElementTree
+            return ElementTree.parse(str(package_xml)).findtext('version'), where
+    return 'unknown version', where
+
+
+def rclpy_line():
+    """Return one line naming the rclpy (and so the ROS 2 distribution) this run uses."""
+    version, where = rclpy_version()
+    if version is None:
+        return 'rclpy: not installed (the tests that need it skip)'
+    try:
+        distro = RCLPY_DISTROS.get(int(version.split('.')[0]), 'unknown distribution')
+    except ValueError:
+        distro = 'unknown distribution'
+    return f'rclpy {version} (ROS 2 {distro}) from {where}'
+
+
+def pytest_report_header(config):
+    """Name the rclpy in the header (shown without -q)."""
+    return rclpy_line()
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Name the rclpy again above the result line, which -q (make test) also shows."""
+    terminalreporter.write_line(f'ran on {rclpy_line()}')
+
+
+def pytest_collection_modifyitems(config, items):
+    """
+    Mark ``ros`` (setup.cfg) every test of a module that reaches rclpy or a message package.
+
+    Found by reading the imports (import_scan.py), so that a new test of the node is in
+    ``make test``'s second part without a list to keep.
+    """
+    chains = {}
+    for item in items:
+        path = str(item.path)
+        if path not in chains:
+            chains[path] = bool(ros_import_chain(path))
+        if chains[path]:
+            item.add_marker(pytest.mark.ros)
 
 
 @pytest.fixture(scope='session')

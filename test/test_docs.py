@@ -14,13 +14,20 @@
 
 """The README documents what the package really has."""
 
+import argparse
+import ast
 import glob
 import os
 import re
+import shlex
+import shutil
+import subprocess
+import xml.etree.ElementTree as ElementTree
 
 import pytest
 
-from depthclip_ros.core.config import load_params_file
+from depthclip_ros import launch_common
+from depthclip_ros.core.config import ENGINE_PARAMETERS, load_params_file, NODE_PARAMETERS
 from depthclip_ros.tools.cli import build_parser
 from depthclip_ros.tools.param_docs import (BEGIN, END, main as param_docs_main,
                                             node_parameter_specs, render_table)
@@ -84,3 +91,277 @@ def test_every_launch_file_and_command_is_documented():
     commands = build_parser()._subparsers._group_actions[0].choices
     for name in commands:
         assert f'depthclip {name}' in text, name
+
+
+# ------------------------------------------ the ROS-distro install recipe, command by command
+DISTRO_HEADING = '## With a ROS 2 distribution'
+#: The words an inline code span of the section starts with when it is a command.
+COMMAND_WORDS = ('ros2 ', 'colcon ', 'python -m colcon ', 'python3 -m ', 'pip ', 'rosdep ',
+                 'source ', 'touch ', 'git ')
+#: ROS 2 distributions the package claims.
+DISTROS = ('humble', 'jazzy', 'kilted')
+PYTORCH_INDEX = 'https://download.pytorch.org/whl/'
+
+
+def distro_section() -> str:
+    text = readme()
+    start = text.index(DISTRO_HEADING)
+    end = text.find('\n## ', start + 1)
+    return text[start:end if end > 0 else len(text)]
+
+
+def bash_blocks(text):
+    return re.findall(r'```bash\n(.*?)```', text, re.S)
+
+
+def block_commands(block):
+    """Return the commands of a bash block: continuation lines joined, comments dropped."""
+    joined = block.replace('\\\n', ' ')
+    commands = []
+    for line in joined.splitlines():
+        for part in line.split('&&'):
+            part = part.split(' #', 1)[0].strip()
+            if part and not part.startswith('#'):
+                commands.append(' '.join(part.split()))
+    return commands
+
+
+def inline_commands(text):
+    """Return the inline code spans (outside bash blocks) that are commands."""
+    prose = re.sub(r'```.*?```', '', text, flags=re.S)
+    spans = (' '.join(span.split()) for span in re.findall(r'`([^`]+)`', prose))
+    return [span for span in spans if span.startswith(COMMAND_WORDS)]
+
+
+def package_name():
+    return ElementTree.parse(os.path.join(REPO, 'package.xml')).getroot().findtext('name')
+
+
+def package_keys():
+    root = ElementTree.parse(os.path.join(REPO, 'package.xml')).getroot()
+    return {e.text.strip() for tag in ('depend', 'exec_depend', 'test_depend')
+            for e in root.iter(tag)}
+
+
+def setup_keywords():
+    with open(os.path.join(REPO, 'setup.py'), encoding='utf-8') as f:
+        tree = ast.parse(f.read())
+    call = next(n for n in ast.walk(tree)
+                if isinstance(n, ast.Call) and getattr(n.func, 'id', None) == 'setup')
+    return {k.arg: k.value for k in call.keywords}
+
+
+def pip_names():
+    """Every pip requirement of setup.py (install_requires and the extras), and torchvision."""
+    keywords = setup_keywords()
+    names = list(ast.literal_eval(keywords['install_requires']))
+    for extra in ast.literal_eval(keywords['extras_require']).values():
+        names += extra
+    # torchvision: open_clip_torch's requirement, installed beside torch from the same index
+    return {re.split(r'[<>=!~; \[]', n, maxsplit=1)[0] for n in names} | {'torchvision'}
+
+
+def console_scripts():
+    entry_points = ast.literal_eval(setup_keywords()['entry_points'])
+    return {line.split('=')[0].strip() for line in entry_points['console_scripts']}
+
+
+def parameter_names():
+    return {spec.name for spec in ENGINE_PARAMETERS + NODE_PARAMETERS}
+
+
+class CommandError(Exception):
+    """A documented command that does not fit the package."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises CommandError instead of printing and exiting."""
+
+    def error(self, message):
+        raise CommandError(f'{self.prog}: {message}')
+
+
+def _parse(parser_args, words):
+    parser = _Parser(prog=' '.join(words), add_help=False)
+    for names, kwargs in parser_args:
+        parser.add_argument(*names, **kwargs)
+    args, unknown = parser.parse_known_args(words)
+    if unknown:
+        raise CommandError(f'{" ".join(words)}: unrecognized {unknown}')
+    return args
+
+
+def _check_ros2(words):
+    if words[:2] == ['ros2', 'launch']:
+        if words[2] != package_name():
+            raise CommandError(f'package {words[2]}')
+        launch_file = words[3]
+        if not os.path.isfile(os.path.join(REPO, 'launch', launch_file)):
+            raise CommandError(f'no launch/{launch_file}')
+        declared = {a.name: a for a in
+                    launch_common.declared_arguments(launch_file[:-len('.launch.py')])}
+        for word in words[4:]:
+            name, _, value = word.partition(':=')
+            if name not in declared or not value:
+                raise CommandError(f'{launch_file} does not declare {name!r}')
+            if declared[name].choices and value not in declared[name].choices:
+                raise CommandError(f'{name}:={value} not in {declared[name].choices}')
+    elif words[:2] == ['ros2', 'run']:
+        if words[2] != package_name() or words[3] not in console_scripts():
+            raise CommandError(f'no executable {words[2]} {words[3]}')
+        rest = words[4:]
+        if rest:
+            if rest[0] != '--ros-args':
+                raise CommandError(f'{rest[0]}: --ros-args expected')
+            for flag, value in zip(rest[1::2], rest[2::2]):
+                if flag != '-p' or value.partition(':=')[0] not in parameter_names():
+                    raise CommandError(f'{flag} {value}')
+    elif words[:3] == ['ros2', 'param', 'set']:
+        if len(words) != 6 or words[4] not in parameter_names():
+            raise CommandError(f'parameter {words[4:5]}')
+    else:
+        raise CommandError(' '.join(words[:2]))
+
+
+def _check_colcon(words):
+    verb = words[1]
+    if verb in ('build', 'test'):
+        args = _parse([(('--packages-select',), {'nargs': '+', 'required': True})], words[2:])
+        if args.packages_select != [package_name()]:
+            raise CommandError(f'--packages-select {args.packages_select}')
+    elif verb == 'test-result':
+        _parse([(('--verbose',), {'action': 'store_true'})], words[2:])
+    else:
+        raise CommandError(f'colcon {verb}')
+
+
+def check_command(command, state):
+    """
+    Check one documented command against the package; raise CommandError if it does not fit.
+
+    :param command: the command line
+    :param state: what earlier commands made (the venv's folder)
+    """
+    if command.startswith('git clone '):  # git clone <this repository> FOLDER
+        if command.split()[-1] != package_name():
+            raise CommandError(f'{command}: clone into {package_name()}')
+        return
+    words = shlex.split(command)
+    if words[:3] == ['python', '-m', 'colcon']:
+        words = words[2:]
+    tool = words[0]
+    if tool == 'source':
+        path = words[1]
+        distro = re.fullmatch(r'/opt/ros/([a-z]+)/setup\.bash', path)
+        ok = (distro and distro.group(1) in DISTROS) or \
+            path in ('install/setup.bash', '~/ros2_ws/install/setup.bash') or \
+            path == f'{state.get("venv")}/bin/activate'
+        if not ok:
+            raise CommandError(f'source {path}')
+    elif tool in ('mkdir', 'cd'):
+        return
+    elif words[:3] == ['python3', '-m', 'venv']:
+        args = _parse([(('--system-site-packages',), {'action': 'store_true'}),
+                       (('folder',), {})], words[3:])
+        if not args.system_site_packages:
+            raise CommandError('the venv must see rclpy: --system-site-packages')
+        state['venv'] = args.folder
+    elif tool == 'touch':
+        if words[1:] != [f'{state.get("venv")}/COLCON_IGNORE']:
+            raise CommandError(command)
+    elif tool == 'rosdep':
+        args = _parse([(('verb',), {'choices': ['install']}),
+                       (('--from-paths',), {'required': True}),
+                       (('--ignore-src',), {'action': 'store_true'}),
+                       (('-y',), {'action': 'store_true'}),
+                       (('--skip-keys',), {'default': ''})], words[1:])
+        unknown = set(args.skip_keys.split()) - package_keys()
+        if unknown:
+            raise CommandError(f'--skip-keys: not in package.xml: {sorted(unknown)}')
+    elif tool == 'pip':
+        args = _parse([(('verb',), {'choices': ['install']}),
+                       (('--index-url',), {}),
+                       (('packages',), {'nargs': '+'})], words[1:])
+        unknown = set(args.packages) - pip_names()
+        if unknown:
+            raise CommandError(f'pip install: not a requirement of setup.py: {sorted(unknown)}')
+        if args.index_url is not None and not args.index_url.startswith(PYTORCH_INDEX):
+            raise CommandError(f'--index-url {args.index_url}')
+    elif tool == 'colcon':
+        _check_colcon(words)
+    elif tool == 'ros2':
+        _check_ros2(words)
+    else:
+        raise CommandError(f'{tool}: not a command the docs test knows')
+
+
+def test_the_distro_section_is_the_venv_recipe():
+    section = distro_section()
+    blocks = bash_blocks(section)
+    assert blocks, 'no bash block'
+    commands = block_commands(blocks[0])
+    # the venv that sees the distribution's rclpy, kept out of colcon's way, colcon run from it
+    for expected in ('python3 -m venv --system-site-packages venv', 'touch venv/COLCON_IGNORE',
+                     'source venv/bin/activate',
+                     'python -m colcon build --packages-select depthclip_ros'):
+        assert expected in commands, expected
+    assert commands.index('source venv/bin/activate') < min(
+        i for i, c in enumerate(commands) if c.startswith(('pip ', 'python -m colcon')))
+    assert not [c for c in commands if c.startswith('sudo pip') or '--break-system' in c]
+    for words in ('PEP 668', 'externally-managed-environment', 'PIP_BREAK_SYSTEM_PACKAGES',
+                  'CPU', 'GPU', 'NumPy 2', 'cv_bridge'):
+        assert words in section, words
+
+
+def test_every_command_of_the_distro_section_fits_the_package():
+    section = distro_section()
+    state = {}
+    commands = [c for block in bash_blocks(section) for c in block_commands(block)]
+    commands += inline_commands(section)
+    assert len(commands) > 15
+    errors = []
+    for command in commands:
+        try:
+            check_command(command, state)
+        except CommandError as error:
+            errors.append(str(error))
+    assert not errors, errors
+
+
+def test_the_distros_page_commands_fit_the_package():
+    with open(os.path.join(REPO, 'docs', 'distros.md'), encoding='utf-8') as f:
+        text = f.read()
+    state = {}
+    for block in bash_blocks(text):
+        for command in block_commands(block):
+            check_command(command, state)
+
+
+@pytest.mark.skipif(shutil.which('bash') is None, reason='no bash here')
+def test_the_bash_blocks_of_the_install_docs_parse():
+    with open(os.path.join(REPO, 'docs', 'distros.md'), encoding='utf-8') as f:
+        blocks = bash_blocks(distro_section()) + bash_blocks(f.read())
+    for block in blocks:
+        proc = subprocess.run(['bash', '-n'], input=block, capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr
+
+
+@pytest.mark.parametrize('command, words', [
+    ('ros2 launch depthclip_ros camera.launch.py imag:=/x', 'does not declare'),
+    ('ros2 launch depthclip_ros nope.launch.py', 'no launch/'),
+    ('ros2 launch depthclip_ros demo.launch.py image', 'does not declare'),
+    ('ros2 run depthclip_ros depthclip_nod', 'no executable'),
+    ('ros2 run depthclip_ros depthclip_node --ros-args -p model.pretraine:=x', 'model.pretr'),
+    ('python -m colcon build --packages-select depthclip', '--packages-select'),
+    ('colcon build --symlink-install-typo --packages-select depthclip_ros', 'unrecognized'),
+    ('rosdep install --from-paths src -y --skip-keys "python3-torch python3-torchx"', 'torchx'),
+    ('pip install open-clip', 'not a requirement'),
+    ('pip install torch --index-url https://example.invalid/simple', '--index-url'),
+    ('source /opt/ros/rolling-typo/setup.bash', 'source'),
+    ('touch venv/COLCON_IGNORE', 'touch'),
+    ('python3 -m venv venv', 'system-site-packages'),
+    ('sudo pip install open_clip_torch', 'not a command'),
+])
+def test_the_command_check_catches_what_does_not_fit(command, words):
+    with pytest.raises(CommandError, match=re.escape(words)):
+        check_command(command, {})

@@ -33,7 +33,7 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 #: Never checked: virtual environments and colcon / build outputs.
-EXCLUDED = ('.venv', 'build', 'install', 'log')
+EXCLUDED = ('.venv', '.venv-jazzy', 'build', 'install', 'log')
 
 #: ament_flake8's configuration/ament_flake8.ini, for machines without ament_flake8.
 AMENT_DEFAULTS = {
