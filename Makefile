@@ -53,8 +53,9 @@ test:
 	$(MAKE) --no-print-directory test-jazzy || jazzy=$$?; \
 	if [ $$kilted -ne 0 ]; then exit $$kilted; fi; exit $$jazzy
 
+# --durations: the slowest tests of every run, to see where a slow machine's time goes.
 test-kilted: $(STAMP)
-	$(PY) -m pytest test -q -p no:cacheprovider
+	$(PY) -m pytest test -q -p no:cacheprovider --durations=15
 
 # Only the test modules that import rclpy or ROS messages (marked `ros` by test/conftest.py).
 test-jazzy: $(JAZZY_STAMP)
