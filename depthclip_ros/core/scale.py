@@ -45,15 +45,16 @@ inward and fake a pitch). Too little such floor: held, and the reason says how m
 the image was saturated.
 
 A pitch that is a few degrees off (a mounting measured badly, a robot rocking) biases that
-scale: 5 degrees give 15 to 30 % for a camera 1 m up seeing the floor from 2 to 5 m. The
-floor also says what its pitch is: on the floor, inverse depth is linear in the image row.
-Each frame refits that line robustly from a few starting pitches (:func:`_refit_pitch`),
-within :data:`MAX_TILT_DEG` of the mounting (the configured or TF pitch, never the
-corrected one: the correction cannot walk away). A frame whose refitted floor holds
-clearly more inliers (:data:`PITCH_EVIDENCE`, counted on the same pixels) votes for it,
-any other frame for the correction as it is; the correction is the median of the last
-:data:`PITCH_VOTES` votes, starting from votes for none. So a wrong pitch is learnt in a
-few frames, while a right one stays put unless most frames disagree
+scale: 5 degrees give 15 to 30 % for a camera 1 m up seeing the floor from 2 to 5 m. Along
+a wrong pitch the floor's scale drifts with distance; along the right one it does not.
+With ``refit``, each frame measures, along every pitch within :data:`MAX_TILT_DEG` of the
+mounting (the configured or TF pitch, never the corrected one, on a 1-degree grid, on the
+same pixels), the floor inliers and that drift (the trend, :func:`_trend`). The live
+estimator averages both profiles over the frames (:data:`PROFILE_RATE`); while the trend
+along the mounting stays within :data:`PITCH_DEADBAND` the mounting stands (noise never
+moves it), else the correction is the pitch where the trend crosses zero, if the floor
+there holds no fewer inliers (:func:`_level_pitch`). The correction cannot walk away: it
+is a pitch of that grid, recomputed from the averaged profiles every frame
 (``scale.refine_pitch: false`` trusts the configured pitch always).
 
 One factor cannot fit every floor: a depth compressed towards the bins' middle makes the
@@ -94,12 +95,12 @@ MAX_TILT_DEG = 15.0
 #: Pitches tried, in degrees from the mounting (every degree within :data:`MAX_TILT_DEG`).
 PITCH_GRID_DEG = np.arange(-MAX_TILT_DEG, MAX_TILT_DEG + 0.5, 1.0)
 MIN_FLOOR_POINTS = 30
-#: The live estimator follows the pitch that holds the most floor, over the frames, only
-#: when it holds this many times the floor of the mounting's pitch: the configured
-#: mounting is trusted unless the floor clearly disagrees.
-PITCH_EVIDENCE = 1.05
-#: Weight of each frame in the live pitch profile (the floor each pitch holds).
+#: Weight of each frame in the live pitch profiles (the floor each pitch holds, its trend).
 PROFILE_RATE = 0.2
+#: A pitch's live trend counts when most recent frames measured it (this weight of 1).
+MIN_TREND_WEIGHT = 0.5
+#: The mounting's pitch stands while the live trend along it is within this.
+PITCH_DEADBAND = 0.1
 #: A correction that moves by more than this restarts the scale's smoothing.
 PITCH_RESTART_DEG = 0.5
 #: A correction at least this large is said in the note (it may be compression: see
@@ -111,8 +112,8 @@ SATURATION_REACH = 0.05
 #: the percentile taken as the extreme, and the share of the valid pixels that must sit
 #: within the width of it to make it a saturation limit (a pile).
 PILE_PERCENTILE = 0.2
-PILE_WIDTH = 0.02
-PILE_SHARE = 0.03
+PILE_WIDTH = 0.005
+PILE_SHARE = 0.05
 #: A floor pixel counts only where the floor, at the scale and pitch tried, would read this
 #: share inside the saturation limits (room for the prediction's error: a pixel near a
 #: limit is saturated or not by its error alone).
@@ -121,11 +122,13 @@ NOISE_MARGIN = 0.1
 SATURATION_PASSES = 3
 #: Passes of the trend fit following the floor along its line.
 TREND_PASSES = 4
+#: Floor pixels (of the grid) the trend needs: fewer cannot move the pitch nor say anything.
+MIN_TREND_POINTS = 300
 #: Spread of log distance (root mean square) the floor must span to measure a trend.
-MIN_TREND_SPREAD = 0.1
+MIN_TREND_SPREAD = 0.05
 #: The live trend (log scale per log distance) beyond which the state says that one factor
 #: cannot fit the whole floor.
-TREND_NOTE = 0.06
+TREND_NOTE = 0.1
 #: Weight of each frame's trend in the live one.
 TREND_RATE = 0.2
 
@@ -168,6 +171,8 @@ class GroundFit:
     #: With ``refit``: the share of the pixels counted (the same for every pitch) that are
     #: floor inliers along each pitch of :data:`PITCH_GRID_DEG` from the mounting.
     profile: Tuple[float, ...] = ()
+    #: With ``refit``: the floor's trend along each of those pitches (NaN: unknown).
+    trends: Tuple[float, ...] = ()
 
 
 def _grid(depth: np.ndarray, intr: Intrinsics) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -234,7 +239,7 @@ def _scale_along(depth: np.ndarray, rows: np.ndarray, camera_height: float, pitc
         count, centre = _densest(log_s, tolerance)
         if count == 0:
             return None, 0, chosen
-        scale = float(np.exp(np.median(log_s[np.abs(log_s - centre) <= tolerance])))
+        scale = float(np.exp(np.median(log_s[np.abs(log_s - centre) <= tolerance + 1e-12])))
         if passes == 1 or (not math.isfinite(limits[1]) and limits[0] <= 0.0):
             break
         chosen = _expected_inside(rows, camera_height, pitch, scale, limits)
@@ -293,10 +298,12 @@ def _trend(depth: np.ndarray, rows: np.ndarray, camera_height: float, pitch: flo
     pixels within ``tolerance`` of the line are refitted a few times, so a floor whose
     scale drifts with distance is followed along it (what stands on the floor, nearer than
     the floor, stays off the line). The slope is NaN (and the inliers 0) when the floor
-    is too small or spans too few distances.
+    is too small (:data:`MIN_TREND_POINTS`) or spans too few distances.
     """
     g = math.cos(pitch) * rows[chosen] + math.sin(pitch)
-    log_s = np.log(camera_height / (depth[chosen] * g)) - math.log(scale)
+    below = g > MIN_DOWN_RAY
+    g = g[below]
+    log_s = np.log(camera_height / (depth[chosen][below] * g)) - math.log(scale)
     x = np.log(camera_height / g)
     keep = np.abs(log_s) <= tolerance
     slope = math.nan
@@ -311,6 +318,8 @@ def _trend(depth: np.ndarray, rows: np.ndarray, camera_height: float, pitch: flo
         slope = float(spread @ (ys - ys.mean())) / variance
         residual = log_s - (ys.mean() + slope * (x - xs.mean()))
         keep = np.abs(residual) <= tolerance
+    if np.count_nonzero(keep) < MIN_TREND_POINTS:  # too little floor to tell a trend
+        return math.nan, 0
     return slope, int(np.count_nonzero(keep))
 
 
@@ -325,10 +334,10 @@ def fit_ground_scale(depth: np.ndarray, intr: Intrinsics, camera_height: float,
 
     The floor is ``camera_height`` below the optical centre, seen with the given pitch and
     roll. Saturated pixels (:func:`saturation_limits`) are no floor evidence: they are left
-    out of the scale, the inliers and the pitch refit. With ``refit``, the floor's pitch is
-    also refitted from several starts around the given one, within :data:`MAX_TILT_DEG` of
-    ``mounting_pitch_deg`` (default: ``pitch_deg``), and the best refit, by its floor
-    inliers, is returned beside the fit (:class:`GroundScale` decides whether to follow it).
+    out of the scale, the inliers, the trend and the pitch profiles. With ``refit``, the
+    floor inliers and trend along every pitch of :data:`PITCH_GRID_DEG` from
+    ``mounting_pitch_deg`` (default: ``pitch_deg``) are returned as well, with the pitch
+    that holds the most floor (:class:`GroundScale` decides what to follow).
 
     :param depth: (H, W) depth in metres (NaN or <= 0 where invalid)
     :param intr: intrinsics of ``depth``
@@ -337,9 +346,9 @@ def fit_ground_scale(depth: np.ndarray, intr: Intrinsics, camera_height: float,
     :param roll_deg: rotation about the optical axis (positive: the image's right side down)
     :param bounds: smallest and largest scale searched (relative to ``depth``)
     :param tolerance: inlier tolerance in log scale
-    :param refit: also refit the floor's pitch
+    :param refit: also measure the pitch profiles
     :param bins: the metric bins ``depth`` was predicted with (None: unknown)
-    :param mounting_pitch_deg: the configured (or TF) pitch the refit stays near
+    :param mounting_pitch_deg: the configured (or TF) pitch the profiles are centred on
     :return: the fit; ``scale`` is None when no unsaturated pixel sees the floor
     :raises ValueError: a non-positive height, bad bounds, or a depth of another size
     """
@@ -372,13 +381,51 @@ def fit_ground_scale(depth: np.ndarray, intr: Intrinsics, camera_height: float,
         return fit
     anchor = pitch_deg if mounting_pitch_deg is None else mounting_pitch_deg
     size = max(1, int(np.count_nonzero(chosen)))
-    profile = np.array([_scale_along(d, rows, camera_height, math.radians(anchor + offset),
-                                     bounds, tolerance, limits, chosen)[1]
-                        for offset in PITCH_GRID_DEG]) / size
+    counts, trends = [], []
+    for offset in PITCH_GRID_DEG:
+        along = math.radians(anchor + offset)
+        at, count, _ = _scale_along(d, rows, camera_height, along, bounds, tolerance, limits,
+                                    chosen)
+        counts.append(count / size)
+        trends.append(math.nan if at is None else
+                      _trend(d, rows, camera_height, along, at, chosen, tolerance)[0])
+    profile = np.array(counts)
     best = int(np.argmax(profile))
     return GroundFit(scale, inliers / samples, inliers, samples,
                      anchor + _peak(profile, best), int(round(profile[best] * size)),
-                     saturated, trend, trend_inliers, tuple(float(v) for v in profile))
+                     saturated, trend, trend_inliers, tuple(float(v) for v in profile),
+                     tuple(trends))
+
+
+def _level_pitch(profile: np.ndarray, trends: np.ndarray) -> float:
+    """
+    Return the live pitch correction (deg) from the profiles over the frames.
+
+    The mounting stands while the floor's trend along it is within :data:`PITCH_DEADBAND`
+    (one factor fits the floor along it). Else the correction is where the trend crosses
+    zero nearest to the mounting (interpolated), provided the floor there holds at least
+    the floor inliers of the mounting; else none.
+    """
+    zero = int(np.argmin(np.abs(PITCH_GRID_DEG)))
+    if not math.isfinite(trends[zero]) or abs(trends[zero]) <= PITCH_DEADBAND:
+        return 0.0
+    sign = np.sign(trends[zero])
+    order = sorted(range(len(trends)), key=lambda i: abs(PITCH_GRID_DEG[i]))
+    for i in order:
+        for j in (i - 1, i + 1):
+            if not 0 <= j < len(trends) or abs(PITCH_GRID_DEG[j]) < abs(PITCH_GRID_DEG[i]):
+                continue
+            a, b = trends[i], trends[j]
+            if not (math.isfinite(a) and math.isfinite(b)) or np.sign(a) != sign or \
+                    np.sign(b) == sign:
+                continue
+            offset = float(PITCH_GRID_DEG[i] + (PITCH_GRID_DEG[j] - PITCH_GRID_DEG[i])
+                           * a / (a - b))
+            nearest = int(np.argmin(np.abs(PITCH_GRID_DEG - offset)))
+            if profile[nearest] >= profile[zero]:
+                return offset
+            return 0.0
+    return 0.0
 
 
 def _peak(profile: np.ndarray, best: int) -> float:
@@ -460,6 +507,8 @@ class GroundScale:
     def _forget(self) -> None:
         self.pitch_correction_deg, self.trend, self.note = 0.0, math.nan, ''
         self._profile: Optional[np.ndarray] = None
+        self._trends: Optional[np.ndarray] = None
+        self._trend_weights: Optional[np.ndarray] = None
 
     def update(self, depth: np.ndarray, intr: Intrinsics, settings: ScaleSettings,
                depth_scale: float, mounting: Optional[Mounting] = None,
@@ -494,18 +543,27 @@ class GroundScale:
                                refit=settings.refine_pitch, bins=bins,
                                mounting_pitch_deg=mounting.pitch_deg)
         if fit.profile:
-            frame = np.asarray(fit.profile)
-            self._profile = frame if self._profile is None else \
-                (1.0 - PROFILE_RATE) * self._profile + PROFILE_RATE * frame
+            counts, trends = np.asarray(fit.profile), np.asarray(fit.trends)
+            seen = np.isfinite(trends)
+            if self._profile is None:
+                self._profile = counts
+                self._trends, self._trend_weights = np.zeros_like(trends), np.zeros_like(trends)
+            else:
+                self._profile = (1.0 - PROFILE_RATE) * self._profile + PROFILE_RATE * counts
+            # each pitch's trend: a weighted average over the frames that measured it, the
+            # weight the share of recent frames that did
+            kept = (1.0 - PROFILE_RATE) * self._trend_weights
+            self._trend_weights = kept + PROFILE_RATE * seen
+            self._trends = np.where(
+                self._trend_weights > 0.0,
+                (kept * self._trends + PROFILE_RATE * np.where(seen, trends, 0.0))
+                / np.maximum(self._trend_weights, 1e-12), 0.0)
         correction = self.pitch_correction_deg
         if not settings.refine_pitch:
             correction, self._profile = 0.0, None
         elif self._profile is not None:
-            best = int(np.argmax(self._profile))
-            zero = int(np.argmin(np.abs(PITCH_GRID_DEG)))
-            correction = 0.0
-            if self._profile[best] > PITCH_EVIDENCE * self._profile[zero]:
-                correction = _peak(self._profile, best)
+            correction = _level_pitch(self._profile, np.where(
+                self._trend_weights >= MIN_TREND_WEIGHT, self._trends, math.nan))
         if correction != self.pitch_correction_deg:
             if abs(correction - self.pitch_correction_deg) > PITCH_RESTART_DEG:
                 self.fits = 0  # the scale fitted along the old pitch is no guide any more

@@ -95,14 +95,20 @@ def _rays(pitch_deg: float, roll_deg: float) -> np.ndarray:
     return optical @ optical_to_world(pitch_deg, roll_deg).T
 
 
-def render(room: Room, height: float, pitch_deg: float, roll_deg: float
-           ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """
-    Ray-cast the room from a camera at (0, 0, ``height``).
+def _hit_box(rays_inverse: np.ndarray, origin: np.ndarray,
+             box: Tuple[float, float, float, float, float], depth: np.ndarray) -> np.ndarray:
+    """Return (near distance, hit mask) of one box for every ray, in front of ``depth``."""
+    x0, x1, y0, y1, top = box
+    low = np.array([x0, y0, 0.0]) - origin
+    high = np.array([x1, y1, top]) - origin
+    with np.errstate(invalid='ignore'):
+        t1, t2 = low * rays_inverse, high * rays_inverse
+    near = np.nanmax(np.minimum(t1, t2), axis=-1)
+    far = np.nanmin(np.maximum(t1, t2), axis=-1)
+    return near, (near <= far) & (near > 1e-9) & (near < depth)
 
-    :return: exact depth (H, W) float64, the floor mask, and the box index per pixel (-1:
-        no box)
-    """
+
+def _render_empty(room: Room, height: float, pitch_deg: float, roll_deg: float):
     rays = _rays(pitch_deg, roll_deg)
     origin = np.array([0.0, 0.0, height])
     with np.errstate(divide='ignore', invalid='ignore'):
@@ -113,18 +119,23 @@ def render(room: Room, height: float, pitch_deg: float, roll_deg: float
     for axis, value in planes:
         t = (value - origin[axis]) * inverse[..., axis]
         depth = np.where((t > 1e-9) & (t < depth), t, depth)
-    floor = np.zeros(SHAPE, bool)
     t_floor = (0.0 - origin[2]) * inverse[..., 2]
     floor = np.isclose(depth, t_floor) & (t_floor > 0)
+    return inverse, origin, depth, floor
+
+
+def render(room: Room, height: float, pitch_deg: float, roll_deg: float
+           ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """
+    Ray-cast the room from a camera at (0, 0, ``height``).
+
+    :return: exact depth (H, W) float64, the floor mask, and the box index per pixel (-1:
+        no box)
+    """
+    inverse, origin, depth, floor = _render_empty(room, height, pitch_deg, roll_deg)
     box_of = np.full(SHAPE, -1)
-    for index, (x0, x1, y0, y1, top) in enumerate(room.boxes):
-        low = np.array([x0, y0, 0.0]) - origin
-        high = np.array([x1, y1, top]) - origin
-        with np.errstate(invalid='ignore'):
-            t1, t2 = low * inverse, high * inverse
-        near = np.nanmax(np.minimum(t1, t2), axis=-1)
-        far = np.nanmin(np.maximum(t1, t2), axis=-1)
-        hit = (near <= far) & (near > 1e-9) & (near < depth)
+    for index, box in enumerate(room.boxes):
+        near, hit = _hit_box(inverse, origin, box, depth)
         depth = np.where(hit, near, depth)
         floor &= ~hit
         box_of = np.where(hit, index, box_of)
@@ -136,27 +147,31 @@ def make_room(rng: np.random.Generator, height: float, pitch_deg: float, roll_de
     """
     Draw a room; a cluttered one gets boxes until they hide :data:`CLUTTER` of its floor.
 
-    Boxes stand 0.5 to 5 m ahead, 0.3 to 1.2 m wide and deep, 0.2 to 1.0 m tall (never
-    over the camera).
+    Boxes stand 0.5 to 5 m ahead, 0.3 to 1.2 m wide and deep, 0.2 to 1.0 m tall (at most
+    60 of them).
     """
     walls = dict(left=float(rng.uniform(1.5, 3.0)), right=float(rng.uniform(1.5, 3.0)),
                  far=float(rng.uniform(5.0, 8.0)), ceiling=max(2.7, height + 0.4))
-    empty = Room(boxes=(), **walls)
-    _, floor, _ = render(empty, height, pitch_deg, roll_deg)
+    inverse, origin, depth, floor = _render_empty(Room(boxes=(), **walls), height, pitch_deg,
+                                                  roll_deg)
+    bare = np.count_nonzero(floor)
     boxes: List[Tuple[float, float, float, float, float]] = []
     count = 0
-    while count < 40:
+    while count < 60:
         count += 1
         if not cluttered and len(boxes) >= 2:
             break
         x = float(rng.uniform(-walls['left'], walls['right']))
         y = float(rng.uniform(0.5, min(5.0, walls['far'] - 0.5)))
         w, d = rng.uniform(0.3, 1.2, 2)
-        top = float(min(rng.uniform(0.2, 1.0), 0.8 * height))
-        boxes.append((x - w / 2, x + w / 2, y, y + d, top))
+        top = float(rng.uniform(0.2, 1.0))
+        box = (x - w / 2, x + w / 2, y, y + d, top)
+        boxes.append(box)
         if cluttered:
-            _, now, _ = render(Room(boxes=tuple(boxes), **walls), height, pitch_deg, roll_deg)
-            if np.count_nonzero(now) <= (1.0 - CLUTTER) * np.count_nonzero(floor):
+            near, hit = _hit_box(inverse, origin, box, depth)
+            depth = np.where(hit, near, depth)
+            floor &= ~hit
+            if np.count_nonzero(floor) <= (1.0 - CLUTTER) * bare:
                 break
     return Room(boxes=tuple(boxes), **walls)
 
@@ -286,3 +301,40 @@ def run_case(case: Case, seed: int, frames: int = 20, refine_pitch: bool = True,
 def mounting_of(case: Case) -> Mounting:
     """Return the true mounting of ``case``."""
     return Mounting(case.height, case.pitch_deg, case.roll_deg)
+
+
+#: The table's columns: (name, changes to the case, frames).
+VARIANTS = (
+    ('right', {}, 20),
+    ('pitch +5', {'pitch_error_deg': 5.0}, 20),
+    ('pitch -5', {'pitch_error_deg': -5.0}, 20),
+    ('right x100', {}, 100),
+    ('compressed 0.8', {'compression': 0.8}, 20),
+    ('compressed 0.7', {'compression': 0.7}, 20),
+    ('soft', {'saturation': 'soft'}, 20),
+)
+
+
+def run_table(seeds: int = 3, cases: Sequence[Case] = CASES) -> List[Dict[str, object]]:
+    """
+    Run every case of ``cases`` with every variant of :data:`VARIANTS` and ``seeds`` seeds.
+
+    :return: one row per case and variant: the case, ``variant``, the worst ``error``
+        over the seeds (among the seeds that fit), the largest final and largest ever
+        ``correction``, how many seeds ended ``holding`` and with a ``note``
+    """
+    from dataclasses import replace
+    rows = []
+    for case in cases:
+        for name, changes, frames in VARIANTS:
+            runs = [run_case(replace(case, **changes), seed, frames) for seed in range(seeds)]
+            fitted = [r for r in runs if r['state'] == 'fitting']
+            rows.append(dict(
+                case=case, variant=name, seeds=seeds,
+                error=max((r['error'] for r in fitted), key=abs, default=math.nan),
+                correction=max((r['correction'] for r in runs), key=abs),
+                largest_correction=max(r['largest_correction'] for r in runs),
+                holding=sum(r['state'] == 'holding' for r in runs),
+                notes=sum(bool(r['note']) for r in runs),
+                k=float(np.mean([r['k'] for r in runs]))))
+    return rows
