@@ -89,14 +89,14 @@ MIN_DOWN_RAY = math.sin(math.radians(2.0))
 INLIER_TOLERANCE = 0.05
 #: Grid of pixels the fit looks at (columns, rows), whatever the image size.
 GRID = (80, 60)
-#: The refitted floor pitch, and so the pitch correction, stays within this many degrees
-#: of the mounting (the configured or TF pitch).
+#: The pitches tried, and so the pitch correction, stay within this many degrees of the
+#: mounting (the configured or TF pitch).
 MAX_TILT_DEG = 15.0
 #: Pitches tried, in degrees from the mounting (every degree within :data:`MAX_TILT_DEG`).
 PITCH_GRID_DEG = np.arange(-MAX_TILT_DEG, MAX_TILT_DEG + 0.5, 1.0)
 MIN_FLOOR_POINTS = 30
 #: Weight of each frame in the live pitch profiles (the floor each pitch holds, its trend).
-PROFILE_RATE = 0.2
+PROFILE_RATE = 0.1
 #: A pitch's live trend counts when most recent frames measured it (this weight of 1).
 MIN_TREND_WEIGHT = 0.5
 #: The mounting's pitch stands while the live trend along it is within this.
@@ -158,15 +158,14 @@ class GroundFit:
     #: The pitch (degrees) that holds the most floor (with ``refit``), and its inliers.
     refit_pitch_deg: Optional[float] = None
     refit_inliers: int = 0
-    #: Grid pixels below the horizon left out as saturated (within the softmax's reach of
-    #: the bins' limits, or of the depth's own extremes).
+    #: Grid pixels below the horizon left out as saturated: where the floor, at the fitted
+    #: scale, would read within :data:`NOISE_MARGIN` of the saturation limits or beyond.
     saturated: int = 0
     #: Slope of the floor's log scale against its log distance (0: one factor fits the
     #: whole floor; > 0: the far floor needs more, as when the depth is compressed towards
     #: the bins' middle); NaN when too little floor to tell.
     trend: float = math.nan
-    #: Floor inliers of the line along that slope (the same pixels as ``inliers``): what
-    #: a refitted pitch must beat, as a depth compressed along the floor mimics a pitch.
+    #: Floor inliers of the line along that slope (the same pixels as ``inliers``).
     trend_inliers: int = 0
     #: With ``refit``: the share of the pixels counted (the same for every pitch) that are
     #: floor inliers along each pitch of :data:`PITCH_GRID_DEG` from the mounting.
