@@ -22,9 +22,10 @@ cameras 0.2 to 2.5 m up, pitched 0 to 45 deg, rolled +-5 deg; predictions = dept
 that the given share of the floor saturates; optionally compressed towards the bins' mean,
 or saturated softly by a softmax over the bins). Each cell: the worst scale error over the
 seeds that fit (scale / k - 1), the largest pitch correction (deg) at the end (for the
-100-frame column: at any frame), and how many seeds held or had a scale note. Seeded: the same table on every machine. No ROS needed::
+100-frame column: at any frame), and how many seeds held or had a scale note. Seeded:
+the same table on every machine. No ROS needed::
 
-    python scripts/bench_ground_scale.py            # 3 seeds, about 3 minutes on 2 cores
+    python scripts/bench_ground_scale.py            # 3 seeds, about 5 minutes on 2 cores
 """
 
 import argparse
