@@ -256,6 +256,11 @@ def test_calibrate_ground_fits_the_floor_and_prints_the_oracle(tmp_path, small_o
     printed = capsys.readouterr()
     assert rc == 0, printed.err
     assert 'ground: scale ' in printed.out and 'oracle (median of gt / prediction)' in printed.out
+    # the key values the node's diagnostics show, from the same estimator
+    from depthclip_ros.core.scale import GroundScale
+    for key, _ in GroundScale().report():
+        assert f'\n  {key}: ' in printed.out, key
+    assert '  scale state: fitting' in printed.out
     scale = yaml.safe_load(out.read_text())['/**']['ros__parameters']['depth_scale']
     assert scale == pytest.approx(K, rel=0.02)
     rc = main(['calibrate', str(data), '--method', 'ground', '--no-progress'])

@@ -74,7 +74,8 @@ class CameraFilters:
         if (intrinsics.width, intrinsics.height) != (width, height):
             intrinsics = intrinsics.scaled(width, height)
         factor = self.scale.update(depth, intrinsics, settings.scale,
-                                   state.config.depth_scale, mounting)
+                                   state.config.depth_scale, mounting,
+                                   bins=state.config.metric_bins)
         return depth * np.float32(factor), (low * factor, high * factor)
 
     def report(self, settings: NodeSettings) -> List[Tuple[str, str]]:
@@ -88,12 +89,5 @@ class CameraFilters:
             state = 'off'
         values = [('temporal filter', state), ('scale mode', settings.scale_mode)]
         if settings.scale_mode == 'ground':
-            scale = self.scale
-            values += [
-                ('scale', f'{scale.scale:.4f}' if scale.scale is not None else 'none yet'),
-                ('scale state', scale.state),
-                ('scale inlier fraction', f'{scale.inlier_fraction:.3f}'),
-                ('scale floor pitch deg', f'{scale.floor_pitch_deg:.2f}'),
-                ('scale note', scale.reason),
-            ]
+            values += self.scale.report()
         return values

@@ -34,25 +34,47 @@ Method, per frame (:func:`fit_ground_scale`):
 3. The scale is refined as the median of ``s_i`` over those inliers (the median of geometric
    floor depth / predicted depth).
 
+What DepthCLIP outputs is saturated: an expectation over the bins never leaves
+``[b_1, b_K]`` (times the scale it was made with), so the far floor reads ``b_K`` and the
+near floor ``b_1`` whatever their depth, and a compressed output (pulled towards the bins'
+middle) saturates inside them, at its own extremes (:func:`saturation_limits`). Those
+pixels are no floor evidence: a pixel counts only where the floor, at the scale and pitch
+tried, would read at least :data:`NOISE_MARGIN` inside the limits (chosen by the floor
+hypothesis, never by the pixel's noisy value, which would keep only the pixels pulled
+inward and fake a pitch). Too little such floor: held, and the reason says how much of
+the image was saturated.
+
 A pitch that is a few degrees off (a mounting measured badly, a robot rocking) biases that
-scale: 5 degrees give 15 to 30 % for a camera 1 m up seeing the floor from 2 to 5 m. The
-floor also says what its pitch is: on the floor, inverse depth is linear in the image row.
-Each frame refits that line robustly from a few starting pitches (:func:`_refit_pitch`);
-when the refitted floor holds clearly more inliers (:data:`PITCH_EVIDENCE`), the live
-estimator moves its pitch correction towards it (:data:`PITCH_RATE` per frame, within
-:data:`MAX_TILT_DEG`), so a wrong pitch is learnt away over a few frames while a right one
-stays put (``scale.refine_pitch: false`` trusts the configured pitch always).
+scale: 5 degrees give 15 to 30 % for a camera 1 m up seeing the floor from 2 to 5 m. Along
+a wrong pitch the floor's scale drifts with distance; along the right one it does not.
+With ``refit``, each frame measures, along every pitch within :data:`MAX_TILT_DEG` of the
+mounting (the configured or TF pitch, never the corrected one, on a 1-degree grid, on the
+same pixels), the floor inliers and that drift (the trend, :func:`_trend`). The live
+estimator averages both profiles over the frames (:data:`PROFILE_RATE`); while the trend
+along the mounting stays within :data:`PITCH_DEADBAND` the mounting stands (noise never
+moves it), else the correction is the pitch where the trend crosses zero, if the floor
+there holds no fewer inliers (:func:`_level_pitch`). The correction cannot walk away: it
+is a pitch of that grid, recomputed from the averaged profiles every frame
+(``scale.refine_pitch: false`` trusts the configured pitch always).
+
+One factor cannot fit every floor: a depth compressed towards the bins' middle makes the
+floor's scale grow with distance. Each fit measures that trend (the slope of log scale
+against log floor distance, :func:`_trend`); a live trend over :data:`TREND_NOTE`, or a
+pitch correction (compression looks like a floor pitched further down, and the depth
+alone cannot tell the two apart), is said in :attr:`GroundScale.note`
+(:func:`scale_note`), the diagnostics' ``scale note``.
 
 Over frames (:class:`GroundScale`): a fit with too few inliers (``scale.min_inliers``, a
 fraction of the grid) or outside ``[scale.min, scale.max]`` is not used, and the last good
 scale is held (state ``holding`` or ``out of bounds``); a good fit moves the scale in log
 space, ``log S = smoothing * log S_prev + (1 - smoothing) * log S_fit`` (state
-``fitting``). Before the first good fit the scale is ``depth_scale``.
+``fitting``; a pitch correction that moves restarts it). Before the first good fit the
+scale is ``depth_scale``.
 """
 
 from dataclasses import dataclass
 import math
-from typing import Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -67,21 +89,48 @@ MIN_DOWN_RAY = math.sin(math.radians(2.0))
 INLIER_TOLERANCE = 0.05
 #: Grid of pixels the fit looks at (columns, rows), whatever the image size.
 GRID = (80, 60)
-#: The refitted floor pitch stays within this many degrees of the configured one.
+#: The pitches tried, and so the pitch correction, stay within this many degrees of the
+#: mounting (the configured or TF pitch).
 MAX_TILT_DEG = 15.0
-#: The pitch refit starts this many degrees off the current pitch (a refit from one start
-#: can stay in a local minimum).
-REFIT_STARTS_DEG = (0.0, -3.0, 3.0, -6.0, 6.0)
-REFIT_ITERATIONS = 15
-#: Relative distance to the floor line within which points start the refit.
-START_BAND = 0.3
+#: Pitches tried, in degrees from the mounting (every degree within :data:`MAX_TILT_DEG`).
+PITCH_GRID_DEG = np.arange(-MAX_TILT_DEG, MAX_TILT_DEG + 0.5, 1.0)
 MIN_FLOOR_POINTS = 30
-#: The live estimator follows a refitted pitch only when the floor along it holds this
-#: many times the inliers of the current pitch: the configured mounting is trusted unless
-#: the floor clearly disagrees.
-PITCH_EVIDENCE = 1.05
-#: Weight of each frame's refit in the pitch correction (an average over a few frames).
-PITCH_RATE = 0.3
+#: Weight of each frame in the live pitch profiles (the floor each pitch holds, its trend).
+PROFILE_RATE = 0.1
+#: A pitch's live trend counts when most recent frames measured it (this weight of 1).
+MIN_TREND_WEIGHT = 0.5
+#: The mounting's pitch stands while the live trend along it is within this.
+PITCH_DEADBAND = 0.1
+#: A correction that moves by more than this restarts the scale's smoothing.
+PITCH_RESTART_DEG = 0.5
+#: A correction at least this large is said in the note (it may be compression: see
+#: :func:`scale_note`).
+PITCH_NOTE_DEG = 1.0
+#: The softmax's reach at most, as a share of the saturation limit.
+SATURATION_REACH = 0.05
+#: A compressed output saturates at its own extremes (it never reaches the bins' limits):
+#: the percentile taken as the extreme, and the share of the valid pixels that must sit
+#: within the width of it to make it a saturation limit (a pile).
+PILE_PERCENTILE = 0.2
+PILE_WIDTH = 0.005
+PILE_SHARE = 0.05
+#: A floor pixel counts only where the floor, at the scale and pitch tried, would read this
+#: share inside the saturation limits (room for the prediction's error: a pixel near a
+#: limit is saturated or not by its error alone).
+NOISE_MARGIN = 0.1
+#: Passes of the scale fit choosing the floor pixels by the scale found.
+SATURATION_PASSES = 3
+#: Passes of the trend fit following the floor along its line.
+TREND_PASSES = 4
+#: Floor pixels (of the grid) the trend needs: fewer cannot move the pitch nor say anything.
+MIN_TREND_POINTS = 300
+#: Spread of log distance (root mean square) the floor must span to measure a trend.
+MIN_TREND_SPREAD = 0.05
+#: The live trend (log scale per log distance) beyond which the state says that one factor
+#: cannot fit the whole floor.
+TREND_NOTE = 0.1
+#: Weight of each frame's trend in the live one.
+TREND_RATE = 0.2
 
 STATES = ('fixed', 'waiting', 'fitting', 'holding', 'out of bounds')
 
@@ -106,10 +155,23 @@ class GroundFit:
     inlier_fraction: float
     inliers: int
     samples: int
-    #: The refitted floor pitch (degrees) when it holds more floor pixels than the given one.
+    #: The pitch (degrees) that holds the most floor (with ``refit``), and its inliers.
     refit_pitch_deg: Optional[float] = None
-    #: Floor inliers along the refitted pitch.
     refit_inliers: int = 0
+    #: Grid pixels below the horizon left out as saturated: where the floor, at the fitted
+    #: scale, would read within :data:`NOISE_MARGIN` of the saturation limits or beyond.
+    saturated: int = 0
+    #: Slope of the floor's log scale against its log distance (0: one factor fits the
+    #: whole floor; > 0: the far floor needs more, as when the depth is compressed towards
+    #: the bins' middle); NaN when too little floor to tell.
+    trend: float = math.nan
+    #: Floor inliers of the line along that slope (the same pixels as ``inliers``).
+    trend_inliers: int = 0
+    #: With ``refit``: the share of the pixels counted (the same for every pitch) that are
+    #: floor inliers along each pitch of :data:`PITCH_GRID_DEG` from the mounting.
+    profile: Tuple[float, ...] = ()
+    #: With ``refit``: the floor's trend along each of those pitches (NaN: unknown).
+    trends: Tuple[float, ...] = ()
 
 
 def _grid(depth: np.ndarray, intr: Intrinsics) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -133,68 +195,148 @@ def _densest(log_s: np.ndarray, tolerance: float) -> Tuple[int, float]:
     return int(counts[best]), float(ordered[best] + tolerance)
 
 
-def _scale_along(depth: np.ndarray, rows: np.ndarray, camera_height: float, pitch: float,
-                 bounds: Tuple[float, float], tolerance: float) -> Tuple[Optional[float], int]:
+def _expected_inside(rows: np.ndarray, camera_height: float, pitch: float, scale: float,
+                     limits: Tuple[float, float]) -> np.ndarray:
     """
-    Return the floor scale for a floor seen at ``pitch`` (radians), and its inlier count.
+    Return which pixels would read the floor, at ``scale`` and ``pitch``, inside ``limits``.
 
-    ``rows``: each pixel's ``y_n`` rotated by the roll (its coordinate down the image).
+    The choice depends on the floor hypothesis only, never on the pixel's own (noisy)
+    value: cutting on the value would keep, near a limit, only the pixels whose error
+    pulled them inward, and the far floor would look nearer than it is (a false pitch).
     """
     g = math.cos(pitch) * rows + math.sin(pitch)
     below = g > MIN_DOWN_RAY
-    log_s = np.log(camera_height / (depth[below] * g[below]))
-    log_s = log_s[(log_s > math.log(bounds[0])) & (log_s < math.log(bounds[1]))]
-    count, centre = _densest(log_s, tolerance)
-    if count == 0:
-        return None, 0
-    scale = float(np.exp(np.median(log_s[np.abs(log_s - centre) <= tolerance])))
-    return scale, int(np.count_nonzero(np.abs(log_s - math.log(scale)) <= tolerance))
+    expected = camera_height / (np.where(below, g, 1.0) * scale)
+    return below & (expected > limits[0]) & (expected < limits[1])
 
 
-def _refit_pitch(depth: np.ndarray, rows: np.ndarray, camera_height: float, pitch: float,
-                 scale: float, tolerance: float, max_tilt: float) -> Optional[float]:
+def _scale_along(depth: np.ndarray, rows: np.ndarray, camera_height: float, pitch: float,
+                 bounds: Tuple[float, float], tolerance: float,
+                 limits: Tuple[float, float] = (0.0, math.inf),
+                 chosen: Optional[np.ndarray] = None
+                 ) -> Tuple[Optional[float], int, np.ndarray]:
     """
-    Refit the floor's pitch from ``pitch`` (radians); None if it leaves ``max_tilt`` of it.
+    Return the floor scale for a floor seen at ``pitch`` (radians), its inliers and pixels.
 
-    On the floor, inverse depth is linear in the image row: ``1/d = A y + B`` with
-    ``A = s cos(pitch) / h`` and ``B = s sin(pitch) / h``. The line is refitted by
-    iteratively reweighted least squares (Tukey weights of the relative residual, the band
-    narrowing from :data:`START_BAND` to the tolerance; depth noise is multiplicative, so
-    each point weighs ``d^2``).
+    ``rows``: each pixel's ``y_n`` rotated by the roll (its coordinate down the image).
+    Only pixels whose floor would read inside ``limits`` count (:func:`_expected_inside`);
+    the first guess uses the pixels whose value is inside them, then the choice follows
+    the scale. A given ``chosen`` mask is used as it is (to compare two pitches on the
+    same pixels: a pitch that merely lets more pixels count must not win).
     """
-    inverse = 1.0 / depth
-    design = np.stack([rows, np.ones_like(rows)], axis=1)
-    a = scale * math.cos(pitch) / camera_height
-    b = scale * math.sin(pitch) / camera_height
-    band = START_BAND
-    for _ in range(REFIT_ITERATIONS):
-        relative = (a * rows + b) / inverse - 1.0
-        weights = np.where(np.abs(relative) < band, (1.0 - (relative / band) ** 2) ** 2, 0.0)
-        weights /= inverse ** 2
-        if np.count_nonzero(weights) < MIN_FLOOR_POINTS:
-            return None
-        weighted = design.T * weights
-        try:
-            a, b = np.linalg.solve(weighted @ design, weighted @ inverse)
-        except np.linalg.LinAlgError:
-            return None
-        if a <= 0.0 or abs(math.atan2(b, a) - pitch) > max_tilt:
-            return None
-        band = max(tolerance, band * 0.75)
-    return math.atan2(b, a)
+    g = math.cos(pitch) * rows + math.sin(pitch)
+    below = g > MIN_DOWN_RAY
+    passes = SATURATION_PASSES
+    if chosen is None:
+        chosen = below & (depth > limits[0]) & (depth < limits[1])
+    else:
+        chosen, passes = chosen & below, 1
+    scale = None
+    for _ in range(passes):
+        log_s = np.log(camera_height / (depth[chosen] * g[chosen]))
+        log_s = log_s[(log_s > math.log(bounds[0])) & (log_s < math.log(bounds[1]))]
+        count, centre = _densest(log_s, tolerance)
+        if count == 0:
+            return None, 0, chosen
+        scale = float(np.exp(np.median(log_s[np.abs(log_s - centre) <= tolerance + 1e-12])))
+        if passes == 1 or (not math.isfinite(limits[1]) and limits[0] <= 0.0):
+            break
+        chosen = _expected_inside(rows, camera_height, pitch, scale, limits)
+    log_s = np.log(camera_height / (depth[chosen] * g[chosen]))
+    return scale, int(np.count_nonzero(np.abs(log_s - math.log(scale)) <= tolerance)), chosen
+
+
+def _pile(depth: np.ndarray, top: bool) -> Optional[float]:
+    """Return the depth's extreme (top or bottom) if a pile of pixels sits at it, else None."""
+    extreme = float(np.percentile(depth, 100.0 - PILE_PERCENTILE if top else PILE_PERCENTILE))
+    if top:
+        share = np.count_nonzero(depth >= extreme * (1.0 - PILE_WIDTH)) / depth.size
+    else:
+        share = np.count_nonzero(depth <= extreme * (1.0 + PILE_WIDTH)) / depth.size
+    return extreme if share >= PILE_SHARE else None
+
+
+def saturation_limits(depth: np.ndarray, bins: Optional[Sequence[float]] = None
+                      ) -> Tuple[float, float]:
+    """
+    Return the depths at or beyond which a prediction is saturated: (low, high), metres.
+
+    DepthCLIP's depth is an expectation over the bins: it never leaves ``[b_1, b_K]``, and
+    a pixel whose softmax has most of its mass on the first (last) bin reads within half
+    the first (last) gap of ``b_1`` (``b_K``) whatever its true depth: the reach, here at
+    most :data:`SATURATION_REACH` of the limit. A compressed output (never one-hot: pulled
+    towards the bins' middle) saturates inside the limits: where a pile of pixels
+    (:data:`PILE_SHARE` of them within :data:`PILE_WIDTH`) sits at the depth's own extreme,
+    that extreme is the limit. Without ``bins``, only such piles count.
+
+    :param depth: valid depth values (any shape)
+    :param bins: the metric bins the prediction was made with (``depth_scale`` applied)
+    """
+    if depth.size == 0:
+        return 0.0, math.inf
+    top, bottom = _pile(depth, True), _pile(depth, False)
+    low, high = 0.0, math.inf
+    if bins is not None and len(bins) >= 2:
+        first, last = float(bins[0]), float(bins[-1])
+        low = first + min(0.5 * (float(bins[1]) - first), SATURATION_REACH * first)
+        high = last - min(0.5 * (last - float(bins[-2])), SATURATION_REACH * last)
+    if top is not None:
+        high = min(high, top * (1.0 - SATURATION_REACH))
+    if bottom is not None:
+        low = max(low, bottom * (1.0 + SATURATION_REACH))
+    return low, high
+
+
+def _trend(depth: np.ndarray, rows: np.ndarray, camera_height: float, pitch: float,
+           scale: float, chosen: np.ndarray, tolerance: float) -> Tuple[float, int]:
+    """
+    Return the slope of the floor's log scale against its log distance and its inliers.
+
+    Regressed on the distance the floor geometry gives (``h / g``, free of the
+    prediction's noise), over the ``chosen`` pixels: from the inliers of ``scale``, the
+    pixels within ``tolerance`` of the line are refitted a few times, so a floor whose
+    scale drifts with distance is followed along it (what stands on the floor, nearer than
+    the floor, stays off the line). The slope is NaN (and the inliers 0) when the floor
+    is too small (:data:`MIN_TREND_POINTS`) or spans too few distances.
+    """
+    g = math.cos(pitch) * rows[chosen] + math.sin(pitch)
+    below = g > MIN_DOWN_RAY
+    g = g[below]
+    log_s = np.log(camera_height / (depth[chosen][below] * g)) - math.log(scale)
+    x = np.log(camera_height / g)
+    keep = np.abs(log_s) <= tolerance
+    slope = math.nan
+    for _ in range(TREND_PASSES):
+        if np.count_nonzero(keep) < MIN_FLOOR_POINTS:
+            return math.nan, 0
+        xs, ys = x[keep], log_s[keep]
+        spread = xs - xs.mean()
+        variance = float(spread @ spread)
+        if variance < np.count_nonzero(keep) * MIN_TREND_SPREAD ** 2:  # too few distances
+            return math.nan, 0
+        slope = float(spread @ (ys - ys.mean())) / variance
+        residual = log_s - (ys.mean() + slope * (x - xs.mean()))
+        keep = np.abs(residual) <= tolerance
+    if np.count_nonzero(keep) < MIN_TREND_POINTS:  # too little floor to tell a trend
+        return math.nan, 0
+    return slope, int(np.count_nonzero(keep))
 
 
 def fit_ground_scale(depth: np.ndarray, intr: Intrinsics, camera_height: float,
                      pitch_deg: float, roll_deg: float = 0.0,
                      bounds: Tuple[float, float] = (0.01, 100.0),
-                     tolerance: float = INLIER_TOLERANCE, refit: bool = True) -> GroundFit:
+                     tolerance: float = INLIER_TOLERANCE, refit: bool = True,
+                     bins: Optional[Sequence[float]] = None,
+                     mounting_pitch_deg: Optional[float] = None) -> GroundFit:
     """
     Fit the scale that puts the most pixels of ``depth`` on the floor plane.
 
     The floor is ``camera_height`` below the optical centre, seen with the given pitch and
-    roll. With ``refit``, the floor's pitch is also refitted from several starts around the
-    given one (within :data:`MAX_TILT_DEG`) and the best refit, by its floor inliers, is
-    returned beside the fit (:class:`GroundScale` decides whether to follow it).
+    roll. Saturated pixels (:func:`saturation_limits`) are no floor evidence: they are left
+    out of the scale, the inliers, the trend and the pitch profiles. With ``refit``, the
+    floor inliers and trend along every pitch of :data:`PITCH_GRID_DEG` from
+    ``mounting_pitch_deg`` (default: ``pitch_deg``) are returned as well, with the pitch
+    that holds the most floor (:class:`GroundScale` decides what to follow).
 
     :param depth: (H, W) depth in metres (NaN or <= 0 where invalid)
     :param intr: intrinsics of ``depth``
@@ -203,8 +345,10 @@ def fit_ground_scale(depth: np.ndarray, intr: Intrinsics, camera_height: float,
     :param roll_deg: rotation about the optical axis (positive: the image's right side down)
     :param bounds: smallest and largest scale searched (relative to ``depth``)
     :param tolerance: inlier tolerance in log scale
-    :param refit: also refit the floor's pitch
-    :return: the fit; ``scale`` is None when no pixel sees the floor
+    :param refit: also measure the pitch profiles
+    :param bins: the metric bins ``depth`` was predicted with (None: unknown)
+    :param mounting_pitch_deg: the configured (or TF) pitch the profiles are centred on
+    :return: the fit; ``scale`` is None when no unsaturated pixel sees the floor
     :raises ValueError: a non-positive height, bad bounds, or a depth of another size
     """
     if not (math.isfinite(camera_height) and camera_height > 0.0):
@@ -221,29 +365,78 @@ def fit_ground_scale(depth: np.ndarray, intr: Intrinsics, camera_height: float,
     d = d[usable]
     rows = xn[usable] * math.sin(roll) + yn[usable] * math.cos(roll)
     pitch = math.radians(pitch_deg)
-    scale, inliers = _scale_along(d, rows, camera_height, pitch, bounds, tolerance)
+    floor_low, floor_high = saturation_limits(d, bins)
+    limits = (floor_low * (1.0 + NOISE_MARGIN), floor_high / (1.0 + NOISE_MARGIN))
+    scale, inliers, chosen = _scale_along(d, rows, camera_height, pitch, bounds, tolerance,
+                                          limits)
+    g = math.cos(pitch) * rows + math.sin(pitch)
+    saturated = int(np.count_nonzero((g > MIN_DOWN_RAY) & ~chosen))
     if scale is None:
-        return GroundFit(None, 0.0, 0, samples)
-    fit = GroundFit(scale, inliers / samples, inliers, samples)
+        return GroundFit(None, 0.0, 0, samples, saturated=saturated)
+    trend, trend_inliers = _trend(d, rows, camera_height, pitch, scale, chosen, tolerance)
+    fit = GroundFit(scale, inliers / samples, inliers, samples, saturated=saturated,
+                    trend=trend, trend_inliers=trend_inliers)
     if not refit:
         return fit
-    best = (inliers, None)
-    for start_deg in REFIT_STARTS_DEG:
-        start = pitch + math.radians(start_deg)
-        start_scale, _ = _scale_along(d, rows, camera_height, start, bounds, tolerance)
-        if start_scale is None:
-            continue
-        refitted = _refit_pitch(d, rows, camera_height, start, start_scale, tolerance,
-                                math.radians(MAX_TILT_DEG))
-        if refitted is None or abs(refitted - pitch) > math.radians(MAX_TILT_DEG):
-            continue
-        _, count = _scale_along(d, rows, camera_height, refitted, bounds, tolerance)
-        if count > best[0]:
-            best = (count, refitted)
-    if best[1] is None:
-        return fit
-    return GroundFit(scale, inliers / samples, inliers, samples, math.degrees(best[1]),
-                     best[0])
+    anchor = pitch_deg if mounting_pitch_deg is None else mounting_pitch_deg
+    size = max(1, int(np.count_nonzero(chosen)))
+    counts, trends = [], []
+    for offset in PITCH_GRID_DEG:
+        along = math.radians(anchor + offset)
+        at, count, _ = _scale_along(d, rows, camera_height, along, bounds, tolerance, limits,
+                                    chosen)
+        counts.append(count / size)
+        trends.append(math.nan if at is None else
+                      _trend(d, rows, camera_height, along, at, chosen, tolerance)[0])
+    profile = np.array(counts)
+    best = int(np.argmax(profile))
+    return GroundFit(scale, inliers / samples, inliers, samples,
+                     anchor + _peak(profile, best), int(round(profile[best] * size)),
+                     saturated, trend, trend_inliers, tuple(float(v) for v in profile),
+                     tuple(trends))
+
+
+def _level_pitch(profile: np.ndarray, trends: np.ndarray) -> float:
+    """
+    Return the live pitch correction (deg) from the profiles over the frames.
+
+    The mounting stands while the floor's trend along it is within :data:`PITCH_DEADBAND`
+    (one factor fits the floor along it). Else the correction is where the trend crosses
+    zero nearest to the mounting (interpolated), provided the floor there holds at least
+    the floor inliers of the mounting; else none.
+    """
+    zero = int(np.argmin(np.abs(PITCH_GRID_DEG)))
+    if not math.isfinite(trends[zero]) or abs(trends[zero]) <= PITCH_DEADBAND:
+        return 0.0
+    sign = np.sign(trends[zero])
+    order = sorted(range(len(trends)), key=lambda i: abs(PITCH_GRID_DEG[i]))
+    for i in order:
+        for j in (i - 1, i + 1):
+            if not 0 <= j < len(trends) or abs(PITCH_GRID_DEG[j]) < abs(PITCH_GRID_DEG[i]):
+                continue
+            a, b = trends[i], trends[j]
+            if not (math.isfinite(a) and math.isfinite(b)) or np.sign(a) != sign or \
+                    np.sign(b) == sign:
+                continue
+            offset = float(PITCH_GRID_DEG[i] + (PITCH_GRID_DEG[j] - PITCH_GRID_DEG[i])
+                           * a / (a - b))
+            nearest = int(np.argmin(np.abs(PITCH_GRID_DEG - offset)))
+            if profile[nearest] >= profile[zero]:
+                return offset
+            return 0.0
+    return 0.0
+
+
+def _peak(profile: np.ndarray, best: int) -> float:
+    """Return the offset (deg) of the profile's peak at ``best``, refined by a parabola."""
+    offset = float(PITCH_GRID_DEG[best])
+    if 0 < best < len(profile) - 1:
+        left, centre, right = profile[best - 1], profile[best], profile[best + 1]
+        curvature = left - 2.0 * centre + right
+        if curvature < 0.0:
+            step = float(PITCH_GRID_DEG[1] - PITCH_GRID_DEG[0])
+            offset += step * 0.5 * (left - right) / curvature
+    return offset
 
 
 @dataclass(frozen=True)
@@ -288,21 +481,37 @@ class GroundScale:
     One camera's live scale: fits every frame, smooths over frames, holds when it must.
 
     :attr:`scale` is the total factor applied to the bins (``depth_scale`` times the fit),
-    :attr:`state` one of :data:`STATES`, :attr:`inlier_fraction` that of the last fit.
+    :attr:`state` one of :data:`STATES`, :attr:`inlier_fraction` that of the last fit,
+    :attr:`saturated_fraction` the share of the grid below the horizon left out as
+    saturated, :attr:`trend` the live slope of the floor's scale with distance and
+    :attr:`note` what it means (empty when one factor fits the floor).
     """
 
     def __init__(self):
         self.scale: Optional[float] = None
         self.state = 'waiting'
         self.inlier_fraction = 0.0
+        self.saturated_fraction = 0.0
         self.fits = 0
         self.floor_pitch_deg = math.nan
         self.pitch_correction_deg = 0.0
+        self.trend = math.nan
+        self.note = ''
+        #: The last frame's fitted total scale (None: no fit yet).
+        self.fitted: Optional[float] = None
         self._mounting: Optional[Mounting] = None
         self.reason = 'no frame yet'
+        self._forget()
+
+    def _forget(self) -> None:
+        self.pitch_correction_deg, self.trend, self.note = 0.0, math.nan, ''
+        self._profile: Optional[np.ndarray] = None
+        self._trends: Optional[np.ndarray] = None
+        self._trend_weights: Optional[np.ndarray] = None
 
     def update(self, depth: np.ndarray, intr: Intrinsics, settings: ScaleSettings,
-               depth_scale: float, mounting: Optional[Mounting] = None) -> float:
+               depth_scale: float, mounting: Optional[Mounting] = None,
+               bins: Optional[Sequence[float]] = None) -> float:
         """
         Fit this frame and return the factor to multiply ``depth`` by.
 
@@ -312,10 +521,13 @@ class GroundScale:
         :param depth_scale: the ``depth_scale`` the prediction was made with
         :param mounting: the camera's height and orientation over the floor (default: the
             ``scale.camera_*`` settings; a TF lookup gives it otherwise)
+        :param bins: the metric bins the prediction was made with (``depth_scale``
+            applied): saturated pixels are told by them (None: by the depth's extremes)
         """
         if settings.mode != 'ground':  # back to ground later: a fresh start
             self.scale, self.state, self.reason = None, 'fixed', 'scale.mode: fixed'
-            self.fits, self.pitch_correction_deg = 0, 0.0
+            self.fits = 0
+            self._forget()
             return 1.0
         if self.scale is None:
             self.scale = depth_scale
@@ -323,21 +535,52 @@ class GroundScale:
             mounting = Mounting(settings.camera_height, settings.camera_pitch_deg,
                                 settings.camera_roll_deg)
         if mounting != self._mounting:  # a new mounting: forget what was learnt of the old
-            self._mounting, self.pitch_correction_deg = mounting, 0.0
+            self._mounting = mounting
+            self._forget()
         pitch = mounting.pitch_deg + self.pitch_correction_deg
         fit = fit_ground_scale(depth, intr, mounting.height, pitch, mounting.roll_deg,
-                               refit=settings.refine_pitch)
-        if fit.refit_pitch_deg is not None and fit.refit_inliers > PITCH_EVIDENCE * fit.inliers:
-            self.pitch_correction_deg += PITCH_RATE * (fit.refit_pitch_deg - pitch)
+                               refit=settings.refine_pitch, bins=bins,
+                               mounting_pitch_deg=mounting.pitch_deg)
+        if fit.profile:
+            counts, trends = np.asarray(fit.profile), np.asarray(fit.trends)
+            seen = np.isfinite(trends)
+            if self._profile is None:
+                self._profile = counts
+                self._trends, self._trend_weights = np.zeros_like(trends), np.zeros_like(trends)
+            else:
+                self._profile = (1.0 - PROFILE_RATE) * self._profile + PROFILE_RATE * counts
+            # each pitch's trend: a weighted average over the frames that measured it, the
+            # weight the share of recent frames that did
+            kept = (1.0 - PROFILE_RATE) * self._trend_weights
+            self._trend_weights = kept + PROFILE_RATE * seen
+            self._trends = np.where(
+                self._trend_weights > 0.0,
+                (kept * self._trends + PROFILE_RATE * np.where(seen, trends, 0.0))
+                / np.maximum(self._trend_weights, 1e-12), 0.0)
+        correction = self.pitch_correction_deg
+        if not settings.refine_pitch:
+            correction, self._profile = 0.0, None
+        elif self._profile is not None:
+            correction = _level_pitch(self._profile, np.where(
+                self._trend_weights >= MIN_TREND_WEIGHT, self._trends, math.nan))
+        if correction != self.pitch_correction_deg:
+            if abs(correction - self.pitch_correction_deg) > PITCH_RESTART_DEG:
+                self.fits = 0  # the scale fitted along the old pitch is no guide any more
+            self.pitch_correction_deg = correction
             pitch = mounting.pitch_deg + self.pitch_correction_deg
             fit = fit_ground_scale(depth, intr, mounting.height, pitch, mounting.roll_deg,
-                                   refit=False)
+                                   refit=False, bins=bins)
         self.inlier_fraction = fit.inlier_fraction
+        self.saturated_fraction = fit.saturated / fit.samples if fit.samples else 0.0
         self.floor_pitch_deg = pitch
+        saturated = (f'; {self.saturated_fraction:.1%} of the image is where the floor would '
+                     "read at the bins' limits (saturated: no floor evidence)"
+                     if self.saturated_fraction >= 0.01 else '')
         if fit.scale is None or fit.inlier_fraction < settings.min_inliers:
             self.state = 'holding'
             self.reason = (f'{fit.inlier_fraction:.1%} of the image on the floor (scale.'
-                           f'min_inliers {settings.min_inliers:.0%}): holding {self.scale:.3f}')
+                           f'min_inliers {settings.min_inliers:.0%}){saturated}: holding '
+                           f'{self.scale:.3f}')
             return self.scale / depth_scale
         total = fit.scale * depth_scale
         if not settings.min <= total <= settings.max:
@@ -350,7 +593,50 @@ class GroundScale:
         else:
             keep = settings.smoothing
             self.scale = math.exp(keep * math.log(self.scale) + (1.0 - keep) * math.log(total))
+        if math.isfinite(fit.trend):
+            self.trend = fit.trend if not math.isfinite(self.trend) else \
+                (1.0 - TREND_RATE) * self.trend + TREND_RATE * fit.trend
+        self.note = scale_note(self.trend, self.pitch_correction_deg)
+        self.fitted = total
         self.fits += 1
         self.state = 'fitting'
-        self.reason = f'fitted {total:.3f} on {fit.inlier_fraction:.1%} floor'
+        self.reason = f'fitted {total:.3f} on {fit.inlier_fraction:.1%} floor{saturated}'
         return self.scale / depth_scale
+
+    def report(self) -> List[Tuple[str, str]]:
+        """Return the key values of the diagnostics (and of ``depthclip calibrate``)."""
+        note = self.reason + (f'; {self.note}' if self.note else '')
+        return [
+            ('scale', f'{self.scale:.4f}' if self.scale is not None else 'none yet'),
+            ('scale state', self.state),
+            ('scale inlier fraction', f'{self.inlier_fraction:.3f}'),
+            ('scale saturated fraction', f'{self.saturated_fraction:.3f}'),
+            ('scale floor pitch deg', f'{self.floor_pitch_deg:.2f}'),
+            ('scale pitch correction deg', f'{self.pitch_correction_deg:+.2f}'),
+            ('scale trend', f'{self.trend:+.3f}' if math.isfinite(self.trend) else 'none yet'),
+            ('scale note', note),
+        ]
+
+
+def scale_note(trend: float, correction_deg: float = 0.0) -> str:
+    """
+    Return what the live trend and pitch correction mean, or '' when one factor fits.
+
+    Compression towards the bins' middle makes the floor's scale grow with distance (a
+    trend > 0); along a refitted pitch it looks like a steeper floor instead, so a pitch
+    correction is said as well: it is either a mounting that is off or such compression,
+    and the depth alone cannot tell which.
+    """
+    notes = []
+    if math.isfinite(trend) and abs(trend) > TREND_NOTE:
+        kind = ("compressed towards the bins' middle" if trend > 0.0
+                else "stretched away from the bins' middle")
+        notes.append(f'one factor cannot fit this floor: its scale changes '
+                     f'{2.0 ** trend - 1.0:+.0%} per doubling of distance (the depth looks '
+                     f'{kind}); the scale is right at the middle distances of the floor only')
+    if abs(correction_deg) >= PITCH_NOTE_DEG:
+        notes.append(f'the floor looks pitched {correction_deg:+.1f} deg from the mounting '
+                     '(corrected): either the mounting is off, or the depth is compressed '
+                     "towards the bins' middle, which looks like a floor pitched further down; "
+                     'if the mounting is right, set scale.refine_pitch false')
+    return '; '.join(notes)

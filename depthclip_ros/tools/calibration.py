@@ -252,15 +252,21 @@ def ground_fit(engine, frames: Iterable[CalibrationFrame], args: argparse.Namesp
     """
     Fit the scale from the floor (``--method ground``), frame by frame as the node does.
 
-    Prints the ``median`` fit against the ground truth beside it when there is ground truth.
-    ``node``: the node settings (``camera.fov_deg`` for datasets without intrinsics).
+    The node's own estimator and ``scale.*`` settings (from the parameters; mode, height,
+    pitch and roll from the arguments), fed the engine's bins, so saturated pixels are
+    told as in the node; after the frames it prints the key values the node's diagnostics
+    would show. The scale written is the median of the frames' fits. Prints the ``median``
+    fit against the ground truth beside it when there is ground truth. ``node``: the node
+    settings (``camera.fov_deg`` for datasets without intrinsics).
     """
-    from depthclip_ros.core.config import ScaleSettings
+    from dataclasses import replace
+
     from depthclip_ros.core.geometry import Intrinsics
     from depthclip_ros.core.scale import GroundScale
-    settings = ScaleSettings(mode='ground', camera_height=args.camera_height,
-                             camera_pitch_deg=args.pitch_deg, camera_roll_deg=args.roll_deg,
-                             min=0.01, max=100.0, smoothing=0.0)
+    settings = replace(node.scale, mode='ground', camera_height=args.camera_height,
+                       camera_pitch_deg=args.pitch_deg, camera_roll_deg=args.roll_deg,
+                       floor_frame='')
+    bins = engine.state.config.metric_bins
     live = GroundScale()
     scales: List[float] = []
     fractions: List[float] = []
@@ -272,18 +278,21 @@ def ground_fit(engine, frames: Iterable[CalibrationFrame], args: argparse.Namesp
         intr = frame.intrinsics or Intrinsics.from_fov(width, height, node.camera_fov_deg)
         if (intr.width, intr.height) != (width, height):
             intr = intr.scaled(width, height)
-        factor = live.update(depth, intr, settings, 1.0)
+        live.update(depth, intr, settings, 1.0, bins=bins)
         if live.state == 'fitting':
-            scales.append(factor)
+            scales.append(live.fitted)
             fractions.append(live.inlier_fraction)
         pairs.append((gt, depth))
     if not scales:
-        raise ValueError('no frame shows enough floor for --method ground (check '
-                         '--camera-height, --pitch-deg and that the floor is in view)')
+        raise ValueError(f'no frame shows enough floor for --method ground ({live.reason}; '
+                         'check --camera-height, --pitch-deg and that the floor is in view)')
     scale = float(np.median(scales))
-    print(f'ground: scale {scale:.4f} from {len(scales)} of {len(pairs)} frames (floor on '
-          f'{np.median(fractions):.1%} of the image; pitch used '
+    print(f'ground: scale {scale:.4f} (median of the fits) from {len(scales)} of {len(pairs)} '
+          f'frames (floor on {np.median(fractions):.1%} of the image; pitch used '
           f'{live.floor_pitch_deg:.2f} deg)')
+    print('ground, as the diagnostics show it after the last frame:')
+    for key, value in live.report():
+        print(f'  {key}: {value}')
     try:
         oracle = fit_scale(pairs, 'median', max_depth=max_depth)
     except ValueError:
