@@ -160,6 +160,32 @@ class DenseFeatures(nn.Module):
             return F.normalize(self.resnet_projection(trunk).float(), dim=1)
         return F.normalize(self.vit_tokens(images).float(), dim=1)
 
+    def features_and_semantics(self, images: torch.Tensor, count: Optional[int] = None
+                               ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """
+        Return the feature mode's features and the MaskCLIP semantic features of one pass.
+
+        The semantic features are the ``projected`` mode's (L2-normalized, in the text
+        embedding space). In ``projected`` mode both are the same tensor; in ``paper`` mode
+        the ``layer4`` output the depth features come from also goes through the attention
+        pool's value and output projections. The first tensor equals :meth:`forward`'s.
+
+        :param count: semantic features of the first ``count`` images only (e.g. not the
+            mirrored half of a flip-TTA batch); None: of all
+        """
+        images = images.to(self.dtype)
+        if self.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        if self.kind == 'resnet':
+            trunk = self.resnet_trunk(images)
+            if self.feature_mode == 'paper':
+                semantic = F.normalize(self.resnet_projection(trunk[:count]).float(), dim=1)
+                return paper_features(trunk), semantic
+            features = F.normalize(self.resnet_projection(trunk).float(), dim=1)
+            return features, features[:count]
+        features = F.normalize(self.vit_tokens(images).float(), dim=1)
+        return features, features[:count]
+
     def resnet_trunk(self, images: torch.Tensor) -> torch.Tensor:
         """Stem and the four residual stages: ``(B, width*32, H/32, W/32)``."""
         v = self.visual
