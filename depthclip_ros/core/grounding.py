@@ -38,6 +38,7 @@ from dataclasses import dataclass
 import math
 from typing import Callable, List, Optional, Sequence, Tuple
 
+import cv2
 import numpy as np
 import torch
 from torch import nn
@@ -50,7 +51,7 @@ from depthclip_ros.core.stats import most_similar_rows
 
 __all__ = ['GroundingText', 'grounding_key', 'grounding_probabilities', 'locate_queries',
            'MIN_PATCH_FRACTION', 'QueryMasks', 'QueryResult', 'query_masks', 'query_text',
-           'unsupported_reason', 'vocabulary_embeddings']
+           'draw_overlay', 'unsupported_reason', 'vocabulary_embeddings']
 
 #: A mask smaller than this fraction of one feature patch (in output pixels) is noise.
 MIN_PATCH_FRACTION = 0.5
@@ -326,3 +327,41 @@ def locate_queries(masks: QueryMasks, depth: np.ndarray, intrinsics: Intrinsics)
                                    point=point, distance=float(math.sqrt(sum(c * c for c in
                                                                               point)))))
     return Grounding(labels=labels, results=tuple(results))
+
+
+#: Outline colours of the queries (BGR), in turn.
+OVERLAY_COLORS = ((0, 215, 255), (255, 128, 0), (60, 220, 60), (200, 60, 255), (0, 0, 255),
+                  (255, 255, 0), (255, 0, 200), (128, 255, 128))
+
+
+def draw_overlay(rgb: np.ndarray, grounding: Grounding) -> np.ndarray:
+    """
+    Draw each found query's mask outline and ``door 2.3 m`` over the image.
+
+    :param rgb: ``(H, W, 3)`` uint8 RGB, any size (the labels are resized to it, nearest)
+    :param grounding: from :func:`locate_queries`
+    :return: ``(H, W, 3)`` uint8 BGR (for ``cv2.imwrite``)
+    """
+    bgr = np.ascontiguousarray(np.asarray(rgb)[:, :, ::-1])
+    height, width = bgr.shape[:2]
+    labels = grounding.labels
+    if labels.shape != (height, width):
+        labels = cv2.resize(labels, (width, height), interpolation=cv2.INTER_NEAREST)
+    thickness = max(1, round(min(height, width) / 240))
+    scale = max(0.4, min(height, width) / 800)
+    for i, result in enumerate(grounding.results):
+        if not result.found:
+            continue
+        color = OVERLAY_COLORS[i % len(OVERLAY_COLORS)]
+        mask = (labels == i + 1).astype(np.uint8)
+        contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        cv2.drawContours(bgr, contours, -1, color, thickness, cv2.LINE_AA)
+        rows, cols = np.nonzero(mask)
+        text = f'{result.query} {result.distance:.1f} m'
+        (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)
+        x = int(np.clip(np.median(cols) - tw / 2, 0, max(0, width - tw)))
+        y = int(np.clip(np.median(rows) + th / 2, th + base, height - base))
+        cv2.rectangle(bgr, (x - 2, y - th - 2), (x + tw + 2, y + base), (0, 0, 0), cv2.FILLED)
+        cv2.putText(bgr, text, (x, y), cv2.FONT_HERSHEY_SIMPLEX, scale, color, thickness,
+                    cv2.LINE_AA)
+    return bgr
