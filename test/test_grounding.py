@@ -131,7 +131,7 @@ def _designed():
     return text, semantic
 
 
-def _expected_door_mask():
+def _expected_door_mask(threshold=0.5):
     """Bilinear (corners aligned) interpolation of the door's cells, computed separably."""
     rows = np.zeros(H_LOW)
     rows[DOOR_ROWS[0]:DOOR_ROWS[1] + 1] = 1
@@ -139,7 +139,7 @@ def _expected_door_mask():
     cols[DOOR_COLS[0]:DOOR_COLS[1] + 1] = 1
     ry = np.interp(np.arange(HEIGHT) * (H_LOW - 1) / (HEIGHT - 1), np.arange(H_LOW), rows)
     rx = np.interp(np.arange(WIDTH) * (W_LOW - 1) / (WIDTH - 1), np.arange(W_LOW), cols)
-    return np.outer(ry, rx) >= 0.5
+    return np.outer(ry, rx) >= threshold
 
 
 def _median_point(mask, depth, intr):
@@ -177,6 +177,11 @@ def test_designed_region_gives_the_right_mask_point_and_distance():
     assert 'threshold' in chair.reason and 'not found' in chair.describe()
     assert np.array_equal(grounding.labels, masks.labels)
     assert 'door: ' in door.describe() and ' m at (' in door.describe()
+    # above 0.5 only the queries are upsampled (the largest is implied): the same rule
+    high = GroundingText(text.queries, text.background, text.embeddings, threshold=0.6)
+    ry_rx = _expected_door_mask(0.6)
+    assert np.array_equal(query_masks(probabilities[0], (HEIGHT, WIDTH), high).labels == 1,
+                          ry_rx)
 
 
 def test_a_coarse_mask_over_a_depth_edge_keeps_the_objects_depth():

@@ -37,7 +37,7 @@ from depthclip_ros.core.config import DepthClipConfig, read_only_names
 from depthclip_ros.core.embeddings import (AdaptedEmbeddings, check_compatible, embeddings_key,
                                            EMBEDDINGS_PARAMETER, load_embeddings)
 from depthclip_ros.core.grounding import (grounding_key, grounding_probabilities, GroundingText,
-                                          query_masks, QueryMasks, query_text)
+                                          query_masks, query_text, QueryMasks)
 from depthclip_ros.core.loading import load_clip, LoadedModel, ModelLoadError
 from depthclip_ros.core.model import (average_mirrored, CancelledError, class_embeddings,
                                       class_probabilities, confidence, expected_depth,

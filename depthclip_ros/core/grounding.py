@@ -196,7 +196,7 @@ class QueryMasks:
     The query masks of one image at the depth's size.
 
     ``labels``: ``(H, W)`` uint8, 0 for no query, ``i + 1`` where query ``i`` wins and passes
-    the threshold. ``scores``: per query, its highest probability over the image.
+    the threshold. ``scores``: per query, its highest probability over the patches.
     ``min_pixels``: the fewest pixels a found query's mask has (half a feature patch).
     """
 
@@ -207,6 +207,23 @@ class QueryMasks:
     min_pixels: int
 
 
+def upsample(channel: np.ndarray, size: Tuple[int, int]) -> np.ndarray:
+    """
+    Upsample one ``(h, w)`` float32 map bilinearly to ``size`` with corners aligned.
+
+    Output pixel ``(v, u)`` samples the map at ``(v (h - 1) / (H - 1), u (w - 1) / (W - 1))``,
+    as ``torch.nn.functional.interpolate(..., align_corners=True)`` and the depth do.
+    """
+    height, width = int(size[0]), int(size[1])
+    low_h, low_w = channel.shape
+    sx = (low_w - 1) / (width - 1) if width > 1 else 0.0
+    sy = (low_h - 1) / (height - 1) if height > 1 else 0.0
+    matrix = np.float32([[sx, 0.0, 0.0], [0.0, sy, 0.0]])
+    return cv2.warpAffine(np.ascontiguousarray(channel, dtype=np.float32), matrix,
+                          (width, height), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                          borderMode=cv2.BORDER_REPLICATE)
+
+
 def query_masks(probabilities: torch.Tensor, size: Tuple[int, int], text: GroundingText
                 ) -> QueryMasks:
     """
@@ -214,7 +231,10 @@ def query_masks(probabilities: torch.Tensor, size: Tuple[int, int], text: Ground
 
     The probabilities are upsampled bilinearly with corners aligned (as the depth is); a
     pixel belongs to query ``i`` when that query's probability is the largest of all
-    (queries and background) and at least the threshold.
+    (queries and background) and at least the threshold. Queries whose best patch is under
+    the threshold cannot pass anywhere and are skipped; above a threshold of 0.5 the
+    largest is implied (the upsampled probabilities still sum to 1), so only the
+    remaining queries are upsampled.
 
     :param probabilities: ``(N, h, w)`` from :func:`grounding_probabilities` (one image)
     :param size: ``(height, width)`` of the depth
@@ -225,16 +245,24 @@ def query_masks(probabilities: torch.Tensor, size: Tuple[int, int], text: Ground
         raise ValueError(f'probabilities must be (queries + background, h, w), got '
                          f'{tuple(probabilities.shape)}')
     height, width = int(size[0]), int(size[1])
-    low_h, low_w = probabilities.shape[1:]
-    p = F.interpolate(probabilities[None].float(), size=(height, width), mode='bilinear',
-                      align_corners=True)[0]
-    best, index = p.max(dim=0)
-    found = (index < n_queries) & (best >= text.threshold)
-    labels = torch.where(found, index + 1, torch.zeros_like(index)).to(torch.uint8)
-    scores = p[:n_queries].amax(dim=(1, 2)).cpu().tolist()
+    p = probabilities.detach().float().cpu().numpy()
+    low_h, low_w = p.shape[1:]
+    scores = p[:n_queries].reshape(n_queries, -1).max(axis=1)
+    threshold = text.threshold
+    candidates = [i for i in range(n_queries) if scores[i] >= threshold]
+    labels = np.zeros((height, width), np.uint8)
+    if candidates and threshold > 0.5:
+        for i in candidates:
+            labels[(upsample(p[i], size) >= threshold) & (labels == 0)] = i + 1
+    elif candidates:
+        up = np.stack([upsample(channel, size) for channel in p])
+        index = up.argmax(axis=0)
+        best = np.take_along_axis(up, index[np.newaxis], axis=0)[0]
+        passed = (index < n_queries) & (best >= threshold)
+        labels[passed] = (index[passed] + 1).astype(np.uint8)
     patch = (height * width) / float(low_h * low_w)
-    return QueryMasks(queries=queries, labels=labels.cpu().numpy(),
-                      scores=tuple(float(s) for s in scores), threshold=text.threshold,
+    return QueryMasks(queries=queries, labels=labels,
+                      scores=tuple(float(s) for s in scores), threshold=threshold,
                       min_pixels=max(1, int(math.ceil(MIN_PATCH_FRACTION * patch))))
 
 
@@ -245,7 +273,7 @@ class QueryResult:
 
     ``point`` and ``distance`` are None when the query was not found (``reason`` says why).
     ``pixels``: the mask's pixels with a valid depth; ``score``: the query's highest
-    probability over the image.
+    probability over the patches.
     """
 
     query: str
@@ -293,7 +321,7 @@ def locate_queries(masks: QueryMasks, depth: np.ndarray, intrinsics: Intrinsics)
     """
     depth = np.asarray(depth)
     if depth.shape != masks.labels.shape:
-        raise ValueError(f'depth shape {depth.shape} differs from the masks\' '
+        raise ValueError(f'depth shape {depth.shape} differs from the shape of the masks '
                          f'{masks.labels.shape}')
     height, width = depth.shape
     if (intrinsics.width, intrinsics.height) != (width, height):
@@ -323,9 +351,9 @@ def locate_queries(masks: QueryMasks, depth: np.ndarray, intrinsics: Intrinsics)
             continue
         selected = points[usable]
         point = tuple(float(np.median(selected[axis])) for axis in ('x', 'y', 'z'))
+        distance = float(math.sqrt(sum(c * c for c in point)))
         results.append(QueryResult(query=query, found=True, score=score, pixels=count,
-                                   point=point, distance=float(math.sqrt(sum(c * c for c in
-                                                                              point)))))
+                                   point=point, distance=distance))
     return Grounding(labels=labels, results=tuple(results))
 
 
