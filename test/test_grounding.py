@@ -289,3 +289,20 @@ def test_predict_query_end_to_end_on_the_sample(tmp_path, rn50_checkpoint, capsy
                '--set', 'model.pretrained=', '--set', 'model.device=cpu'])
     err = capsys.readouterr().err
     assert rc == 2 and 'both a query and background' in err and 'Traceback' not in err
+
+
+def test_bench_grounding_rows_time_1_4_and_16_queries(engine):
+    from depthclip_ros.tools.bench import format_report, grounding_rows
+    before = engine.state
+    rows = grounding_rows(engine, load_sample_rgb(0), 1000.0, 1, lambda: None)
+    assert [row['queries'] for row in rows] == [1, 4, 16] and engine.state is before
+    for row in rows:
+        assert row['extra_ms'] > 0 and row['predict_ms'] > 0 and row['encode_text_ms'] > 0
+        assert row['percent'] == pytest.approx(row['extra_ms'] / 10.0)
+    report = format_report({'device': 'cpu', 'precision': 'fp32', 'torch_threads': 1,
+                            'weights': 'w', 'feature_mode': 'paper', 'precision_reason': 'r',
+                            'size': '480x640', 'input': '128x160', 'batch': 1,
+                            'flip_tta': True, 'repeats': 1, 'encoder_images_per_pass': 2,
+                            'encoder_ms': 1.0, 'predict_ms': 1.0, 'predict_over_encoder': 1.0,
+                            'notes': [], 'grounding': rows})
+    assert 'grounding, 16 queries: +' in report

@@ -201,7 +201,9 @@ class DenseFeatures(nn.Module):
 
     def fused_projection(self, trunk: torch.Tensor) -> torch.Tensor:
         """
-        :meth:`resnet_projection` as one matrix: ``c_proj(v_proj(x)) = (W_c W_v) x + W_c b_v + b_c``.
+        Return :meth:`resnet_projection` computed as one matrix product.
+
+        ``c_proj(v_proj(x)) = (W_c W_v) x + W_c b_v + b_c``.
 
         A third of the products (RN50: 2048 -> 1024 instead of 2048 -> 2048 -> 1024); equal
         to :meth:`resnet_projection` up to float rounding. The fused weights are computed

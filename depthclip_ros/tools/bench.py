@@ -61,8 +61,8 @@ from depthclip_ros.core.config import DepthClipConfig
 from depthclip_ros.core.engine import depth_difference, DepthClipEngine, precision_check_frames
 from depthclip_ros.core.geometry import Intrinsics
 from depthclip_ros.core.grounding import grounding_probabilities, locate_queries, query_masks
-from depthclip_ros.core.model import DenseFeatures
 from depthclip_ros.core.loading import cpu_has_native_bf16, ModelLoadError
+from depthclip_ros.core.model import DenseFeatures
 from depthclip_ros.core.text import one_line
 from depthclip_ros.tools.common import median_ms
 
@@ -204,7 +204,8 @@ def grounding_rows(engine: DepthClipEngine, frame: np.ndarray, predict_ms: float
     nothing added), the softmax over queries + background, the masks at the frame's size
     and the median 3D points. ``percent``: ``extra_ms`` over ``predict_ms`` without queries.
     ``predict_ms``: the full prediction with the queries (``predict_without_ms``: without,
-    as timed before; their difference is within the noise of a busy CPU). ``encode_text_ms``: encoding the queries and background once (a change).
+    as timed before; their difference is within the noise of a busy CPU).
+    ``encode_text_ms``: encoding the queries and background once (a change).
     """
     rows = []
     cfg = engine.config
