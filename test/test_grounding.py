@@ -306,3 +306,23 @@ def test_bench_grounding_rows_time_1_4_and_16_queries(engine):
                             'encoder_ms': 1.0, 'predict_ms': 1.0, 'predict_over_encoder': 1.0,
                             'notes': [], 'grounding': rows})
     assert 'grounding, 16 queries: +' in report
+
+
+@pytest.mark.parametrize('with_file', [True, False])
+def test_the_node_declares_grounding_queries_as_a_string_array(context, with_file):
+    from rclpy.node import Node
+    from rclpy.parameter import Parameter
+
+    from depthclip_ros.ros.parameters import NodeParameters
+    params = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                          'config', 'depthclip.yaml')  # has grounding.queries: []
+    args = ['--ros-args', '--params-file', params] if with_file else None
+    node = Node('grounding_params', context=context, cli_args=args)
+    try:
+        NodeParameters(node).declare()
+        assert node.get_parameter('grounding.queries').value == []
+        result = node.set_parameters([Parameter('grounding.queries', value=['door', 'chair'])])
+        assert result[0].successful, result[0].reason
+        assert list(node.get_parameter('grounding.queries').value) == ['door', 'chair']
+    finally:
+        node.destroy_node()
