@@ -339,7 +339,8 @@ def locate_queries(masks: QueryMasks, depth: np.ndarray, intrinsics: Intrinsics)
         count = int(usable.sum())
         reason = ''
         if inside == 0:
-            reason = f'no pixel reaches the threshold {masks.threshold:g}'
+            reason = (f'no pixel where it outscores the other words and reaches the threshold '
+                      f'{masks.threshold:g}')
         elif inside < masks.min_pixels:
             reason = f'mask of {inside} px is under {masks.min_pixels} px (half a patch)'
         elif count == 0:
