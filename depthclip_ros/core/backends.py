@@ -47,6 +47,7 @@ import torch
 from torch import nn
 
 from depthclip_ros.core.config import DepthClipConfig, ModelConfig
+from depthclip_ros.core.grounding import unsupported_reason
 from depthclip_ros.core.loading import LoadedModel, ModelLoadError
 from depthclip_ros.core.model import DenseFeatures, UnsupportedBackboneError
 from depthclip_ros.core.text import one_line
@@ -355,6 +356,22 @@ class Encoder:
         """Return ``(B, C, h, w)`` float32 features of a normalized ``(B, 3, H, W)`` batch."""
         raise NotImplementedError
 
+    @property
+    def semantic_reason(self) -> str:
+        """Return why :meth:`with_semantics` cannot run here, or ``''`` when it can."""
+        return ''
+
+    def with_semantics(self, batch: torch.Tensor, count: Optional[int] = None
+                       ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """
+        Return the features and the semantic (``projected``) features of one encoder pass.
+
+        :param count: semantic features of the first ``count`` images only (None: all)
+
+        :raises ValueError: this encoder cannot give them (:attr:`semantic_reason`)
+        """
+        raise ValueError(self.semantic_reason or 'no semantic features')  # pragma: no cover
+
 
 class TorchEncoder(Encoder):
     """
@@ -396,6 +413,11 @@ class TorchEncoder(Encoder):
     def __call__(self, batch: torch.Tensor) -> torch.Tensor:
         """Return the dense features of a normalized batch."""
         return self.features(batch)
+
+    def with_semantics(self, batch: torch.Tensor, count: Optional[int] = None
+                       ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Return the features and the semantic features of one trunk pass."""
+        return self.features.features_and_semantics(batch, count)
 
 
 class OnnxEncoder(Encoder):
@@ -501,6 +523,24 @@ class OnnxEncoder(Encoder):
     def description(self) -> str:
         """Return ``onnxruntime (<providers>)``."""
         return f'onnxruntime ({", ".join(self.providers)})'
+
+    @property
+    def semantic_reason(self) -> str:
+        """Return ``''`` for a ``projected`` graph (its output is them), else why not."""
+        return unsupported_reason(self.backend, self.provenance.feature_mode)
+
+    def with_semantics(self, batch: torch.Tensor, count: Optional[int] = None
+                       ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """
+        Return the graph's output twice: in ``projected`` mode it is the semantic features.
+
+        :raises ValueError: a ``paper`` graph (:attr:`semantic_reason`)
+        """
+        reason = self.semantic_reason
+        if reason:
+            raise ValueError(reason)
+        features = self(batch)
+        return features, features[:count]
 
     @property
     def fixed_batch(self) -> Optional[int]:

@@ -70,6 +70,10 @@ MAX_BIN_M = 1000.0
 #: Two class embeddings closer than this (cosine) are (nearly) the same depth class.
 MAX_CLASS_COSINE = 0.999
 
+#: Grounding (open-vocabulary queries): most queries and background words.
+MAX_QUERIES = 16
+MAX_BACKGROUND = 32
+
 #: Most cameras one node serves (the ``cameras`` parameter).
 MAX_CAMERAS = 16
 #: A camera name: a ROS name token (its topics are ``<name>/image``, ...).
@@ -109,6 +113,16 @@ class PromptConfig:
         'giant', 'extremely close', 'close', 'not in distance', 'a little remote', 'far',
         'unseen')
     embeddings_file: str = ''
+
+
+@dataclass(frozen=True)
+class GroundingConfig:
+    """Open-vocabulary queries answered from the depth pass (empty ``queries``: off)."""
+
+    queries: Tuple[str, ...] = ()
+    templates: Tuple[str, ...] = ('a photo of a {}.',)
+    background: Tuple[str, ...] = ('floor', 'wall', 'ceiling')
+    threshold: float = 0.5
 
 
 # -------------------------------------------------------------------------------------------
@@ -231,6 +245,18 @@ PARAMETERS: Tuple[ParamSpec, ...] = (
               False, 0.0, 50.0),
     ParamSpec('depth_scale', 'Scale factor applied to every depth bin (see depthclip calibrate)',
               False, 0.01, 100.0),
+    ParamSpec('grounding.queries',
+              f'Things to find, e.g. [door, chair] (at most {MAX_QUERIES}): a mask, 3D point and '
+              'distance each, from the depth pass; empty: off'),
+    ParamSpec('grounding.templates',
+              f'Query prompt templates with one {{}} slot (at most {MAX_TEMPLATES}); embeddings '
+              'are averaged'),
+    ParamSpec('grounding.background',
+              f'Words that are not the queries (1 to {MAX_BACKGROUND}); each patch is scored '
+              'against queries + background'),
+    ParamSpec('grounding.threshold',
+              'Least query probability (softmax over queries + background) of a mask pixel',
+              False, 0.0, 1.0),
     _node('input_transport', 'raw: subscribe image (sensor_msgs/Image); compressed: '
           'image/compressed (sensor_msgs/CompressedImage, jpeg or png)', choices=TRANSPORTS),
     _node('output_scale', 'Output resolution relative to the input image', False, 0.0, 1.0,
@@ -402,6 +428,7 @@ class DepthClipConfig(_Flat):
     model: ModelConfig = field(default_factory=ModelConfig)
     input: InputConfig = field(default_factory=InputConfig)
     prompts: PromptConfig = field(default_factory=PromptConfig)
+    grounding: GroundingConfig = field(default_factory=GroundingConfig)
     depth_bins: Tuple[float, ...] = (1.00, 1.50, 2.00, 2.25, 2.50, 2.75, 3.00)
     temperature: float = 0.1
     flip_tta: bool = True
@@ -427,6 +454,7 @@ class DepthClipConfig(_Flat):
                 raise ValueError(f'{name} must be a multiple of 32 (the encoder stride), '
                                  f'got {side}')
         _check_prompts(p)
+        check_grounding(self.grounding)
         bins = self.depth_bins
         if len(bins) < 2:
             raise ValueError(f'depth_bins needs at least 2 values, got {len(bins)}')
@@ -631,6 +659,58 @@ def _check_prompts(p: PromptConfig) -> None:
                 f'prompts.templates: {template!r} must have exactly 2 empty "{{}}" slots '
                 '(each template needs exactly 2: object first, then depth class, with no '
                 'name, conversion or format spec inside the braces), e.g. "This {} is {}"')
+
+
+def _words(text: str) -> str:
+    """Return ``text`` as compared for distinctness: lower case, single spaces."""
+    return ' '.join(text.lower().split())
+
+
+def check_grounding(g: GroundingConfig) -> None:
+    """
+    Check the grounding lists with the rules of the depth prompts.
+
+    Sizes, entry lengths, one plain ``{}`` slot per template, no entry twice (case and
+    spacing ignored) and no query in the background, at most :data:`MAX_PROMPTS` prompts.
+    Whether every prompt fits the text encoder and no two read the same is checked when
+    they are encoded (:mod:`depthclip_ros.core.grounding`).
+
+    :raises ValueError: naming the parameter and the rule
+    """
+    limits = (('grounding.queries', g.queries, 0, MAX_QUERIES, ''),
+              ('grounding.templates', g.templates, 1, MAX_TEMPLATES,
+               'at least one template, e.g. "a photo of a {}."'),
+              ('grounding.background', g.background, 1, MAX_BACKGROUND,
+               'at least one entry (things that are not the queries, e.g. floor, wall): '
+               'without one, every patch belongs to some query'))
+    for name, items, low, high, least in limits:
+        if len(items) < low:
+            raise ValueError(f'{name} must list {least}')
+        if len(items) > high:
+            raise ValueError(f'{name} lists {len(items)} entries; at most {high}')
+        if any(not item.strip() for item in items):
+            raise ValueError(f'{name} must not contain empty strings')
+        for item in items:
+            if len(item) > MAX_PROMPT_CHARS:
+                raise ValueError(f'{name}: an entry of {len(item)} characters is longer than '
+                                 f'{MAX_PROMPT_CHARS} (CLIP reads 77 tokens per prompt)')
+        seen = [_words(item) for item in items]
+        twice = sorted({item for item in seen if seen.count(item) > 1})
+        if twice:
+            raise ValueError(f'{name}: {", ".join(twice)} listed more than once')
+    both = sorted({_words(q) for q in g.queries} & {_words(b) for b in g.background})
+    if both:
+        raise ValueError(f'grounding: {", ".join(both)} is both a query and background; '
+                         'remove it from grounding.background')
+    count = (len(g.queries) + len(g.background)) * len(g.templates)
+    if g.queries and count > MAX_PROMPTS:
+        raise ValueError(f'grounding: ({len(g.queries)} queries + {len(g.background)} '
+                         f'background) x {len(g.templates)} templates = {count} prompts; at '
+                         f'most {MAX_PROMPTS}')
+    for template in g.templates:
+        if _count_slots(template) != 1:
+            raise ValueError(f'grounding.templates: {template!r} must have exactly 1 empty '
+                             '"{}" slot (the query), e.g. "a photo of a {}."')
 
 
 # -------------------------------------------------------------------------------------------

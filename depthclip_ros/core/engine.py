@@ -36,6 +36,8 @@ from depthclip_ros.core.backends import encoder_model_config, make_encoder, Torc
 from depthclip_ros.core.config import DepthClipConfig, read_only_names
 from depthclip_ros.core.embeddings import (AdaptedEmbeddings, check_compatible, embeddings_key,
                                            EMBEDDINGS_PARAMETER, load_embeddings)
+from depthclip_ros.core.grounding import (grounding_key, grounding_probabilities, GroundingText,
+                                          query_masks, query_text, QueryMasks)
 from depthclip_ros.core.loading import load_clip, LoadedModel, ModelLoadError
 from depthclip_ros.core.model import (average_mirrored, CancelledError, class_embeddings,
                                       class_probabilities, confidence, expected_depth,
@@ -57,10 +59,17 @@ ProbabilityStep = Callable[[torch.Tensor], torch.Tensor]
 
 @dataclass
 class Prediction:
-    """Depth (float32 metres, finite) and confidence (float32 in [0, 1]) of one image."""
+    """
+    Depth (float32 metres, finite) and confidence (float32 in [0, 1]) of one image.
+
+    ``grounding``: the query masks at the depth's size when ``grounding.queries`` is set
+    (:func:`~depthclip_ros.core.grounding.locate_queries` turns them and the depth into 3D
+    points), else None.
+    """
 
     depth: np.ndarray
     confidence: np.ndarray
+    grounding: Optional[QueryMasks] = None
 
 
 @dataclass(frozen=True)
@@ -72,6 +81,8 @@ class LiveState:
     bins: torch.Tensor          # (K,) float32 metres (depth_scale applied) on the device
     #: The file the class embeddings come from (``prompts.embeddings_file``), or None.
     adapted: Optional[AdaptedEmbeddings] = None
+    #: The query and background embeddings when ``grounding.queries`` is set, else None.
+    grounding: Optional[GroundingText] = None
 
     @property
     def embeddings_source(self) -> str:
@@ -397,7 +408,32 @@ class DepthClipEngine:
                              'class embeddings; they must match one to one')
         bins = torch.tensor(config.metric_bins, dtype=torch.float32, device=device)
         return LiveState(config=config, text=text, bins=bins,
-                         adapted=adapted if config.prompts.embeddings_file else None)
+                         adapted=adapted if config.prompts.embeddings_file else None,
+                         grounding=self._grounding_text(config, previous))
+
+    def _grounding_text(self, config: DepthClipConfig,
+                        previous: Optional['LiveState']) -> Optional[GroundingText]:
+        """
+        Return the query embeddings ``config`` needs (None when it has no queries).
+
+        Kept from ``previous`` when only the threshold changed.
+
+        :raises ValueError: this encoder cannot give semantic features, a prompt does not
+            fit, or two words read the same
+        """
+        g = config.grounding
+        if not g.queries:
+            return None
+        reason = self._encoder.semantic_reason
+        if reason:
+            raise ValueError(reason)
+        if previous is not None and previous.grounding is not None and \
+                grounding_key(previous.config) == grounding_key(config):
+            old = previous.grounding
+            return GroundingText(queries=old.queries, background=old.background,
+                                 embeddings=old.embeddings, threshold=float(g.threshold))
+        return query_text(self._loaded.model, self._loaded.tokenizer, g, self._loaded.device,
+                          should_stop=self._cancelled.is_set)
 
     # ---------------------------------------------------------------------------- prediction
     def preprocess(self, images: Sequence[np.ndarray]) -> torch.Tensor:
@@ -448,19 +484,38 @@ class DepthClipEngine:
             probabilities before they become depth (a temporal filter), or None
         :return: depth ``(B, 1, h, w)`` metres and confidence ``(B, 1, h, w)``, float32
         """
-        state = state if state is not None else self._state
+        depth, conf, _ = self._low_res(batch, state if state is not None else self._state,
+                                       steps)
+        return depth, conf
+
+    def _low_res(self, batch: torch.Tensor, state: LiveState,
+                 steps: Optional[Sequence[Optional[ProbabilityStep]]]
+                 ) -> Tuple[torch.Tensor, torch.Tensor, Optional[torch.Tensor]]:
+        """
+        :meth:`predict_low_res`, and the query probabilities when ``state`` has queries.
+
+        The semantic features come from the same encoder pass; with flip TTA only the
+        image's own half is used (not its mirror).
+
+        :return: depth, confidence, and ``(B, Q + B_g, h, w)`` query probabilities or None
+        """
         cfg = state.config
         n = batch.shape[0]
         if cfg.flip_tta:
             batch = torch.cat([batch, torch.flip(batch, dims=[3])], dim=0)
-        features = self._encoder(batch)
+        grounding = None
+        if state.grounding is None:
+            features = self._encoder(batch)
+        else:
+            features, semantic = self._encoder.with_semantics(batch, n)
+            grounding = grounding_probabilities(semantic, state.grounding.embeddings)
         probabilities = class_probabilities(features, state.text, cfg.temperature)
         if cfg.flip_tta:
             probabilities = average_mirrored(probabilities[:n], probabilities[n:])
         if steps is not None and any(step is not None for step in steps):
             probabilities = torch.stack([step(p) if step is not None else p
                                          for p, step in zip(probabilities, steps)])
-        return expected_depth(probabilities, state.bins), confidence(probabilities)
+        return expected_depth(probabilities, state.bins), confidence(probabilities), grounding
 
     @torch.inference_mode()
     def predict(self, images: Sequence[np.ndarray],
@@ -493,16 +548,19 @@ class DepthClipEngine:
                 raise ValueError(f'output size must be (height, width) >= 1, got {size}')
         state = state if state is not None else self._state  # one snapshot per batch
         batch = self.preprocess(images)
-        depth, conf = self.predict_low_res(batch, state, steps)
+        depth, conf, grounding = self._low_res(batch, state, steps)
         cfg = state.config
         out = []
         for i, (h, w) in enumerate(output_sizes):
             size = (int(h), int(w))
             c = F.interpolate(conf[i:i + 1], size=size, mode='bilinear', align_corners=True)
             c_np = np.clip(np.nan_to_num(c[0, 0].float().cpu().numpy(), nan=0.0), 0.0, 1.0)
+            masks = None if grounding is None else query_masks(grounding[i], size,
+                                                               state.grounding)
             out.append(Prediction(depth=finish_depth(depth[i:i + 1], size, cfg.depth_range,
                                                      cfg.smoothing_sigma),
-                                  confidence=np.ascontiguousarray(c_np, dtype=np.float32)))
+                                  confidence=np.ascontiguousarray(c_np, dtype=np.float32),
+                                  grounding=masks))
         return out
 
     def predict_one(self, image: np.ndarray,

@@ -160,6 +160,32 @@ class DenseFeatures(nn.Module):
             return F.normalize(self.resnet_projection(trunk).float(), dim=1)
         return F.normalize(self.vit_tokens(images).float(), dim=1)
 
+    def features_and_semantics(self, images: torch.Tensor, count: Optional[int] = None
+                               ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """
+        Return the feature mode's features and the MaskCLIP semantic features of one pass.
+
+        The semantic features are the ``projected`` mode's (L2-normalized, in the text
+        embedding space). In ``projected`` mode both are the same tensor; in ``paper`` mode
+        the ``layer4`` output the depth features come from also goes through the attention
+        pool's value and output projections. The first tensor equals :meth:`forward`'s.
+
+        :param count: semantic features of the first ``count`` images only (e.g. not the
+            mirrored half of a flip-TTA batch); None: of all
+        """
+        images = images.to(self.dtype)
+        if self.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        if self.kind == 'resnet':
+            trunk = self.resnet_trunk(images)
+            if self.feature_mode == 'paper':
+                semantic = F.normalize(self.fused_projection(trunk[:count]).float(), dim=1)
+                return paper_features(trunk), semantic
+            features = F.normalize(self.resnet_projection(trunk).float(), dim=1)
+            return features, features[:count]
+        features = F.normalize(self.vit_tokens(images).float(), dim=1)
+        return features, features[:count]
+
     def resnet_trunk(self, images: torch.Tensor) -> torch.Tensor:
         """Stem and the four residual stages: ``(B, width*32, H/32, W/32)``."""
         v = self.visual
@@ -172,6 +198,34 @@ class DenseFeatures(nn.Module):
         x = F.linear(x, pool.v_proj.weight, pool.v_proj.bias)
         x = F.linear(x, pool.c_proj.weight, pool.c_proj.bias)
         return x.permute(0, 3, 1, 2)
+
+    def fused_projection(self, trunk: torch.Tensor) -> torch.Tensor:
+        """
+        Return :meth:`resnet_projection` computed as one matrix product.
+
+        ``c_proj(v_proj(x)) = (W_c W_v) x + W_c b_v + b_c``.
+
+        A third of the products (RN50: 2048 -> 1024 instead of 2048 -> 2048 -> 1024); equal
+        to :meth:`resnet_projection` up to float rounding. The fused weights are computed
+        once per weight tensor, dtype and device.
+        """
+        pool = self.visual.attnpool
+        key = (pool.v_proj.weight.data_ptr(), pool.c_proj.weight.data_ptr(),
+               pool.v_proj.weight.dtype, pool.v_proj.weight.device)
+        if self._fused is None or self._fused[0] != key:
+            with torch.no_grad():
+                w_v, w_c = pool.v_proj.weight.float(), pool.c_proj.weight.float()
+                b_v = pool.v_proj.bias.float() if pool.v_proj.bias is not None else \
+                    torch.zeros(w_v.shape[0], device=w_v.device)
+                b_c = pool.c_proj.bias.float() if pool.c_proj.bias is not None else \
+                    torch.zeros(w_c.shape[0], device=w_c.device)
+                dtype = pool.v_proj.weight.dtype
+                self._fused = (key, (w_c @ w_v).to(dtype), (w_c @ b_v + b_c).to(dtype))
+        _, weight, bias = self._fused
+        x = F.linear(trunk.permute(0, 2, 3, 1), weight, bias)
+        return x.permute(0, 3, 1, 2)
+
+    _fused = None
 
     def vit_tokens(self, images: torch.Tensor) -> torch.Tensor:
         """Patch tokens through the last block's value path, ln_post and proj."""

@@ -29,7 +29,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescriptor,
                                 ParameterType)
-from rclpy.exceptions import InvalidParameterTypeException
+from rclpy.exceptions import InvalidParameterTypeException, ParameterUninitializedException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 
@@ -58,7 +58,7 @@ def parameter_type(value: Any) -> int:
     if isinstance(value, str):
         return ParameterType.PARAMETER_STRING
     if isinstance(value, (list, tuple)):
-        if value and all(isinstance(v, str) for v in value):
+        if not value or all(isinstance(v, str) for v in value):  # empty: grounding.queries
             return ParameterType.PARAMETER_STRING_ARRAY
         if value and all(isinstance(v, bool) for v in value):
             return ParameterType.PARAMETER_BOOL_ARRAY
@@ -128,6 +128,8 @@ def declare_parameter(node: Node, name: str, default: Any,
     :return: the parameter's value (plain Python)
     :raises StartupError: a value of the wrong type or out of range (one line)
     """
+    if isinstance(default, (list, tuple)) and not default:
+        return _declare_empty_string_array(node, name, descriptor)
     doubles = (ParameterType.PARAMETER_DOUBLE, ParameterType.PARAMETER_DOUBLE_ARRAY)
     try:
         return plain_value(node.declare_parameter(name, default, descriptor).value)
@@ -149,6 +151,30 @@ def declare_parameter(node: Node, name: str, default: Any,
     if not result.successful:
         raise StartupError(f'invalid parameter: {result.reason}')
     return plain_value(node.get_parameter(name).value)
+
+
+def _declare_empty_string_array(node: Node, name: str,
+                                descriptor: ParameterDescriptor) -> List[str]:
+    """
+    Declare a string-array parameter whose default is empty (``grounding.queries``).
+
+    rclpy types a plain ``[]`` as a byte array (which then refuses string lists), and a
+    parameter file's ``[]`` leaves a parameter unset; declared typed, an unset value is
+    set to an empty string array (before any on-set callback is registered).
+
+    :raises StartupError: a value of another type (one line)
+    """
+    try:
+        node.declare_parameter(name, Parameter.Type.STRING_ARRAY, descriptor)
+        try:
+            return plain_value(node.get_parameter(name).value)
+        except ParameterUninitializedException:
+            node.set_parameters([Parameter(name, Parameter.Type.STRING_ARRAY, [])])
+            return []
+    except InvalidParameterTypeException:
+        raise StartupError(f'parameter {name} must be of type string_array') from None
+    except Exception as error:  # noqa: B902 - rclpy's type/range/value exceptions
+        raise StartupError(f'parameter {name}: {error}') from None
 
 
 @dataclass

@@ -43,10 +43,13 @@ All numbers are medians over ``--repeats`` timed runs after one warm-up run, per
   fp32, and int8 calibrated on the sample frames): CPU fp32 and int8; with a CUDA
   ``model.device``, CUDA fp32 and TensorRT fp16 and int8 where this onnxruntime has them.
   ``int8_speedup_vs_fastest_torch``: the fastest torch row's ms over the CPU int8 row's.
+- ``grounding`` (``--grounding``): what ``grounding.queries`` adds per frame with 1, 4 and
+  16 queries (:func:`grounding_rows`); empty without the flag.
 """
 
 import os
 import tempfile
+import time
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -56,7 +59,10 @@ import torch.nn.functional as F
 from depthclip_ros.core.backends import CPU, CUDA, import_onnxruntime, TENSORRT
 from depthclip_ros.core.config import DepthClipConfig
 from depthclip_ros.core.engine import depth_difference, DepthClipEngine, precision_check_frames
+from depthclip_ros.core.geometry import Intrinsics
+from depthclip_ros.core.grounding import grounding_probabilities, locate_queries, query_masks
 from depthclip_ros.core.loading import cpu_has_native_bf16, ModelLoadError
+from depthclip_ros.core.model import DenseFeatures
 from depthclip_ros.core.text import one_line
 from depthclip_ros.tools.common import median_ms
 
@@ -124,7 +130,8 @@ def per_patch_frame(engine: DepthClipEngine, image: np.ndarray, flip: bool,
 
 def run_benchmark(config: DepthClipConfig, size=(480, 640), batch: int = 1,
                   repeats: int = 5, baseline: bool = True, precisions: bool = True,
-                  force_bf16: bool = False, onnx: bool = True) -> Dict[str, Any]:
+                  force_bf16: bool = False, onnx: bool = True,
+                  grounding: bool = False) -> Dict[str, Any]:
     """Measure the engine; see the module docstring for what each key means."""
     if batch < 1:
         raise ValueError('--batch must be >= 1')
@@ -175,7 +182,61 @@ def run_benchmark(config: DepthClipConfig, size=(480, 640), batch: int = 1,
                             int8_speedup_vs_fastest_torch=None, onnxruntime_version=None))
     result['bf16_native_cpu'] = cpu_has_native_bf16()
     result['notes'] = notes + result.pop('precision_notes')
+    result['grounding'] = (grounding_rows(engine, frames[0], result['predict_ms'], repeats, sync)
+                           if grounding else [])
     return result
+
+
+#: The queries ``--grounding`` times (the first 1, 4 and 16).
+BENCH_QUERIES = ('door', 'chair', 'table', 'person', 'window', 'bed', 'sofa', 'lamp', 'shelf',
+                 'plant', 'bottle', 'cup', 'laptop', 'box', 'bicycle', 'stairs')
+GROUNDING_COUNTS = (1, 4, 16)
+
+
+def grounding_rows(engine: DepthClipEngine, frame: np.ndarray, predict_ms: float,
+                   repeats: int, sync: Callable[[], None]) -> List[Dict[str, Any]]:
+    """
+    Time what ``grounding.queries`` adds to a frame, for 1, 4 and 16 queries.
+
+    ``extra_ms``: the added work alone, timed on its own (steadier than a difference of two
+    full predictions on a busy machine): in paper mode the attention pool's value and output
+    projections of the ``layer4`` output (in projected mode they are the depth's features:
+    nothing added), the softmax over queries + background, the masks at the frame's size
+    and the median 3D points. ``percent``: ``extra_ms`` over ``predict_ms`` without queries.
+    ``predict_ms``: the full prediction with the queries (``predict_without_ms``: without,
+    as timed before; their difference is within the noise of a busy CPU).
+    ``encode_text_ms``: encoding the queries and background once (a change).
+    """
+    rows = []
+    cfg = engine.config
+    features = DenseFeatures(engine.loaded.model, cfg.feature_mode)
+    with torch.inference_mode():
+        trunk = features.resnet_trunk(engine.preprocess([frame]).to(features.dtype)) \
+            if features.kind == 'resnet' and cfg.feature_mode == 'paper' else None
+        semantic = None if trunk is not None else engine.encode(engine.preprocess([frame]))
+    size = frame.shape[:2]
+    intr = Intrinsics.from_fov(size[1], size[0], 60.0)
+    depth = np.full(size, 2.0, np.float32)
+    for count in GROUNDING_COUNTS:
+        start = time.perf_counter()
+        state = engine.prepare({'grounding.queries': list(BENCH_QUERIES[:count])})
+        encode_ms = (time.perf_counter() - start) * 1000.0
+
+        @torch.inference_mode()
+        def added(state=state):
+            s = semantic
+            if trunk is not None:
+                s = F.normalize(features.resnet_projection(trunk).float(), dim=1)
+            probabilities = grounding_probabilities(s, state.grounding.embeddings)
+            locate_queries(query_masks(probabilities[0], size, state.grounding), depth, intr)
+
+        extra = median_ms(added, repeats, sync)
+        with_queries = median_ms(lambda state=state: engine.predict([frame], state=state),
+                                 repeats, sync)
+        rows.append({'queries': count, 'extra_ms': extra, 'percent': 100.0 * extra / predict_ms,
+                     'predict_ms': with_queries, 'predict_without_ms': predict_ms,
+                     'encode_text_ms': encode_ms})
+    return rows
 
 
 def _no_precisions() -> Dict[str, Any]:
@@ -354,5 +415,10 @@ def format_report(result: Dict[str, Any]) -> str:
         if result.get('int8_speedup_vs_fastest_torch') is not None:
             lines.append('  onnxruntime int8 (CPU) vs the fastest torch row: '
                          f"{result['int8_speedup_vs_fastest_torch']:.2f}x")
+    for row in result.get('grounding') or []:
+        lines.append(f"  grounding, {row['queries']:2d} queries: +{row['extra_ms']:7.1f} ms "
+                     f"({row['percent']:.1f} % of predict); predict with them "
+                     f"{row['predict_ms']:.1f} ms (without {row['predict_without_ms']:.1f} ms); "
+                     f"encoding them {row['encode_text_ms']:.0f} ms")
     lines += [f'  note: {note}' for note in result['notes']]
     return '\n'.join(lines)

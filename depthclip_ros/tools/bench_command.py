@@ -73,6 +73,9 @@ def register(subparsers) -> None:
                    help='measure the temporal filter instead: flicker with and without it on '
                         'a noisy static sequence, and frames to settle after a cut '
                         '(temporal.* from the parameters; enable is forced on)')
+    b.add_argument('--grounding', action='store_true',
+                   help='also time grounding.queries: the extra ms per frame with 1, 4 and 16 '
+                        'queries')
     b.set_defaults(run=run_bench)
 
 
@@ -98,6 +101,6 @@ def run_bench(args: argparse.Namespace) -> int:
     result = run_benchmark(config, size=args.size, batch=args.batch,
                            repeats=args.repeats, baseline=not args.skip_baseline,
                            precisions=not args.skip_precision, force_bf16=args.force_bf16,
-                           onnx=not args.skip_onnx)
+                           onnx=not args.skip_onnx, grounding=args.grounding)
     print(dumps(result) if args.json else format_report(result))
     return 0

@@ -18,6 +18,11 @@
 The images are taken as one sequence, in the order given: with ``temporal.enable`` they are
 filtered over time, with ``scale.mode: ground`` the scale is fitted to the floor (intrinsics
 from ``camera.fov_deg``), as the node would for one camera.
+
+``--query door --query chair`` (or ``grounding.queries`` in the parameters) also answers
+where each query is: its distance and median 3D point (optical frame) are printed, or
+``not found``, and DIR/<stem>_grounding.png shows the masks' outlines and distances over the
+image.
 """
 
 import argparse
@@ -38,6 +43,9 @@ def register(subparsers) -> None:
     p.add_argument('images', nargs='+', metavar='IMAGE')
     p.add_argument('--output', '-o', required=True, metavar='DIR')
     p.add_argument('--batch', type=int_at_least(1), default=1, help='images per encoder pass')
+    p.add_argument('--query', action='append', default=[], metavar='WORDS',
+                   help='something to find, e.g. door (repeat for more; sets grounding.queries): '
+                        'prints its distance and 3D point, writes DIR/<stem>_grounding.png')
     add_config_args(p)
     p.set_defaults(run=run_predict)
 
@@ -55,6 +63,7 @@ def run_predict(args: argparse.Namespace) -> int:
     from depthclip_ros.core.engine import DepthClipEngine
     from depthclip_ros.core.filters import CameraFilters
     from depthclip_ros.core.geometry import Intrinsics
+    from depthclip_ros.core.grounding import draw_overlay, locate_queries
 
     if args.batch < 1:
         raise ValueError('--batch must be >= 1')
@@ -65,6 +74,8 @@ def run_predict(args: argparse.Namespace) -> int:
             what = 'is a directory' if os.path.isdir(path) else 'no such file'
             raise ValueError(f'cannot read image {path}: {what}')
     config, settings = load_settings(args)
+    if args.query:  # before the model loads: a bad query costs no waiting
+        config = config.with_updates({'grounding.queries': list(args.query)})
     offline_unless_hub_reachable(config.model.pretrained)
     engine = DepthClipEngine(config)
     print(f'weights: {engine.weights} on {engine.device} ({engine.precision})')
@@ -93,4 +104,11 @@ def run_predict(args: argparse.Namespace) -> int:
                 raise ValueError(f'cannot write {stem}_depth.png')
             print(f'{path}: depth {depth.min():.2f}..{depth.max():.2f} m, mean confidence '
                   f'{prediction.confidence.mean():.2f} -> {stem}_depth.png')
+            if prediction.grounding is not None:
+                grounding = locate_queries(prediction.grounding, depth, intr)
+                for result in grounding.results:
+                    print(f'{path}: {result.describe()}')
+                if not cv2.imwrite(stem + '_grounding.png', draw_overlay(image, grounding)):
+                    raise ValueError(f'cannot write {stem}_grounding.png')
+                print(f'{path}: query masks -> {stem}_grounding.png')
     return 0
