@@ -73,8 +73,8 @@ def parse_cameras(document: Any, source: str = 'cameras file') -> List[CameraSpe
                              f'known: {", ".join(_KEYS)}')
         name = entry.get('name')
         if not isinstance(name, str) or not CAMERA_NAME_PATTERN.fullmatch(name):
-            raise ValueError(f'{where}: name {short(name)} must be letters, digits and underscores, '
-                             'not starting with a digit')
+            raise ValueError(f'{where}: name {short(name)} must be letters, digits and '
+                             'underscores, not starting with a digit')
         where = f'{source}: camera {name}'
         values = {}
         for key in ('image', 'camera_info'):

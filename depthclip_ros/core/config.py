@@ -799,7 +799,8 @@ def check_file_names(values: Mapping[str, Any], path: str) -> None:
     known = known_parameter_names(cameras if isinstance(cameras, list) else ())
     unknown = unknown_parameters(values, known)
     if unknown:
-        raise ValueError(f'parameter file {path}: {unknown_parameter_text(unknown[0], known)}')
+        raise ValueError(f'parameter file {path}: '
+                         f'{unknown_parameter_text(unknown[0], known, list_known=False)}')
 
 
 def split_engine_parameters(values: Mapping[str, Any]) -> Tuple[Dict[str, Any], Dict[str, Any]]:

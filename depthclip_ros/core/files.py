@@ -101,7 +101,14 @@ def read_bounded(path: str, where: str, max_bytes: int) -> bytes:
         raise ValueError(f'{where} cannot be read: {error.strerror}') from None
     with os.fdopen(fd, 'rb') as f:
         _check_mode(os.fstat(fd), where)  # the file opened is the one checked
-        data = f.read(max_bytes + 1)
+        chunks, total = [], 0
+        while total <= max_bytes:  # in pieces: no buffer of max_bytes for a small file
+            chunk = f.read(min(1 << 20, max_bytes + 1 - total))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+    data = b''.join(chunks)
     if len(data) > max_bytes:
         raise ValueError(f'{where} has more than {max_bytes} bytes; at most {max_bytes} '
                          'accepted')
