@@ -30,7 +30,8 @@ remappings. It imports neither rclpy nor launch.
 from dataclasses import dataclass
 from typing import Any, Dict, List, Tuple
 
-from depthclip_ros.core.config import CAMERA_NAME_PATTERN, MAX_CAMERAS, validate_frame_id
+from depthclip_ros.core.config import (CAMERA_NAME_PATTERN, MAX_CAMERA_NAME_CHARS, MAX_CAMERAS,
+                                       validate_frame_id)
 from depthclip_ros.core.files import load_yaml, short
 
 _KEYS = ('name', 'image', 'camera_info', 'frame_id')
@@ -75,6 +76,9 @@ def parse_cameras(document: Any, source: str = 'cameras file') -> List[CameraSpe
         if not isinstance(name, str) or not CAMERA_NAME_PATTERN.fullmatch(name):
             raise ValueError(f'{where}: name {short(name)} must be letters, digits and '
                              'underscores, not starting with a digit')
+        if len(name) > MAX_CAMERA_NAME_CHARS:
+            raise ValueError(f'{where}: name of {len(name)} characters ({short(name)}) is longer '
+                             f'than {MAX_CAMERA_NAME_CHARS}')
         where = f'{source}: camera {name}'
         values = {}
         for key in ('image', 'camera_info'):

@@ -77,6 +77,9 @@ MAX_CLASS_COSINE = 0.999
 MAX_CAMERAS = 16
 #: A camera name: a ROS name token (its topics are ``<name>/image``, ...).
 CAMERA_NAME_PATTERN = re.compile(r'[A-Za-z_][A-Za-z0-9_]*')
+#: Longest camera name (its topics, ``<namespace>/<name>/depth/camera_info``, must stay within
+#: the middleware's limit on topic names).
+MAX_CAMERA_NAME_CHARS = 64
 
 
 @dataclass(frozen=True)
@@ -658,6 +661,9 @@ def validate_camera_names(names: Any) -> Tuple[str, ...]:
         if not isinstance(name, str) or not CAMERA_NAME_PATTERN.fullmatch(name):
             raise ValueError(f'cameras: {short(name)} is not a valid camera name (letters, digits '
                              'and underscores, not starting with a digit)')
+        if len(name) > MAX_CAMERA_NAME_CHARS:
+            raise ValueError(f'cameras: a name of {len(name)} characters ({short(name)}) is '
+                             f'longer than {MAX_CAMERA_NAME_CHARS}')
     duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:
         raise ValueError(f'cameras: {", ".join(duplicates)} listed more than once')

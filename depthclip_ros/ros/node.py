@@ -47,6 +47,7 @@ except ImportError:  # Humble
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.validate_full_topic_name import validate_full_topic_name
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 
 from depthclip_ros.core.config import (DepthClipConfig, ENGINE_PARAMETERS, NODE_PARAMETERS,
@@ -122,6 +123,7 @@ class DepthClipBinding(FrameSink):
         """Declare every parameter and register the parameter callbacks."""
         names = self.parameters.declare()
         self.scheduler = Scheduler(list(names) or [''], self._log)
+        self._check_topics()  # before the model loads
         for parameter, camera in self.parameters.frame_id_parameters.items():
             self.scheduler.camera(camera).frame_id = self.parameters.value(parameter)
         # Pre- and post-set callbacks came after Humble: there integers for doubles are
@@ -224,6 +226,24 @@ class DepthClipBinding(FrameSink):
         self._update_floor_tf(None)
 
     # --------------------------------------------------------------------------- helpers
+    def _check_topics(self) -> None:
+        """
+        Check that every topic of every camera is a valid name once resolved.
+
+        :raises StartupError: naming the camera and the topic (e.g. a name too long)
+        """
+        relative = ['image', 'image/compressed', 'camera_info'] + [t for _, _, t in OUTPUT_TOPICS]
+        for camera in self.scheduler.cameras:
+            for topic in relative:
+                try:
+                    validate_full_topic_name(self.node.resolve_topic_name(
+                        self._topic(camera, topic)))
+                except Exception as error:  # noqa: B902 - rclpy's name exceptions
+                    which = f'camera {camera.name}' if camera.name else 'the camera'
+                    raise StartupError(f'invalid parameter: cameras: {which} has an invalid '
+                                       f'topic {self._topic(camera, topic)}: '
+                                       f'{one_line(error, 200)}') from None
+
     def _topic(self, camera: CameraState, name: str) -> str:
         return f'{camera.name}/{name}' if camera.name else name
 

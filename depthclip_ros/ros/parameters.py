@@ -36,6 +36,7 @@ from rclpy.parameter import Parameter
 from depthclip_ros.core.config import (DepthClipConfig, ENGINE_PARAMETERS, MAX_CAMERAS,
                                        NODE_PARAMETERS, NodeSettings, ParamSpec, SPECS,
                                        validate_camera_names, validate_frame_id)
+from depthclip_ros.core.files import short
 
 #: The read-only list of camera names; empty: one camera with un-namespaced topics.
 CAMERAS_PARAMETER = 'cameras'
@@ -130,7 +131,12 @@ def declare_parameter(node: Node, name: str, default: Any,
     """
     doubles = (ParameterType.PARAMETER_DOUBLE, ParameterType.PARAMETER_DOUBLE_ARRAY)
     try:
-        return plain_value(node.declare_parameter(name, default, descriptor).value)
+        declared = node.declare_parameter(name, default, descriptor)
+        if declared.type_ == Parameter.Type.NOT_SET:
+            raise StartupError(unset_text(name, default))
+        return plain_value(declared.value)
+    except StartupError:
+        raise
     except InvalidParameterTypeException:
         if descriptor.type not in doubles:
             raise StartupError(f'parameter {name} must be of type '
@@ -148,7 +154,18 @@ def declare_parameter(node: Node, name: str, default: Any,
         raise StartupError(f'parameter {name}: {error}') from None
     if not result.successful:
         raise StartupError(f'invalid parameter: {result.reason}')
+    if node.get_parameter_or(name).type_ == Parameter.Type.NOT_SET:
+        raise StartupError(unset_text(name, default))
     return plain_value(node.get_parameter(name).value)
+
+
+def unset_text(name: str, default: Any) -> str:
+    """Return why a parameter given without a value (``[]``, ``~``) cannot start the node."""
+    empty = isinstance(default, (list, tuple))
+    return (f'parameter {name} has no value: ' + (
+        'an empty list [] has no type in a ROS 2 parameter file (and this list must not be '
+        'empty): list its elements, or leave it out for the default' if empty else
+        'give one, or leave it out for the default') + f' ({short(default)})')
 
 
 @dataclass
