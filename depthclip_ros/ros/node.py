@@ -35,7 +35,7 @@ arriving (with several executor threads, as the executables'
 
 import threading
 import time
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import SetParametersResult
@@ -63,7 +63,8 @@ from depthclip_ros.ros import msgs
 from depthclip_ros.ros.diagnostics import camera_status, diagnostic_array
 from depthclip_ros.ros.floor_tf import check_floor_frame, FloorTf
 from depthclip_ros.ros.node_api import DepthClipApi
-from depthclip_ros.ros.parameters import NodeParameters, StartupError
+from depthclip_ros.ros.parameters import (NodeParameters, StartupError,
+                                          unknown_override_warnings)
 
 __all__ = ['DepthClipBinding', 'DepthClipNode', 'ModelLoadError', 'NODE_NAME', 'StartupError']
 
@@ -88,9 +89,11 @@ class DepthClipBinding(FrameSink):
     :meth:`cleanup`.
     """
 
-    def __init__(self, node: Node):
+    def __init__(self, node: Node, arguments: Sequence[str] = ()):
         self.node = node
         self.parameters = NodeParameters(node)
+        #: The command line the node was started with (for unknown-parameter warnings).
+        self.arguments = list(arguments)
         self.scheduler: Optional[Scheduler] = None
         self.pipeline: Optional[DepthPipeline] = None
         self.converter: Optional[msgs.RgbConverter] = None
@@ -121,7 +124,11 @@ class DepthClipBinding(FrameSink):
     # ------------------------------------------------------------------------------ phases
     def declare(self) -> None:
         """Declare every parameter and register the parameter callbacks."""
-        names = self.parameters.declare()
+        try:
+            names = self.parameters.declare()
+        finally:  # also when a value is refused: a misspelt name may be why
+            for warning in unknown_override_warnings(self.node, self.arguments):
+                self.node.get_logger().warning(warning)
         self.scheduler = Scheduler(list(names) or [''], self._log)
         self._check_topics()  # before the model loads
         for parameter, camera in self.parameters.frame_id_parameters.items():
@@ -571,22 +578,33 @@ class DepthClipBinding(FrameSink):
         return changes.names()
 
 
+def command_line(arguments: Optional[List[str]], kwargs: Dict[str, Any]) -> List[str]:
+    """Return the process's command line (``arguments``) and the node's ``cli_args``."""
+    cli = list(kwargs.get('cli_args') or [])
+    if cli and cli[0] != '--ros-args':
+        cli = ['--ros-args'] + cli
+    return list(arguments or []) + cli
+
+
 class DepthClipNode(DepthClipApi, Node):
     """
     DepthCLIP as a ROS 2 node: one model serving one camera, or several (``cameras``).
 
     :param node_name: node name (default ``depthclip_node``)
+    :param arguments: the process's command line, to warn about parameters it sets that the
+        node does not have (``temporal.alpah``); the executables pass it
     :param kwargs: passed to :class:`rclpy.node.Node` (``namespace``, ``context``,
         ``parameter_overrides``, ``cli_args``, ...)
     :raises ModelLoadError: the model cannot be loaded (one-line reason)
     :raises StartupError: invalid parameters (one-line reason)
     """
 
-    def __init__(self, node_name: str = NODE_NAME, **kwargs):
+    def __init__(self, node_name: str = NODE_NAME, arguments: Optional[List[str]] = None,
+                 **kwargs):
         kwargs['allow_undeclared_parameters'] = False
         kwargs['automatically_declare_parameters_from_overrides'] = False
         super().__init__(node_name, **kwargs)
-        self.depthclip = DepthClipBinding(self)
+        self.depthclip = DepthClipBinding(self, command_line(arguments, kwargs))
         try:
             self.depthclip.declare()
             self.depthclip.configure()

@@ -172,11 +172,17 @@ def _guarded(start: Callable[[], int]) -> int:
             signal.signal(sig, handler)
 
 
+def _argv(args: Optional[List[str]]) -> List[str]:
+    """Return the command line ``rclpy.init`` reads: ``args``, or the process's."""
+    return list(sys.argv if args is None else args)
+
+
 def depthclip_node(args: Optional[List[str]] = None) -> int:
     """Run ``depthclip_node`` until Ctrl-C or SIGTERM; return the exit code."""
     def start():
         from depthclip_ros.ros.node import DepthClipNode, ModelLoadError, NODE_NAME, StartupError
-        return run_node(DepthClipNode, NODE_NAME, args, (ModelLoadError, StartupError))
+        return run_node(lambda: DepthClipNode(arguments=_argv(args)), NODE_NAME, args,
+                        (ModelLoadError, StartupError))
     return _guarded(start)
 
 
@@ -185,7 +191,7 @@ def depthclip_lifecycle_node(args: Optional[List[str]] = None) -> int:
     def start():
         from depthclip_ros.ros.lifecycle_node import DepthClipLifecycleNode
         from depthclip_ros.ros.node import ModelLoadError, NODE_NAME, StartupError
-        return run_node(DepthClipLifecycleNode, NODE_NAME, args,
+        return run_node(lambda: DepthClipLifecycleNode(arguments=_argv(args)), NODE_NAME, args,
                         (ModelLoadError, StartupError))
     return _guarded(start)
 
