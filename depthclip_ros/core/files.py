@@ -115,6 +115,10 @@ def read_bounded(path: str, where: str, max_bytes: int) -> bytes:
     return data
 
 
+class _LimitError(yaml.YAMLError):
+    """A limit of :func:`load_yaml` reached (the text says which, and the line)."""
+
+
 class _LimitedLoader(yaml.SafeLoader):
     """The safe loader, refusing deep nesting and alias expansion beyond the limits."""
 
@@ -126,9 +130,8 @@ class _LimitedLoader(yaml.SafeLoader):
     def compose_node(self, parent, index):
         self._depth += 1
         if self._depth > MAX_YAML_DEPTH:
-            raise yaml.composer.ComposerError(
-                None, None, f'nests deeper than {MAX_YAML_DEPTH} levels', self.peek_event(
-                ).start_mark)
+            line = self.peek_event().start_mark.line + 1
+            raise _LimitError(f'nests deeper than {MAX_YAML_DEPTH} levels (line {line})')
         try:
             node = super().compose_node(parent, index)
         finally:
@@ -143,9 +146,8 @@ class _LimitedLoader(yaml.SafeLoader):
                              for k, v in node.value)
             self._values[key] = count
             if count > MAX_YAML_VALUES:
-                raise yaml.composer.ComposerError(
-                    None, None, f'expands to more than {MAX_YAML_VALUES} values (aliases '
-                    'followed)', node.start_mark)
+                raise _LimitError(f'expands to more than {MAX_YAML_VALUES} values, aliases '
+                                  f'followed (line {node.start_mark.line + 1}); refused')
         return node
 
 
@@ -162,6 +164,8 @@ def load_yaml(path: str, where: str, max_bytes: int = MAX_YAML_BYTES) -> Any:
     loader = _LimitedLoader(text)
     try:
         return loader.get_single_data()
+    except _LimitError as error:
+        raise ValueError(f'{where} {error}') from None
     except yaml.YAMLError as error:
         raise ValueError(f'{where} is not valid YAML: {" ".join(str(error).split())}'
                          ) from None
