@@ -423,8 +423,12 @@ def _flush(engine, factory: _MessageFactory, frames: List[_Frame], pending: List
     """Predict a batch, then write its window of messages and the outputs in time order."""
     state = engine.state
     images = [f.rgb for f in frames]
-    steps = [filters[f.topic].step(stamp_ns(f.header) or f.timestamp, settings)
-             for f in frames]
+    steps = []
+    for f in frames:
+        info = last_info.get(namespaces[f.topic])
+        steps.append(filters[f.topic].step(stamp_ns(f.header) or f.timestamp, settings,
+                                           f.rgb.shape[:2],
+                                           tuple(info.k) if info is not None else None))
     predictions = engine.predict(images, scaled_sizes(images, settings.output_scale),
                                  state=state, steps=steps)
     out = list(pending)
