@@ -276,7 +276,7 @@ def test_interrupt_leaves_a_valid_shorter_bag(tmp_path, small_overrides, monkeyp
 
 def write_damaged_bag(path, storage='sqlite3', good=5):
     """
-    An image topic with ``good`` frames and, among them, a truncated message and a String.
+    Write an image topic of ``good`` frames with a truncated message and a String among them.
 
     Also a truncated camera_info. Real damage differs in where the bytes stop and what the
     foreign message holds; every such message fails to deserialize as an Image, which is

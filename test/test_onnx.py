@@ -338,8 +338,8 @@ def test_load_errors_name_the_parameter(small_overrides, exported, torch_engine,
     ('precision', 'fp64', 'one of fp32, int8'),
     ('opset', '1' * 5000, 'has 5000 characters'),
 ], ids=lambda v: v if len(v) < 20 else 'long')
-def test_damaged_metadata_is_refused_naming_the_file(small_overrides, exported, torch_engine,
-                                                    tmp_path, field, value, rule, capsys):
+def test_damaged_metadata_is_refused_naming_the_file(
+        small_overrides, exported, torch_engine, tmp_path, field, value, rule, capsys):
     """Every field the encoder computes with is checked before it computes (no ZeroDivision)."""
     model = onnx.load(exported.fp32)
     for prop in model.metadata_props:

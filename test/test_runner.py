@@ -106,7 +106,7 @@ def _params_file(tmp_path, parameters, name='params.yaml'):
 
 
 def _lying_npz(path):
-    """An embeddings file whose embeddings header declares 1 GiB (its data: none)."""
+    """Write an embeddings file whose embeddings header declares 1 GiB (its data: none)."""
     import io
     import zipfile
 
