@@ -157,6 +157,11 @@ def test_special_files_are_not_regular_files_and_never_block(fifo, tmp_path):
             load_cameras_file(path)
         with pytest.raises(ValueError, match='is not a regular file'):
             check_regular_file(path, 'model.onnx_file')
+    from depthclip_ros.core.loading import load_checkpoint_file, ModelLoadError
+    for path, kind in ((fifo, 'a FIFO'), ('/dev/zero', 'a character device')):
+        with pytest.raises(ModelLoadError, match=f'model.pretrained: checkpoint file {path} is '
+                                                 f'not a regular file \\({kind}'):
+            load_checkpoint_file(None, path)  # refused before the model is touched
     with pytest.raises(ValueError, match='prompts.embeddings_file .* is a directory'):
         load_embeddings(str(tmp_path))
     with pytest.raises(ValueError, match='does not exist'):
