@@ -122,7 +122,7 @@ def _lying_npz(path):
 @pytest.mark.parametrize('case', ['empty_bins', 'empty_providers', 'long_camera',
                                   'long_namespace', 'dev_zero_embeddings', 'fifo_embeddings',
                                   'lying_embeddings', 'fifo_onnx', 'fifo_params',
-                                  'deep_params', 'laughs_params'])
+                                  'deep_params', 'laughs_params', 'huge_value'])
 def test_bad_start_up_values_give_one_fatal_line(small_overrides, tmp_path, case):
     """Each exits 1 with one FATAL line naming the parameter or file, before the model loads."""
     fifo = str(tmp_path / 'fifo')
@@ -138,6 +138,7 @@ def test_bad_start_up_values_give_one_fatal_line(small_overrides, tmp_path, case
         'fifo_embeddings': ('prompts.embeddings_file', fifo),
         'lying_embeddings': ('prompts.embeddings_file', _lying_npz(tmp_path / 'lying.npz')),
         'fifo_onnx': ('model.onnx_file', fifo),
+        'huge_value': ('model.device', 'x' * 200_000),
     }
     words = {'empty_bins': 'parameter depth_bins has no value: an empty list []',
              'empty_providers': 'parameter model.onnx_providers has no value',
@@ -149,7 +150,8 @@ def test_bad_start_up_values_give_one_fatal_line(small_overrides, tmp_path, case
              'fifo_onnx': f'model.onnx_file {fifo} is not a regular file',
              'fifo_params': f'--params-file {fifo} is not a regular file',
              'deep_params': 'nests deeper than 32 levels',
-             'laughs_params': 'expands to more than 100000 values'}[case]
+             'laughs_params': 'expands to more than 100000 values',
+             'huge_value': "model.device must be auto, cpu, cuda or cuda:N, got 'xxxx"}[case]
     if case in expected:
         name, value = expected[case]
         values[name] = value

@@ -136,7 +136,7 @@ def run_node(factory: Callable[[], object], name: str, args: Optional[List[str]]
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     except fatal as error:
-        rclpy.logging.get_logger(name).fatal(str(error))
+        rclpy.logging.get_logger(name).fatal(one_line(error, 2000))  # one line, bounded
         code = 1
     finally:
         for sig in previous:
