@@ -80,6 +80,10 @@ def system(context, small_overrides, tmp_path_factory):
             arrays, depth_classes=np.array([object()], dtype=object))), 'pickled'),
         'other model': (_file(folder / 'vit.npz', text, model_name='ViT-B-16'),
                         'made for model.name ViT-B-16'),
+        'gigabyte member': (_gigabyte_member(good, folder / 'huge.npz'),
+                            'declares a 262144x1024 float32 array of 1073741824 bytes'),
+        'dev zero': ('/dev/zero', 'not a regular file (a character device)'),
+        'fifo': (_fifo(folder / 'fifo.npz'), 'not a regular file (a FIFO'),
     }
     yield SimpleNamespace(node=node, probe=probe, client=client, good=good, bad=bad,
                           folder=folder, text=text.copy(), rgb=sample_image(160, 120)[0])
@@ -87,6 +91,26 @@ def system(context, small_overrides, tmp_path_factory):
         spinner.stop()
     probe.destroy_node()
     node.destroy_node()
+
+
+def _gigabyte_member(good, path):
+    """Copy ``good`` with an embeddings header that declares 1 GiB (and no data)."""
+    import io
+    import zipfile
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {'descr': '<f4', 'fortran_order': False,
+                                                  'shape': (1 << 18, 1024)})
+    with zipfile.ZipFile(good) as src, zipfile.ZipFile(path, 'w') as out:
+        for info in src.infolist():
+            out.writestr(info.filename, header.getvalue() if info.filename == 'embeddings.npy'
+                         else src.read(info))
+    return str(path)
+
+
+def _fifo(path):
+    import os
+    os.mkfifo(path)
+    return str(path)
 
 
 def _unit(k, c):
@@ -178,7 +202,8 @@ def test_bins_set_with_the_file_win(system, back_to_prompts):
         [0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5], 0.05]
 
 
-@pytest.mark.parametrize('case', ['wrong width', 'NaN', 'pickle inside', 'other model'])
+@pytest.mark.parametrize('case', ['wrong width', 'NaN', 'pickle inside', 'other model',
+                                  'gigabyte member', 'dev zero', 'fifo'])
 def test_bad_files_are_refused_and_the_old_state_kept(system, case):
     node = system.node
     path, words = system.bad[case]

@@ -272,3 +272,85 @@ def test_interrupt_leaves_a_valid_shorter_bag(tmp_path, small_overrides, monkeyp
     # everything up to the last finished frame is there; nothing after the interrupted batch
     assert [m[0] for m in got['/cam/image_raw']] == [t for t, _ in first_two]
     assert max(m[0] for msgs in got.values() for m in msgs) < sent['/cam/image_raw'][2][0]
+
+
+def write_damaged_bag(path, storage='sqlite3', good=5):
+    """
+    Write an image topic of ``good`` frames with a truncated message and a String among them.
+
+    Also a truncated camera_info. Real damage differs in where the bytes stop and what the
+    foreign message holds; every such message fails to deserialize as an Image, which is
+    what is tested. Returns (header stamps of the good frames, bag index of each bad one).
+    """
+    stamps, bad = [], {}
+    with Writer(path, version=9, storage_plugin=getattr(StoragePlugin, storage.upper())) as w:
+        image = w.add_connection('/cam/image_raw', IMAGE, typestore=TS)
+        info = w.add_connection('/cam/camera_info', CAMERA_INFO, typestore=TS)
+        index = 0
+        for i in range(good):
+            t = T0 + i * PERIOD
+            rgb = _rgb(i)
+            msg = TYPES[IMAGE](header=_header(t - 1000), height=H, width=W, encoding='rgb8',
+                               is_bigendian=0, step=W * 3, data=rgb.reshape(-1))
+            raw = TS.serialize_cdr(msg, IMAGE)
+            if i == 1:
+                w.write(image, t - 30, raw[:len(raw) // 3])  # truncated
+                bad['truncated'] = index
+                index += 1
+                w.write(info, t - 20, b'\x00\x01\x00\x00\x05')  # a truncated camera_info
+            if i == 3:
+                text = TS.serialize_cdr(TYPES['std_msgs/msg/String'](data='not an image'),
+                                        'std_msgs/msg/String')
+                w.write(image, t - 10, text)  # another type on the image topic
+                bad['other type'] = index
+                index += 1
+            w.write(image, t, raw)
+            stamps.append(t - 1000)
+            index += 1
+    return stamps, bad
+
+
+@pytest.mark.parametrize('storage', ['sqlite3', 'mcap'])
+def test_unreadable_messages_are_skipped_and_every_good_frame_comes_out(tmp_path, engine,
+                                                                        storage, capsys):
+    src, out = str(tmp_path / 'in'), str(tmp_path / 'out')
+    stamps, bad = write_damaged_bag(src, storage)
+    result = process_bag(src, out, engine, batch=2, progress=False)
+    assert result.frames == 5 and result.skipped == 3, result
+    assert result.skipped_by_topic == {'/cam/image_raw': 2, '/cam/camera_info': 1}
+    err = capsys.readouterr().err
+    for index in bad.values():
+        assert f'warning: /cam/image_raw message {index} skipped, the frame cannot be read: ' \
+            f'not a valid {IMAGE}' in err, err
+    assert 'warning: /cam/camera_info message 0 skipped, the camera_info cannot be read' in err
+    raw, _ = read_raw(out)
+    assert len(raw['/cam/image_raw']) == 7 and len(raw['/cam/camera_info']) == 1  # copied
+    depth = [TS.deserialize_cdr(r, IMAGE) for _, r in raw['/cam/depth/image']]
+    assert [_stamp(m) for m in depth] == stamps
+    assert all(m.height == H and m.width == W for m in depth)
+    assert sorted(os.listdir(tmp_path)) == ['in', 'out']  # no staging folder left
+
+
+def test_the_command_summarises_skips_and_a_failed_run_leaves_nothing(
+        tmp_path, small_overrides, monkeypatch, capsys):
+    src, out = str(tmp_path / 'in'), str(tmp_path / 'out')
+    write_damaged_bag(src)
+    sets = [a for k, v in small_overrides.items() for a in ('--set', f'{k}={v}')]
+    real_predict = DepthClipEngine.predict
+
+    def broken(self, images, output_sizes=None, **options):
+        raise RuntimeError('the accelerator fell off')
+
+    monkeypatch.setattr(DepthClipEngine, 'predict', broken)
+    assert main(['bag', src, out, '--no-progress'] + sets) == 1
+    assert 'the accelerator fell off' in capsys.readouterr().err
+    assert sorted(os.listdir(tmp_path)) == ['in']  # no output, no staging folder
+    monkeypatch.setattr(DepthClipEngine, 'predict', real_predict)
+    assert main(['bag', src, out, '--no-progress', '--batch', '3'] + sets) == 0
+    captured = capsys.readouterr()
+    assert '5 frames of /cam/image_raw' in captured.out
+    assert 'warning: skipped 3 message(s) that could not be read or decoded (1 on ' \
+        '/cam/camera_info, 2 on /cam/image_raw)' in captured.err
+    assert 'Traceback' not in captured.err and 'SerdeError' not in captured.err
+    assert sorted(os.listdir(tmp_path)) == ['in', 'out']
+    assert len(read_raw(out)[0]['/cam/depth/image']) == 5

@@ -129,7 +129,7 @@ def test_bad_params_files(tmp_path, text, message):
 
 
 def test_missing_params_file(tmp_path):
-    with pytest.raises(ValueError, match='cannot read parameter file'):
+    with pytest.raises(ValueError, match='parameter file .*nope.yaml does not exist'):
         load_params_file(str(tmp_path / 'nope.yaml'))
 
 

@@ -152,3 +152,28 @@ def test_temporal_filter_in_the_node(system):
         results = node.set_parameters([Parameter('scale.mode', value='ground'),
                                        Parameter('temporal.enable', value=False)])
         assert all(result.successful for result in results), results
+
+
+def test_the_node_drops_the_temporal_history_on_a_new_image_size(system):
+    """The feature grid stays the same (every image is resized): the node tells the size."""
+    import cv2
+    node = system.node
+    results = node.set_parameters([Parameter('scale.mode', value='fixed'),
+                                   Parameter('temporal.enable', value=True),
+                                   Parameter('temporal.reset_threshold', value=1.0)])
+    assert all(result.successful for result in results), results
+    try:
+        roundtrip(system)
+        roundtrip(system)
+        other = cv2.resize(system.rgb, (200, 150), interpolation=cv2.INTER_LINEAR)
+        out = system.probe.publish_until_output(lambda p: p.publish_rgb(other))
+        assert (out['depth/image'].width, out['depth/image'].height) == (200, 150)
+        values = wait_until(lambda: (v := scale_values(system, node.stats['processed']))
+                            and 'input image size changed' in v['temporal filter'] and v,
+                            what='the size-change reset in diagnostics')
+        assert 'from 160x120 to 200x150' in values['temporal filter']
+    finally:
+        results = node.set_parameters([Parameter('scale.mode', value='ground'),
+                                       Parameter('temporal.enable', value=False),
+                                       Parameter('temporal.reset_threshold', value=0.05)])
+        assert all(result.successful for result in results), results

@@ -326,6 +326,58 @@ def test_load_errors_name_the_parameter(small_overrides, exported, torch_engine,
         assert 'model.' in text_ or 'feature_mode' in text_ or 'input' in text_
 
 
+@pytest.mark.parametrize('field,value,rule', [
+    ('stride', '0', 'an integer in [1, 128]'),
+    ('stride', '-32', 'an integer in [1, 128]'),
+    ('stride', '100000', 'an integer in [1, 128]'),
+    ('input_height', '0', 'an integer in [64, 2048]'),
+    ('input_width', '99999999', 'an integer in [64, 2048]'),
+    ('feature_dim', '0', 'an integer in [1, 65536]'),
+    ('batch', '-1', 'dynamic or a batch size'),
+    ('feature_mode', 'x' * 5000, 'has 5000 characters; at most 1000'),
+    ('precision', 'fp64', 'one of fp32, int8'),
+    ('opset', '1' * 5000, 'has 5000 characters'),
+], ids=lambda v: v if len(v) < 20 else 'long')
+def test_damaged_metadata_is_refused_naming_the_file(
+        small_overrides, exported, torch_engine, tmp_path, field, value, rule, capsys):
+    """Every field the encoder computes with is checked before it computes (no ZeroDivision)."""
+    model = onnx.load(exported.fp32)
+    for prop in model.metadata_props:
+        if prop.key == f'depthclip.{field}':
+            prop.value = value
+    path = str(tmp_path / 'damaged.onnx')
+    onnx.save(model, path)
+    with pytest.raises(ModelLoadError) as info:
+        DepthClipEngine(onnx_config(small_overrides, path), loaded=torch_engine.loaded)
+    text = str(info.value)
+    assert text.startswith(f'model.onnx_file {path}: metadata depthclip.{field}') and \
+        rule in text and len(text) < 400, text
+    if field == 'stride' and value == '0':  # offline: the command names the file too
+        values = dict(small_overrides, **{'model.backend': 'onnxruntime',
+                                          'model.onnx_file': path})
+        rc = main(['predict', load_sample_path(), '-o', str(tmp_path / 'out'),
+                   *settings_args(values)])
+        err = capsys.readouterr().err.strip()
+        assert rc != 0 and len(err.splitlines()) == 1 and 'Traceback' not in err, err
+        assert f'model.onnx_file {path}: metadata depthclip.stride must be' in err, err
+
+
+@pytest.mark.parametrize('kind', ['fifo', 'dev_zero'])
+def test_a_special_file_is_not_a_regular_file(small_overrides, torch_engine, tmp_path, kind):
+    import os
+    path = '/dev/zero'
+    if kind == 'fifo':
+        path = str(tmp_path / 'fifo.onnx')
+        os.mkfifo(path)
+    with pytest.raises(ModelLoadError, match=f'model.onnx_file {path} is not a regular file'):
+        DepthClipEngine(onnx_config(small_overrides, path), loaded=torch_engine.loaded)
+
+
+def load_sample_path():
+    from depthclip_ros.core.sample import sample_frames
+    return sample_frames()[0]
+
+
 def test_other_weights_are_refused(small_overrides, exported, torch_engine):
     other = copy.deepcopy(torch_engine.loaded)
     with torch.no_grad():

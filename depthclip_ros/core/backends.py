@@ -46,7 +46,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from depthclip_ros.core.config import DepthClipConfig, ModelConfig
+from depthclip_ros.core.config import (DepthClipConfig, FEATURE_MODES, MAX_INPUT_SIDE,
+                                       MIN_INPUT_SIDE, ModelConfig, NORMALIZATIONS)
+from depthclip_ros.core.files import check_regular_file, short
 from depthclip_ros.core.grounding import unsupported_reason
 from depthclip_ros.core.loading import LoadedModel, ModelLoadError
 from depthclip_ros.core.model import DenseFeatures, UnsupportedBackboneError
@@ -57,6 +59,13 @@ LOG = logging.getLogger('depthclip_ros')
 __all__ = ['choose_providers', 'Encoder', 'encoder_model_config', 'import_onnxruntime',
            'make_encoder', 'OnnxEncoder', 'OnnxProvenance', 'provider_options',
            'TorchEncoder', 'visual_fingerprint']
+
+#: Longest metadata value read, characters (fingerprints and notes are far shorter).
+MAX_METADATA_CHARS = 1000
+#: Widest feature a graph may declare (CLIP backbones have 512 to 4096).
+MAX_FEATURE_DIM = 65536
+#: Precisions of exported graphs.
+GRAPH_PRECISIONS = ('fp32', 'int8')
 
 #: Input and output names of exported graphs.
 INPUT_NAME = 'images'
@@ -169,16 +178,48 @@ class OnnxProvenance:
                     continue
                 raise ModelLoadError(f'model.onnx_file {path}: metadata '
                                      f'{METADATA_PREFIX}{f.name} is missing: export it again')
+            if len(raw) > MAX_METADATA_CHARS:
+                raise ModelLoadError(f'model.onnx_file {path}: metadata {METADATA_PREFIX}'
+                                     f'{f.name} has {len(raw)} characters; at most '
+                                     f'{MAX_METADATA_CHARS}: export it again')
             try:
                 values[f.name] = int(raw) if f.type in (int, 'int') else raw
             except ValueError:
                 raise ModelLoadError(f'model.onnx_file {path}: metadata {METADATA_PREFIX}'
-                                     f'{f.name} is not an integer ({raw!r})') from None
+                                     f'{f.name} is not an integer ({short(raw)})') from None
+        _check_metadata(values, path)
         return cls(**values)
 
     def with_updates(self, **values: Any) -> 'OnnxProvenance':
         """Return a copy with some fields replaced."""
         return replace(self, **values)
+
+
+def _check_metadata(values: Mapping[str, Any], path: str) -> None:
+    """
+    Check the fields of the provenance that the encoder computes with, before it does.
+
+    :raises ModelLoadError: a field outside what ``depthclip export onnx`` writes
+    """
+    def bad(name: str, rule: str) -> ModelLoadError:
+        return ModelLoadError(f'model.onnx_file {path}: metadata {METADATA_PREFIX}{name} must '
+                              f'be {rule}, got {short(values[name])}: the file is damaged or '
+                              'not from `depthclip export onnx`; export it again')
+    side = min(values['input_height'], values['input_width'])
+    ranges = (('input_height', MIN_INPUT_SIDE, MAX_INPUT_SIDE),
+              ('input_width', MIN_INPUT_SIDE, MAX_INPUT_SIDE),
+              ('feature_dim', 1, MAX_FEATURE_DIM), ('stride', 1, max(side, 1)),
+              ('opset', 1, 1000))
+    for name, low, high in ranges:
+        if not low <= values[name] <= high:
+            raise bad(name, f'an integer in [{low}, {high}]')
+    batch = values['batch']
+    if batch != 'dynamic' and not (batch.isdigit() and 1 <= int(batch) <= 4096):
+        raise bad('batch', 'dynamic or a batch size of 1 to 4096')
+    for name, choices in (('feature_mode', FEATURE_MODES), ('normalization', NORMALIZATIONS),
+                          ('precision', GRAPH_PRECISIONS)):
+        if values[name] not in choices:
+            raise bad(name, 'one of ' + ', '.join(choices))
 
 
 def visual_fingerprint(visual: nn.Module) -> str:
@@ -444,10 +485,11 @@ class OnnxEncoder(Encoder):
             raise ModelLoadError('model.backend is onnxruntime but model.onnx_file is empty: '
                                  'export the image encoder with `depthclip export onnx --output '
                                  'FILE.onnx` and set model.onnx_file to it')
-        if not os.path.isfile(path):
-            what = 'is a directory' if os.path.isdir(path) else 'does not exist'
-            raise ModelLoadError(f'model.onnx_file {path} {what}: export one with `depthclip '
-                                 'export onnx --output FILE.onnx`')
+        try:
+            check_regular_file(path, f'model.onnx_file {path}')
+        except ValueError as error:
+            raise ModelLoadError(f'{error}: export one with `depthclip export onnx --output '
+                                 'FILE.onnx`') from None
         if m.precision == 'bf16':
             raise ModelLoadError('model.precision bf16 is for model.backend torch; with '
                                  'onnxruntime the file sets the precision (fp32 or int8, '

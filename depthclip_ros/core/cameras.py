@@ -30,9 +30,9 @@ remappings. It imports neither rclpy nor launch.
 from dataclasses import dataclass
 from typing import Any, Dict, List, Tuple
 
-import yaml
-
-from depthclip_ros.core.config import CAMERA_NAME_PATTERN, MAX_CAMERAS, validate_frame_id
+from depthclip_ros.core.config import (CAMERA_NAME_PATTERN, MAX_CAMERA_NAME_CHARS, MAX_CAMERAS,
+                                       validate_frame_id)
+from depthclip_ros.core.files import load_yaml, short
 
 _KEYS = ('name', 'image', 'camera_info', 'frame_id')
 
@@ -74,14 +74,17 @@ def parse_cameras(document: Any, source: str = 'cameras file') -> List[CameraSpe
                              f'known: {", ".join(_KEYS)}')
         name = entry.get('name')
         if not isinstance(name, str) or not CAMERA_NAME_PATTERN.fullmatch(name):
-            raise ValueError(f'{where}: name {name!r} must be letters, digits and underscores, '
-                             'not starting with a digit')
+            raise ValueError(f'{where}: name {short(name)} must be letters, digits and '
+                             'underscores, not starting with a digit')
+        if len(name) > MAX_CAMERA_NAME_CHARS:
+            raise ValueError(f'{where}: name of {len(name)} characters ({short(name)}) is longer '
+                             f'than {MAX_CAMERA_NAME_CHARS}')
         where = f'{source}: camera {name}'
         values = {}
         for key in ('image', 'camera_info'):
             value = entry.get(key)
             if not isinstance(value, str) or not value.strip() or ' ' in value.strip():
-                raise ValueError(f'{where}: {key} must name a topic, got {value!r}')
+                raise ValueError(f'{where}: {key} must name a topic, got {short(value)}')
             values[key] = value.strip()
         frame_id = validate_frame_id(f'{where}: frame_id', entry.get('frame_id') or '')
         cameras.append(CameraSpec(name=name, frame_id=frame_id, **values))
@@ -99,12 +102,9 @@ def load_cameras_file(path: str) -> List[CameraSpec]:
     :raises ValueError: unreadable file, or a problem in it (one clear line)
     """
     try:
-        with open(path, encoding='utf-8') as f:
-            document = yaml.safe_load(f)
-    except OSError as error:
-        raise ValueError(f'cannot read cameras file {path}: {error.strerror}') from None
-    except yaml.YAMLError as error:
-        raise ValueError(f'cameras file {path} is not valid YAML: {error}') from None
+        document = load_yaml(path, f'cameras file {path}')
+    except UnicodeDecodeError:
+        raise ValueError(f'cameras file {path} is not a text (YAML) file') from None
     return parse_cameras(document, f'cameras file {path}')
 
 

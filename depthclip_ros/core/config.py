@@ -29,6 +29,7 @@ imports rclpy.
 """
 
 from dataclasses import dataclass, field, fields, replace
+import difflib
 import math
 import os
 import re
@@ -37,6 +38,8 @@ import sys
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 
 import yaml
+
+from depthclip_ros.core.files import load_yaml, short
 
 #: Backbones whose ``layer4`` output paper mode can read (2 x the text width).
 PAPER_MODE_BACKBONES = ('RN50',)
@@ -78,6 +81,9 @@ MAX_BACKGROUND = 32
 MAX_CAMERAS = 16
 #: A camera name: a ROS name token (its topics are ``<name>/image``, ...).
 CAMERA_NAME_PATTERN = re.compile(r'[A-Za-z_][A-Za-z0-9_]*')
+#: Longest camera name (its topics, ``<namespace>/<name>/depth/camera_info``, must stay within
+#: the middleware's limit on topic names).
+MAX_CAMERA_NAME_CHARS = 64
 
 
 @dataclass(frozen=True)
@@ -166,7 +172,7 @@ class ParamSpec:
         if self.choices:
             if value not in self.choices:
                 raise ValueError(f'{self.name} must be one of {"|".join(self.choices)}, got '
-                                 f'{value!r}')
+                                 f'{short(value)}')
             return
         if self.min_value is None and self.max_value is None:
             return
@@ -179,7 +185,7 @@ class ParamSpec:
             high_ok = self.max_value is None or item <= self.max_value
             if not (math.isfinite(item) and low_ok and high_ok):
                 raise ValueError(f'{self.name} must be in {self.range_text()}, got '
-                                 f'{_plain(value)!r}')
+                                 f'{short(_plain(value))}')
 
 
 def _node(name: str, description: str, *args, **kwargs) -> ParamSpec:
@@ -386,8 +392,7 @@ class _Flat:
         top: Dict[str, Any] = {}
         for name, raw in values.items():
             if name not in current:
-                raise ValueError(f'unknown parameter {name!r}; known: '
-                                 f'{", ".join(sorted(current))}')
+                raise ValueError(unknown_parameter_text(name, current))
             value = _coerce(name, raw, base._typed(name))
             attribute = base._attribute(name)
             if attribute is None:
@@ -728,14 +733,17 @@ def validate_camera_names(names: Any) -> Tuple[str, ...]:
         return ()
     if isinstance(names, (str, bytes)) or not isinstance(names, (list, tuple)):
         raise ValueError(f'cameras must be a list of camera names, e.g. [front, left], got '
-                         f'{names!r}')
+                         f'{short(names)}')
     names = tuple(names)
     if len(names) > MAX_CAMERAS:
         raise ValueError(f'cameras lists {len(names)} cameras; at most {MAX_CAMERAS}')
     for name in names:
         if not isinstance(name, str) or not CAMERA_NAME_PATTERN.fullmatch(name):
-            raise ValueError(f'cameras: {name!r} is not a valid camera name (letters, digits '
+            raise ValueError(f'cameras: {short(name)} is not a valid camera name (letters, digits '
                              'and underscores, not starting with a digit)')
+        if len(name) > MAX_CAMERA_NAME_CHARS:
+            raise ValueError(f'cameras: a name of {len(name)} characters ({short(name)}) is '
+                             f'longer than {MAX_CAMERA_NAME_CHARS}')
     duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:
         raise ValueError(f'cameras: {", ".join(duplicates)} listed more than once')
@@ -749,12 +757,12 @@ def validate_frame_id(name: str, value: Any) -> str:
     :raises ValueError: naming the parameter and the reason
     """
     if not isinstance(value, str):
-        raise ValueError(f'{name} must be a string, got {value!r}')
+        raise ValueError(f'{name} must be a string, got {short(value)}')
     if value.startswith('/'):
         raise ValueError(f'{name} must not start with "/" (tf2 frame ids never do), got '
-                         f'{value!r}')
+                         f'{short(value)}')
     if value != value.strip() or any(c.isspace() for c in value):
-        raise ValueError(f'{name} must not contain white space, got {value!r}')
+        raise ValueError(f'{name} must not contain white space, got {short(value)}')
     return value
 
 
@@ -790,13 +798,7 @@ def load_params_file(path: str, node_name: Optional[str] = None) -> Dict[str, An
     :param node_name: node whose own section also applies
     :raises ValueError: the file is not a ROS 2 parameter file
     """
-    try:
-        with open(path, encoding='utf-8') as f:
-            document = yaml.safe_load(f)
-    except OSError as error:
-        raise ValueError(f'cannot read parameter file {path}: {error.strerror}') from None
-    except yaml.YAMLError as error:
-        raise ValueError(f'parameter file {path} is not valid YAML: {error}') from None
+    document = load_yaml(path, f'parameter file {path}')
     if not isinstance(document, Mapping):
         raise ValueError(f'parameter file {path} must map node names to ros__parameters')
     sections = ['/**', '**']
@@ -818,6 +820,75 @@ def load_params_file(path: str, node_name: Optional[str] = None) -> Dict[str, An
     return flat
 
 
+#: Node parameters in neither table: the camera list, and ROS's own.
+OTHER_NODE_PARAMETERS = ('cameras', 'use_sim_time')
+
+
+def known_parameter_names(cameras: Iterable[str] = ()) -> List[str]:
+    """Return every parameter the node declares (with ``<camera>.frame_id`` of ``cameras``)."""
+    names = set(engine_parameter_names()) | {spec.name for spec in NODE_PARAMETERS}
+    names |= set(OTHER_NODE_PARAMETERS)
+    names |= {f'{camera}.frame_id' for camera in cameras if isinstance(camera, str)}
+    return sorted(names)
+
+
+def closest_parameter(name: str, known: Iterable[str]) -> str:
+    """Return the known parameter name closest to ``name`` (difflib), or ``''``."""
+    found = difflib.get_close_matches(str(name), list(known), n=1, cutoff=0.6)
+    return found[0] if found else ''
+
+
+def unknown_parameter_text(name: str, known: Iterable[str], list_known: bool = True) -> str:
+    """Return ``unknown parameter 'x' (did you mean y?); known: ...``."""
+    known = sorted(known)
+    closest = closest_parameter(name, known)
+    text = f'unknown parameter {short(name)}'
+    if closest:
+        text += f' (did you mean {closest}?)'
+    if list_known:
+        text += f'; known: {", ".join(known)}'
+    return text
+
+
+def unknown_parameters(names: Iterable[str], known: Iterable[str]) -> List[str]:
+    """
+    Return the names that look meant for this package but are none of its parameters.
+
+    A name counts when it lies under one of the package's namespaces (``temporal.alpah``,
+    ``model.nmae``) or, without a namespace, is close to a parameter (``temperatur``);
+    other names (another node's, ROS's own ``qos_overrides.*``) are left alone.
+    """
+    known = set(known)
+    namespaces = {n.split('.', 1)[0] for n in known if '.' in n}
+    top = [n for n in known if '.' not in n]
+    found = []
+    for name in names:
+        name = str(name)
+        if name in known:
+            continue
+        if '.' in name:
+            if name.split('.', 1)[0] in namespaces:
+                found.append(name)
+        elif difflib.get_close_matches(name, top, n=1, cutoff=0.8):
+            found.append(name)
+    return found
+
+
+def check_file_names(values: Mapping[str, Any], path: str) -> None:
+    """
+    Refuse names of a parameter file that :func:`unknown_parameters` finds.
+
+    :raises ValueError: ``parameter file X: unknown parameter 'temporal.alpah' (did you mean
+        temporal.alpha?)`` for the first one
+    """
+    cameras = values.get('cameras')
+    known = known_parameter_names(cameras if isinstance(cameras, list) else ())
+    unknown = unknown_parameters(values, known)
+    if unknown:
+        raise ValueError(f'parameter file {path}: '
+                         f'{unknown_parameter_text(unknown[0], known, list_known=False)}')
+
+
 def split_engine_parameters(values: Mapping[str, Any]) -> Tuple[Dict[str, Any], Dict[str, Any]]:
     """Split dotted parameters into (engine parameters, everything else)."""
     names = set(engine_parameter_names())
@@ -831,7 +902,8 @@ def load_config(path: Optional[str] = None, overrides: Iterable[str] = (),
     """
     Build the engine configuration from a parameter file and ``name=value`` overrides.
 
-    Parameters in the file that are not engine parameters (the node's own) are ignored here.
+    Parameters in the file that are not engine parameters (the node's own) are ignored here;
+    names under the package's namespaces that are no parameter at all are refused.
 
     :param path: parameter file; ``None`` for the built-in defaults
     :param overrides: ``'name=value'`` strings; values are parsed as YAML
@@ -840,7 +912,9 @@ def load_config(path: Optional[str] = None, overrides: Iterable[str] = (),
     """
     values: Dict[str, Any] = {}
     if path is not None:
-        values, _ = split_engine_parameters(load_params_file(path, node_name))
+        from_file = load_params_file(path, node_name)
+        check_file_names(from_file, path)
+        values, _ = split_engine_parameters(from_file)
     for item in overrides:
         name, value = parse_override(item)
         values[name] = value
@@ -855,18 +929,20 @@ def load_settings(path: Optional[str] = None, overrides: Iterable[str] = (),
     The same parameter file the node reads (``/**`` and its own section), so offline tools
     produce what the node would publish. Names that are neither (``cameras``,
     ``<camera>.frame_id``, ``use_sim_time``, ...) are ignored in the file and refused as
-    overrides.
+    overrides; a misspelt name under the package's namespaces (``temporal.alpah``) is refused
+    in the file too (:func:`unknown_parameters`).
 
     :raises ValueError: unreadable file, unknown name or invalid value
     """
     values: Dict[str, Any] = load_params_file(path, node_name) if path is not None else {}
+    if path is not None:
+        check_file_names(values, path)
     node_names = set(NodeSettings().to_flat())
     engine_names = set(engine_parameter_names())
     for item in overrides:
         name, value = parse_override(item)
         if name not in engine_names and name not in node_names:
-            raise ValueError(f'unknown parameter {name!r}; known: '
-                             f'{", ".join(sorted(engine_names | node_names))}')
+            raise ValueError(unknown_parameter_text(name, engine_names | node_names))
         values[name] = value
     engine = {k: v for k, v in values.items() if k in engine_names}
     node = {k: v for k, v in values.items() if k in node_names}
@@ -882,7 +958,7 @@ def parse_override(item: str) -> Tuple[str, Any]:
     name, sep, text = item.partition('=')
     name = name.strip()
     if not sep or not name:
-        raise ValueError(f'override {item!r} must look like name=value, e.g. temperature=0.2')
+        raise ValueError(f'override {short(item)} must look like name=value, e.g. temperature=0.2')
     try:
         value = yaml.safe_load(text) if text.strip() else ''
     except yaml.YAMLError:
@@ -938,15 +1014,15 @@ def _coerce(name: str, raw: Any, current: Any) -> Any:
             return raw
         if isinstance(raw, str) and raw.lower() in ('true', 'false'):
             return raw.lower() == 'true'
-        raise ValueError(f'{name} must be true or false, got {raw!r}')
+        raise ValueError(f'{name} must be true or false, got {short(raw)}')
     if isinstance(current, int):
         if isinstance(raw, bool) or not isinstance(raw, (int, float)) \
                 or not math.isfinite(raw) or raw != int(raw):
-            raise ValueError(f'{name} must be an integer, got {raw!r}')
+            raise ValueError(f'{name} must be an integer, got {short(raw)}')
         return int(raw)
     if isinstance(current, float):
         if isinstance(raw, bool) or not isinstance(raw, (int, float)):
-            raise ValueError(f'{name} must be a number, got {raw!r}')
+            raise ValueError(f'{name} must be a number, got {short(raw)}')
         return float(raw)
     if isinstance(current, str):
         if raw is None:
@@ -954,20 +1030,20 @@ def _coerce(name: str, raw: Any, current: Any) -> Any:
         if not isinstance(raw, str):
             if name in ('model.quick_gelu',) and isinstance(raw, bool):
                 return 'true' if raw else 'false'
-            raise ValueError(f'{name} must be a string, got {raw!r}')
+            raise ValueError(f'{name} must be a string, got {short(raw)}')
         return raw
     if isinstance(current, tuple):
         if isinstance(raw, (str, bytes)) or not isinstance(raw, (list, tuple)):
-            raise ValueError(f'{name} must be a list, got {raw!r}')
+            raise ValueError(f'{name} must be a list, got {short(raw)}')
         if current and isinstance(current[0], float):
             out = []
             for item in raw:
                 if isinstance(item, bool) or not isinstance(item, (int, float)):
-                    raise ValueError(f'{name} must be a list of numbers, got {list(raw)!r}')
+                    raise ValueError(f'{name} must be a list of numbers, got {short(list(raw))}')
                 out.append(float(item))
             return tuple(out)
         if any(not isinstance(item, str) for item in raw):
-            raise ValueError(f'{name} must be a list of strings, got {list(raw)!r}')
+            raise ValueError(f'{name} must be a list of strings, got {short(list(raw))}')
         return tuple(raw)
     raise ValueError(f'{name}: unsupported type {type(current).__name__}')
 
@@ -977,7 +1053,7 @@ def _check_device(device: str) -> None:
         return
     if device.startswith('cuda:') and device[5:].isdigit():
         return
-    raise ValueError(f'model.device must be {DEVICES_HELP}, got {device!r}')
+    raise ValueError(f'model.device must be {DEVICES_HELP}, got {short(device)}')
 
 
 def _count_slots(template: str) -> int:

@@ -55,13 +55,14 @@ import io
 import math
 import os
 import tempfile
-from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, Optional, Sequence, Tuple
 import zipfile
 
 import numpy as np
 
 from depthclip_ros.core.config import (check_depth_bins, DepthClipConfig, MAX_CLASS_COSINE,
                                        MAX_DEPTH_CLASSES, SPECS)
+from depthclip_ros.core.files import read_bounded, short
 from depthclip_ros.core.stats import most_similar_rows
 
 __all__ = ['AdaptedEmbeddings', 'check_compatible', 'embeddings_key', 'EMBEDDINGS_PARAMETER',
@@ -71,8 +72,13 @@ __all__ = ['AdaptedEmbeddings', 'check_compatible', 'embeddings_key', 'EMBEDDING
 EMBEDDINGS_PARAMETER = 'prompts.embeddings_file'
 FORMAT_NAME = 'depthclip_ros adapted class embeddings'
 FORMAT_VERSION = 1
-#: Largest file accepted (a few hundred KiB are typical: K x C float32 and metadata).
+#: Largest file accepted, and most bytes its arrays may hold uncompressed, all together (a few
+#: hundred KiB are typical: K x C float32 and metadata).
 MAX_FILE_BYTES = 16 * 1024 * 1024
+#: Largest array in a file (32 classes x 8192 float32 are 1 MiB).
+MAX_MEMBER_BYTES = 4 * 1024 * 1024
+#: Most arrays in a file (it has 24).
+MAX_MEMBERS = 64
 #: Largest deviation of a row's norm from 1.
 UNIT_NORM_TOLERANCE = 1e-3
 #: Keys every file must have.
@@ -319,32 +325,87 @@ def _numbers(value: Optional[np.ndarray], key: str, where: str) -> Tuple[float, 
     return tuple(float(v) for v in value)
 
 
+def _member_array(member) -> np.ndarray:
+    """Read one ``.npy`` member after checking what its header declares against the limits."""
+    fmt = np.lib.format
+    version = fmt.read_magic(member)
+    if version == (1, 0):
+        shape, fortran, dtype = fmt.read_array_header_1_0(member)
+    elif version == (2, 0):
+        shape, fortran, dtype = fmt.read_array_header_2_0(member)
+    else:
+        raise ValueError(f'.npy format version {version[0]}.{version[1]} is not read')
+    if dtype.hasobject:
+        raise _Pickled()
+    count = math.prod(int(n) for n in shape)
+    nbytes = count * dtype.itemsize
+    if count > MAX_MEMBER_BYTES or nbytes > MAX_MEMBER_BYTES:
+        raise ValueError(f'its header declares a {"x".join(map(str, shape)) or "scalar"} '
+                         f'{dtype} array of {nbytes} bytes; an array of adapted embeddings '
+                         f'has at most {MAX_MEMBER_BYTES}')
+    data = member.read(nbytes)
+    if len(data) != nbytes:
+        raise ValueError(f'it is truncated ({len(data)} of {nbytes} bytes)')
+    if member.read(1):
+        raise ValueError('it holds data after its array')
+    array = np.frombuffer(data, dtype=dtype, count=count) if count else np.zeros(0, dtype)
+    return array.reshape(shape, order='F' if fortran else 'C').copy()
+
+
+class _Pickled(Exception):
+    """An array of Python objects (it would need pickle)."""
+
+
 def read_archive(data: bytes, where: str) -> Dict[str, np.ndarray]:
     """
-    Read every array of an ``.npz`` archive without unpickling anything.
+    Read every array of an ``.npz`` archive without unpickling anything, within bounds.
 
-    :raises ValueError: not an ``.npz`` archive, or an array that needs pickle
+    Before anything is decompressed, the member count and every member's declared size
+    (zip directory) are checked, and before an array is read, the shape and type its
+    ``.npy`` header declares: no member bigger than :data:`MAX_MEMBER_BYTES`, none of Python
+    objects, at most :data:`MAX_FILE_BYTES` in all. A member is decompressed only as far
+    as its header declares, so a small file cannot make this read gigabytes.
+
+    :raises ValueError: not an ``.npz`` archive, an array that needs pickle, or one that is
+        bigger, shorter or longer than it may be
     """
-    try:
-        loaded = np.load(io.BytesIO(data), allow_pickle=False)
-    except Exception as error:  # noqa: B902 - zip, format and pickle errors alike
-        raise ValueError(f'{where} is not a readable .npz archive ({" ".join(str(error).split())})'
-                         ) from None
-    if not isinstance(loaded, Mapping):
+    if data[:6] == b'\x93NUMPY':
         raise ValueError(f'{where} holds a single array, not an .npz archive from depthclip '
                          'adapt')
-    arrays = {}
-    with loaded:
-        for key in loaded.files:
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        infos = archive.infolist()
+    except Exception as error:  # noqa: B902 - zipfile's errors on a corrupt archive
+        raise ValueError(f'{where} is not a readable .npz archive ({" ".join(str(error).split())})'
+                         ) from None
+    arrays: Dict[str, np.ndarray] = {}
+    with archive:
+        if len(infos) > MAX_MEMBERS:
+            raise ValueError(f'{where} has {len(infos)} members; a file from depthclip adapt '
+                             f'has fewer than {MAX_MEMBERS}')
+        total = 0
+        for info in infos:
+            if info.file_size > MAX_MEMBER_BYTES:
+                raise ValueError(f'{where}: member {short(info.filename)} declares '
+                                 f'{info.file_size} bytes uncompressed; an array of adapted '
+                                 f'embeddings has at most {MAX_MEMBER_BYTES} (not read)')
+            total += info.file_size
+        if total > MAX_FILE_BYTES:
+            raise ValueError(f'{where} declares {total} bytes uncompressed; adapted embeddings '
+                             f'have at most {MAX_FILE_BYTES} (not read)')
+        for info in infos:
+            key = info.filename[:-4] if info.filename.endswith('.npy') else info.filename
+            if key in arrays:
+                raise ValueError(f'{where}: array {short(key)} appears twice')
             try:
-                arrays[key] = loaded[key]
-            except ValueError as error:
-                if 'pickle' in str(error).lower() or 'object arrays' in str(error).lower():
-                    raise ValueError(f'{where}: array {key!r} holds pickled Python objects; '
-                                     'refused (files are read without unpickling)') from None
-                raise ValueError(f'{where}: array {key!r} cannot be read ({error})') from None
-            except Exception as error:  # noqa: B902 - a corrupt member
-                raise ValueError(f'{where}: array {key!r} cannot be read ({error})') from None
+                with archive.open(info) as member:
+                    arrays[key] = _member_array(member)
+            except _Pickled:
+                raise ValueError(f'{where}: array {short(key)} holds pickled Python objects; '
+                                 'refused (files are read without unpickling)') from None
+            except Exception as error:  # noqa: B902 - a corrupt member, a bad header
+                raise ValueError(f'{where}: array {short(key)} cannot be read '
+                                 f'({" ".join(str(error).split())[:200]})') from None
     return arrays
 
 
@@ -355,23 +416,15 @@ def load_embeddings(path: str) -> AdaptedEmbeddings:
     Checks the content only (:meth:`AdaptedEmbeddings.validate`); whether it fits a model is
     :func:`check_compatible`'s job.
 
-    :raises ValueError: missing, too big, not an ``.npz`` archive, pickled objects inside,
+    :raises ValueError: missing, not a regular file, too big (on disk, or declared inside:
+        :func:`read_archive`), not an ``.npz`` archive, pickled objects inside,
         keys missing, or invalid content (the message names the file and the reason)
     """
     where = f'{EMBEDDINGS_PARAMETER} {path}'
-    full = os.path.expanduser(path)
-    if not os.path.isfile(full):
-        what = 'is a directory' if os.path.isdir(full) else 'does not exist'
-        raise ValueError(f'{where} {what}; give a .npz file written by depthclip adapt')
-    size = os.path.getsize(full)
-    if size > MAX_FILE_BYTES:
-        raise ValueError(f'{where} has {size} bytes; adapted embeddings are far smaller (at '
-                         f'most {MAX_FILE_BYTES} accepted)')
     try:
-        with open(full, 'rb') as f:
-            data = f.read()
-    except OSError as error:
-        raise ValueError(f'{where} cannot be read: {error.strerror}') from None
+        data = read_bounded(path, where, MAX_FILE_BYTES)
+    except ValueError as error:
+        raise ValueError(f'{error}; give a .npz file written by depthclip adapt') from None
     arrays = read_archive(data, where)
     missing = [key for key in REQUIRED_KEYS if key not in arrays]
     if missing:

@@ -36,6 +36,7 @@ from depthclip_ros.core.backends import encoder_model_config, make_encoder, Torc
 from depthclip_ros.core.config import DepthClipConfig, read_only_names
 from depthclip_ros.core.embeddings import (AdaptedEmbeddings, check_compatible, embeddings_key,
                                            EMBEDDINGS_PARAMETER, load_embeddings)
+from depthclip_ros.core.files import check_regular_file
 from depthclip_ros.core.grounding import (grounding_key, grounding_probabilities, GroundingText,
                                           query_masks, query_text, QueryMasks)
 from depthclip_ros.core.loading import load_clip, LoadedModel, ModelLoadError
@@ -193,6 +194,16 @@ class DepthClipEngine:
 
     def __init__(self, config: DepthClipConfig, loaded: Optional[LoadedModel] = None):
         config.validate()
+        # The files first: a bad one is refused before the model loads.
+        early = load_embeddings(config.prompts.embeddings_file) \
+            if config.prompts.embeddings_file else None
+        onnx_file = config.model.onnx_file.strip()
+        if config.model.backend == 'onnxruntime' and onnx_file:
+            try:
+                check_regular_file(onnx_file, f'model.onnx_file {onnx_file}')
+            except ValueError as error:
+                raise ModelLoadError(f'{error}: export one with `depthclip export onnx '
+                                     '--output FILE.onnx`') from None
         self._loaded = loaded if loaded is not None else load_clip(encoder_model_config(config))
         self._encoder = make_encoder(config, self._loaded)
         mean, std = normalization_stats(config.input.normalization)
@@ -204,7 +215,7 @@ class DepthClipEngine:
         self._text_computations = 0
         adapted = None
         if config.prompts.embeddings_file:  # at start the file gives depth_bins/temperature
-            adapted = self._load_adapted(config.prompts.embeddings_file, config)
+            adapted = self._load_adapted(config.prompts.embeddings_file, config, early)
             config = config.with_updates(adapted.head_values())
         self._state = self._make_state(config, previous=None, adapted=adapted)
         if adapted is not None:
@@ -379,9 +390,10 @@ class DepthClipEngine:
         """Stop any class-embedding computation now and refuse new ones (shutting down)."""
         self._cancelled.set()
 
-    def _load_adapted(self, path: str, config: DepthClipConfig) -> AdaptedEmbeddings:
+    def _load_adapted(self, path: str, config: DepthClipConfig,
+                      adapted: Optional[AdaptedEmbeddings] = None) -> AdaptedEmbeddings:
         """Read an adapted-embeddings file and check it against this model and ``config``."""
-        adapted = load_embeddings(path)
+        adapted = adapted if adapted is not None else load_embeddings(path)
         check_compatible(adapted, config.model.name, config.feature_mode,
                          self._encoder.out_dim, where=f'{EMBEDDINGS_PARAMETER} {path}')
         return adapted

@@ -22,7 +22,7 @@ history and a reset of one never touches another. Both filters are off by defaul
 bit for bit.
 """
 
-from typing import List, Optional, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -40,18 +40,24 @@ class CameraFilters:
         self.temporal = TemporalFilter()
         self.scale = GroundScale()
 
-    def step(self, stamp_ns: Optional[int], settings: NodeSettings) -> Optional[ProbabilityStep]:
+    def step(self, stamp_ns: Optional[int], settings: NodeSettings,
+             input_size: Optional[Tuple[int, int]] = None,
+             k: Optional[Sequence[float]] = None) -> Optional[ProbabilityStep]:
         """
         Return the probability step of this frame for the engine, or None when it is off.
 
         :param stamp_ns: the frame's stamp (None: no time checks)
+        :param input_size: ``(height, width)`` of the camera image as it arrived: a change
+            drops the temporal history
+        :param k: the frame's camera_info K, when known: a change drops the history too
         """
         temporal = settings.temporal
         if not temporal.enable:
             if self.temporal.active:
                 self.temporal.reset('temporal.enable is false')
             return None
-        return lambda probabilities: self.temporal.update(probabilities, stamp_ns, temporal)
+        return lambda probabilities: self.temporal.update(probabilities, stamp_ns, temporal,
+                                                          input_size, k)
 
     def scaled(self, depth: np.ndarray, intrinsics: Intrinsics, settings: NodeSettings,
                state: LiveState, mounting: Optional[Mounting] = None

@@ -247,8 +247,11 @@ def load_checkpoint_file(model: torch.nn.Module, path: str) -> None:
 
     :raises ModelLoadError: missing, unreadable, unsafe or mismatching checkpoint
     """
-    if not os.path.isfile(path):
-        raise ModelLoadError(f'model.pretrained: checkpoint file {path} does not exist')
+    from depthclip_ros.core.files import check_regular_file
+    try:
+        check_regular_file(path, f'model.pretrained: checkpoint file {path}')
+    except ValueError as error:
+        raise ModelLoadError(str(error)) from None
     state_dict = read_state_dict(path)
     import open_clip
     from open_clip.factory import convert_state_dict

@@ -179,8 +179,10 @@ class DepthPipeline:
             fault = self.scheduler.next_fault()
             if fault is not None:
                 raise fault
-            steps = [self.filters(camera.name).step(frame.stamp_ns, settings)
-                     for camera, frame, _ in ready]
+            steps = [self.filters(camera.name).step(
+                frame.stamp_ns, settings, rgb.shape[:2],
+                frame.camera.k if frame.camera is not None else None)
+                for camera, frame, rgb in ready]
             predictions = self.engine.predict(images, scaled_sizes(images, settings.output_scale),
                                               state=state, steps=steps)
         except Exception as error:  # noqa: B902 - OOM, CUDA errors, ...: drop, go on

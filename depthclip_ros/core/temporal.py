@@ -29,8 +29,12 @@ Definition, frame ``t`` of one camera:
 
 reset to ``f_t = p_t`` (the history dropped) when
 
-- it is the camera's first frame, or the image size, feature grid or number of depth
-  classes changed (a prompt change);
+- it is the camera's first frame, or the number of depth classes changed (a prompt
+  change), or the feature grid changed;
+- the size of the camera's input image changed (every input is resized to the network's
+  size, so the feature grid alone never shows it), or its ``camera_info`` K changed (a
+  zoom, another camera behind the same topic); a K first seen after some frames does not
+  count;
 - the stamps went backwards, or more than ``temporal.max_gap`` seconds passed since the last
   frame (a bag loop, a camera restart, a paused robot);
 - the scene changed: the mean over patches of the total variation distance
@@ -43,7 +47,7 @@ alpha)`` (3 at ``alpha = 0.2``); it lags a moving scene by about ``1 / alpha`` f
 the scene-change reset bounds.
 """
 
-from typing import Optional
+from typing import Optional, Sequence, Tuple
 
 import torch
 
@@ -72,6 +76,8 @@ class TemporalFilter:
     def __init__(self):
         self._history: Optional[torch.Tensor] = None
         self._stamp_ns: Optional[int] = None
+        self._input_size: Optional[Tuple[int, int]] = None
+        self._k: Optional[Tuple[float, ...]] = None
         self.resets = 0
         self.last_reset = ''
         self.last_change = 0.0
@@ -85,10 +91,13 @@ class TemporalFilter:
         """Drop the history: the next frame starts afresh."""
         self._history = None
         self._stamp_ns = None
+        self._input_size = None
+        self._k = None
         self.last_reset = why
 
     def update(self, probabilities: torch.Tensor, stamp_ns: Optional[int],
-               settings: TemporalSettings) -> torch.Tensor:
+               settings: TemporalSettings, input_size: Optional[Tuple[int, int]] = None,
+               k: Optional[Sequence[float]] = None) -> torch.Tensor:
         """
         Filter one frame's class probabilities; return what to make the depth from.
 
@@ -96,12 +105,21 @@ class TemporalFilter:
         :param stamp_ns: the frame's stamp in nanoseconds (None: no time checks)
         :param settings: ``temporal.*``; when not enabled the probabilities pass unchanged
             and the history is dropped
+        :param input_size: ``(height, width)`` of the camera image, before any resizing
+            (None: not checked)
+        :param k: the camera_info's K of the frame (None: unknown, not checked)
         """
         if not settings.enable:
             if self._history is not None:
                 self.reset('temporal.enable is false')
             return probabilities
-        why = self._reset_reason(probabilities, stamp_ns, settings)
+        k = tuple(float(v) for v in k) if k is not None else None
+        why = self._input_change(input_size, k) if self._history is not None else None
+        why = why or self._reset_reason(probabilities, stamp_ns, settings)
+        if input_size is not None:
+            self._input_size = (int(input_size[0]), int(input_size[1]))
+        if k is not None:
+            self._k = k
         if why is None:
             filtered = settings.alpha * probabilities + (1.0 - settings.alpha) * self._history
         else:
@@ -111,6 +129,16 @@ class TemporalFilter:
         self._history = filtered.detach()
         self._stamp_ns = stamp_ns
         return filtered
+
+    def _input_change(self, input_size: Optional[Tuple[int, int]],
+                      k: Optional[Tuple[float, ...]]) -> Optional[str]:
+        if input_size is not None and self._input_size is not None and \
+                tuple(input_size) != self._input_size:
+            (h0, w0), (h1, w1) = self._input_size, input_size
+            return f'input image size changed from {w0}x{h0} to {w1}x{h1}'
+        if k is not None and self._k is not None and k != self._k:
+            return 'camera_info K changed'
+        return None
 
     def _reset_reason(self, probabilities: torch.Tensor, stamp_ns: Optional[int],
                       settings: TemporalSettings) -> Optional[str]:

@@ -27,9 +27,12 @@ Same parameters, topics and behaviour as ``depthclip_node``, driven by the ROS 2
 - ``shutdown`` (from any state): all of the above.
 """
 
+from typing import List, Optional
+
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 
-from depthclip_ros.ros.node import DepthClipBinding, ModelLoadError, NODE_NAME, StartupError
+from depthclip_ros.ros.node import (command_line, DepthClipBinding, ModelLoadError, NODE_NAME,
+                                    StartupError)
 from depthclip_ros.ros.node_api import DepthClipApi
 
 
@@ -38,15 +41,17 @@ class DepthClipLifecycleNode(DepthClipApi, LifecycleNode):
     DepthCLIP as a managed node; see the module documentation for the transitions.
 
     :param node_name: node name (default ``depthclip_node``)
+    :param arguments: the process's command line (see :class:`DepthClipNode`)
     :param kwargs: passed to :class:`rclpy.lifecycle.LifecycleNode`
     :raises StartupError: an invalid ``cameras`` parameter (the rest is checked on configure)
     """
 
-    def __init__(self, node_name: str = NODE_NAME, **kwargs):
+    def __init__(self, node_name: str = NODE_NAME, arguments: Optional[List[str]] = None,
+                 **kwargs):
         kwargs['allow_undeclared_parameters'] = False
         kwargs['automatically_declare_parameters_from_overrides'] = False
         super().__init__(node_name, **kwargs)
-        self.depthclip = DepthClipBinding(self)
+        self.depthclip = DepthClipBinding(self, command_line(arguments, kwargs))
         try:
             self.depthclip.declare()
         except BaseException:

@@ -35,7 +35,7 @@ arriving (with several executor threads, as the executables'
 
 import threading
 import time
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import SetParametersResult
@@ -47,6 +47,7 @@ except ImportError:  # Humble
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.validate_full_topic_name import validate_full_topic_name
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 
 from depthclip_ros.core.config import (DepthClipConfig, ENGINE_PARAMETERS, NODE_PARAMETERS,
@@ -62,7 +63,8 @@ from depthclip_ros.ros import msgs
 from depthclip_ros.ros.diagnostics import camera_status, diagnostic_array
 from depthclip_ros.ros.floor_tf import check_floor_frame, FloorTf
 from depthclip_ros.ros.node_api import DepthClipApi
-from depthclip_ros.ros.parameters import NodeParameters, StartupError
+from depthclip_ros.ros.parameters import (NodeParameters, StartupError,
+                                          unknown_override_warnings)
 
 __all__ = ['DepthClipBinding', 'DepthClipNode', 'ModelLoadError', 'NODE_NAME', 'StartupError']
 
@@ -87,9 +89,11 @@ class DepthClipBinding(FrameSink):
     :meth:`cleanup`.
     """
 
-    def __init__(self, node: Node):
+    def __init__(self, node: Node, arguments: Sequence[str] = ()):
         self.node = node
         self.parameters = NodeParameters(node)
+        #: The command line the node was started with (for unknown-parameter warnings).
+        self.arguments = list(arguments)
         self.scheduler: Optional[Scheduler] = None
         self.pipeline: Optional[DepthPipeline] = None
         self.converter: Optional[msgs.RgbConverter] = None
@@ -120,8 +124,13 @@ class DepthClipBinding(FrameSink):
     # ------------------------------------------------------------------------------ phases
     def declare(self) -> None:
         """Declare every parameter and register the parameter callbacks."""
-        names = self.parameters.declare()
+        try:
+            names = self.parameters.declare()
+        finally:  # also when a value is refused: a misspelt name may be why
+            for warning in unknown_override_warnings(self.node, self.arguments):
+                self.node.get_logger().warning(warning)
         self.scheduler = Scheduler(list(names) or [''], self._log)
+        self._check_topics()  # before the model loads
         for parameter, camera in self.parameters.frame_id_parameters.items():
             self.scheduler.camera(camera).frame_id = self.parameters.value(parameter)
         # Pre- and post-set callbacks came after Humble: there integers for doubles are
@@ -224,6 +233,24 @@ class DepthClipBinding(FrameSink):
         self._update_floor_tf(None)
 
     # --------------------------------------------------------------------------- helpers
+    def _check_topics(self) -> None:
+        """
+        Check that every topic of every camera is a valid name once resolved.
+
+        :raises StartupError: naming the camera and the topic (e.g. a name too long)
+        """
+        relative = ['image', 'image/compressed', 'camera_info'] + [t for _, _, t in OUTPUT_TOPICS]
+        for camera in self.scheduler.cameras:
+            for topic in relative:
+                try:
+                    validate_full_topic_name(self.node.resolve_topic_name(
+                        self._topic(camera, topic)))
+                except Exception as error:  # noqa: B902 - rclpy's name exceptions
+                    which = f'camera {camera.name}' if camera.name else 'the camera'
+                    raise StartupError(f'invalid parameter: cameras: {which} has an invalid '
+                                       f'topic {self._topic(camera, topic)}: '
+                                       f'{one_line(error, 200)}') from None
+
     def _topic(self, camera: CameraState, name: str) -> str:
         return f'{camera.name}/{name}' if camera.name else name
 
@@ -551,22 +578,33 @@ class DepthClipBinding(FrameSink):
         return changes.names()
 
 
+def command_line(arguments: Optional[List[str]], kwargs: Dict[str, Any]) -> List[str]:
+    """Return the process's command line (``arguments``) and the node's ``cli_args``."""
+    cli = list(kwargs.get('cli_args') or [])
+    if cli and cli[0] != '--ros-args':
+        cli = ['--ros-args'] + cli
+    return list(arguments or []) + cli
+
+
 class DepthClipNode(DepthClipApi, Node):
     """
     DepthCLIP as a ROS 2 node: one model serving one camera, or several (``cameras``).
 
     :param node_name: node name (default ``depthclip_node``)
+    :param arguments: the process's command line, to warn about parameters it sets that the
+        node does not have (``temporal.alpah``); the executables pass it
     :param kwargs: passed to :class:`rclpy.node.Node` (``namespace``, ``context``,
         ``parameter_overrides``, ``cli_args``, ...)
     :raises ModelLoadError: the model cannot be loaded (one-line reason)
     :raises StartupError: invalid parameters (one-line reason)
     """
 
-    def __init__(self, node_name: str = NODE_NAME, **kwargs):
+    def __init__(self, node_name: str = NODE_NAME, arguments: Optional[List[str]] = None,
+                 **kwargs):
         kwargs['allow_undeclared_parameters'] = False
         kwargs['automatically_declare_parameters_from_overrides'] = False
         super().__init__(node_name, **kwargs)
-        self.depthclip = DepthClipBinding(self)
+        self.depthclip = DepthClipBinding(self, command_line(arguments, kwargs))
         try:
             self.depthclip.declare()
             self.depthclip.configure()

@@ -33,9 +33,12 @@ from rclpy.exceptions import InvalidParameterTypeException, ParameterUninitializ
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 
-from depthclip_ros.core.config import (DepthClipConfig, ENGINE_PARAMETERS, MAX_CAMERAS,
-                                       NODE_PARAMETERS, NodeSettings, ParamSpec, SPECS,
-                                       validate_camera_names, validate_frame_id)
+from depthclip_ros.core.config import (DepthClipConfig, ENGINE_PARAMETERS, flatten_parameters,
+                                       known_parameter_names, MAX_CAMERAS, NODE_PARAMETERS,
+                                       NodeSettings, ParamSpec, SPECS, unknown_parameter_text,
+                                       unknown_parameters, validate_camera_names,
+                                       validate_frame_id)
+from depthclip_ros.core.files import load_yaml, short
 
 #: The read-only list of camera names; empty: one camera with un-namespaced topics.
 CAMERAS_PARAMETER = 'cameras'
@@ -132,7 +135,12 @@ def declare_parameter(node: Node, name: str, default: Any,
         return _declare_empty_string_array(node, name, descriptor)
     doubles = (ParameterType.PARAMETER_DOUBLE, ParameterType.PARAMETER_DOUBLE_ARRAY)
     try:
-        return plain_value(node.declare_parameter(name, default, descriptor).value)
+        declared = node.declare_parameter(name, default, descriptor)
+        if declared.type_ == Parameter.Type.NOT_SET:
+            raise StartupError(unset_text(name, default))
+        return plain_value(declared.value)
+    except StartupError:
+        raise
     except InvalidParameterTypeException:
         if descriptor.type not in doubles:
             raise StartupError(f'parameter {name} must be of type '
@@ -150,6 +158,8 @@ def declare_parameter(node: Node, name: str, default: Any,
         raise StartupError(f'parameter {name}: {error}') from None
     if not result.successful:
         raise StartupError(f'invalid parameter: {result.reason}')
+    if node.get_parameter_or(name).type_ == Parameter.Type.NOT_SET:
+        raise StartupError(unset_text(name, default))
     return plain_value(node.get_parameter(name).value)
 
 
@@ -177,6 +187,15 @@ def _declare_empty_string_array(node: Node, name: str,
         raise StartupError(f'parameter {name}: {error}') from None
 
 
+def unset_text(name: str, default: Any) -> str:
+    """Return why a parameter given without a value (``[]``, ``~``) cannot start the node."""
+    empty = isinstance(default, (list, tuple))
+    return (f'parameter {name} has no value: ' + (
+        'an empty list [] has no type in a ROS 2 parameter file (and this list must not be '
+        'empty): list its elements, or leave it out for the default' if empty else
+        'give one, or leave it out for the default') + f' ({short(default)})')
+
+
 @dataclass
 class Changes:
     """A set of parameter changes, sorted by what they change."""
@@ -191,6 +210,69 @@ class Changes:
     def names(self) -> List[str]:
         """Return every changed parameter name, sorted."""
         return sorted({**self.engine, **self.node, **self.frame_ids})
+
+
+def override_names(arguments: Sequence[str], sections: Sequence[str]) -> List[Tuple[str, str]]:
+    """
+    Return ``(source, name)`` of every parameter a command line's ROS arguments set.
+
+    ``-p name:=value`` / ``--param`` give ``('-p', name)``; ``--params-file FILE`` gives
+    ``('parameter file FILE', name)`` for each name in its ``sections`` (``/**``, the node's
+    name, ...). A file that cannot be read here is skipped (rcl has read or refused it).
+    """
+    found: List[Tuple[str, str]] = []
+    inside = False
+    i = 0
+    while i < len(arguments):
+        item = arguments[i]
+        value = arguments[i + 1] if i + 1 < len(arguments) else None
+        if item == '--ros-args':
+            inside = True
+        elif item == '--':
+            inside = False
+        elif inside and item in ('-p', '--param') and value is not None:
+            found.append(('-p', value.split(':=', 1)[0]))
+            i += 1
+        elif inside and item == '--params-file' and value is not None:
+            found += [(f'parameter file {value}', name) for name in _file_names(value, sections)]
+            i += 1
+        i += 1
+    return found
+
+
+def _file_names(path: str, sections: Sequence[str]) -> List[str]:
+    try:
+        document = load_yaml(path, f'parameter file {path}')
+    except (ValueError, UnicodeDecodeError):
+        return []
+    names: List[str] = []
+    if isinstance(document, dict):
+        for section in sections:
+            body = document.get(section)
+            if isinstance(body, dict) and isinstance(body.get('ros__parameters'), dict):
+                names += list(flatten_parameters(body['ros__parameters']))
+    return names
+
+
+def unknown_override_warnings(node: Node, arguments: Sequence[str]) -> List[str]:
+    """
+    Return one warning per parameter the command line sets that the node does not have.
+
+    Only names under the node's own namespaces (``temporal.alpah``) or close to one of its
+    parameters count (:func:`~depthclip_ros.core.config.unknown_parameters`); the warning
+    names the file (or ``-p``), the name and the closest parameter. Call after declaring.
+    """
+    declared = sorted(set(node.list_parameters([], 0).names) | set(known_parameter_names()))
+    fqn = node.get_fully_qualified_name()
+    sections = ['/**', '**', node.get_name(), '/' + node.get_name(), fqn, fqn.lstrip('/')]
+    warnings = []
+    pairs = override_names(list(arguments), list(dict.fromkeys(sections)))
+    unknown = set(unknown_parameters([name for _, name in pairs], declared))
+    for source, name in dict.fromkeys(pairs):
+        if name in unknown:
+            warnings.append(f'{source}: {unknown_parameter_text(name, declared, False)}: '
+                            'ignored')
+    return warnings
 
 
 class NodeParameters:

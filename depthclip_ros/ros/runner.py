@@ -103,6 +103,10 @@ def run_node(factory: Callable[[], object], name: str, args: Optional[List[str]]
     from depthclip_ros.ros.executor import CallbackThreads
 
     trim = steady_memory()
+    problem = params_file_problem(sys.argv if args is None else args)
+    if problem:
+        rclpy.logging.get_logger(name).fatal(f'cannot start: {problem}')
+        return 1
     profile = apply_profile()  # before Fast DDS starts: it reads its profiles once
     try:
         rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
@@ -137,7 +141,7 @@ def run_node(factory: Callable[[], object], name: str, args: Optional[List[str]]
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     except fatal as error:
-        rclpy.logging.get_logger(name).fatal(str(error))
+        rclpy.logging.get_logger(name).fatal(one_line(error, 2000))  # one line, bounded
         code = 1
     finally:
         for sig in previous:
@@ -152,6 +156,37 @@ def run_node(factory: Callable[[], object], name: str, args: Optional[List[str]]
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     return code
+
+
+def params_file_problem(arguments: Sequence[str]) -> Optional[str]:
+    """
+    Check the ``--params-file`` files of a command line before rcl reads them.
+
+    rcl would block on a FIFO and take minutes over 100,000 levels of nesting: every file
+    must be a regular file, and one of up to ``MAX_YAML_BYTES`` (parameter files have a few
+    KiB) must parse within the nesting and alias-expansion limits of
+    :func:`~depthclip_ros.core.files.load_yaml`. Larger files are left to rcl.
+
+    :return: the first problem, one line naming the file, or None
+    """
+    from depthclip_ros.core.files import check_regular_file, load_yaml, MAX_YAML_BYTES
+    inside = False
+    for i, item in enumerate(arguments):
+        if item == '--ros-args':
+            inside = True
+        elif item == '--':
+            inside = False
+        elif inside and item == '--params-file' and i + 1 < len(arguments):
+            path = arguments[i + 1]
+            where = f'--params-file {path}'
+            try:
+                if check_regular_file(path, where).st_size <= MAX_YAML_BYTES:
+                    load_yaml(path, where)
+            except ValueError as error:
+                return one_line(error)
+            except UnicodeDecodeError:
+                return f'{where} is not a text (YAML) parameter file'
+    return None
 
 
 def _install(handler) -> dict:
@@ -177,11 +212,17 @@ def _guarded(start: Callable[[], int]) -> int:
             signal.signal(sig, handler)
 
 
+def _argv(args: Optional[List[str]]) -> List[str]:
+    """Return the command line ``rclpy.init`` reads: ``args``, or the process's."""
+    return list(sys.argv if args is None else args)
+
+
 def depthclip_node(args: Optional[List[str]] = None) -> int:
     """Run ``depthclip_node`` until Ctrl-C or SIGTERM; return the exit code."""
     def start():
         from depthclip_ros.ros.node import DepthClipNode, ModelLoadError, NODE_NAME, StartupError
-        return run_node(DepthClipNode, NODE_NAME, args, (ModelLoadError, StartupError))
+        return run_node(lambda: DepthClipNode(arguments=_argv(args)), NODE_NAME, args,
+                        (ModelLoadError, StartupError))
     return _guarded(start)
 
 
@@ -190,7 +231,7 @@ def depthclip_lifecycle_node(args: Optional[List[str]] = None) -> int:
     def start():
         from depthclip_ros.ros.lifecycle_node import DepthClipLifecycleNode
         from depthclip_ros.ros.node import ModelLoadError, NODE_NAME, StartupError
-        return run_node(DepthClipLifecycleNode, NODE_NAME, args,
+        return run_node(lambda: DepthClipLifecycleNode(arguments=_argv(args)), NODE_NAME, args,
                         (ModelLoadError, StartupError))
     return _guarded(start)
 

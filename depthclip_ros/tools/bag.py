@@ -44,13 +44,19 @@ Frames are predicted in batches; the messages of a batch window are written in t
 order once the batch is done, so the output is ordered. On Ctrl-C (``KeyboardInterrupt``)
 the frames finished so far and every message before them stay in the output, the writer is
 closed (metadata written) and the output is a valid, shorter bag. An existing OUT is never
-overwritten.
+overwritten; the bag is written under a temporary name next to OUT and renamed when done, so
+a run that fails leaves nothing in the way of the next. A message of an image or
+camera_info topic that cannot be read (truncated, or of another type) or decoded is skipped
+with a warning naming the topic, its index and the reason; every good frame comes out and
+the summary counts the skipped ones.
 """
 
 import argparse
 from dataclasses import dataclass, field
 import os
+import shutil
 import sys
+import tempfile
 import time
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
@@ -60,6 +66,7 @@ from depthclip_ros.core.config import NodeSettings
 from depthclip_ros.core.filters import CameraFilters
 from depthclip_ros.core.outputs import (camera_info_fields, CameraModel, choose_intrinsics,
                                         compute_outputs, FrameOutputs, scaled_sizes)
+from depthclip_ros.core.text import one_line
 from depthclip_ros.tools.common import (add_config_args, int_at_least, load_settings,
                                         offline_unless_hub_reachable)
 from depthclip_ros.tools.rosbag_io import (bag_storage, CAMERA_INFO, CLOUD, decode_image_msg,
@@ -82,7 +89,10 @@ class BagResult:
     storage: str
     image_topics: List[str]
     frames: int = 0
+    #: Messages of the image and camera_info topics that could not be read or decoded (their
+    #: originals are copied; the image ones have no outputs), in all and by topic.
     skipped: int = 0
+    skipped_by_topic: Dict[str, int] = field(default_factory=dict)
     messages: int = 0
     interrupted: bool = False
     seconds: float = 0.0
@@ -237,6 +247,33 @@ def _copy_connection(writer, conn, typestore, added: Dict[Tuple, Any]):
     return out
 
 
+#: Warning lines per topic about skipped messages (the rest are counted in the summary).
+MAX_SKIP_WARNINGS = 10
+
+
+def _skip(result: BagResult, topic: str, index: int, error: BaseException,
+          what: str = 'frame') -> None:
+    """Count a message that cannot be read or decoded, and warn about the first ones."""
+    result.skipped += 1
+    count = result.skipped_by_topic[topic] = result.skipped_by_topic.get(topic, 0) + 1
+    if count <= MAX_SKIP_WARNINGS:
+        more = ' (further ones are only counted)' if count == MAX_SKIP_WARNINGS else ''
+        print(f'warning: {topic} message {index} skipped, the {what} cannot be read: '
+              f'{one_line(error, 200)}{more}', file=sys.stderr)
+
+
+def _read(typestore, raw, msgtype: str):
+    """Deserialize a message; any failure (truncated, another type) becomes ValueError."""
+    try:
+        return typestore.deserialize_cdr(raw, msgtype)
+    except Exception as error:  # noqa: B902 - rosbags' SerdeError, struct/index errors
+        raise _Unreadable(f'not a valid {msgtype} ({one_line(error, 150)})') from None
+
+
+class _Unreadable(ValueError):
+    """A message that does not deserialize as its connection's type."""
+
+
 def process_bag(in_path: str, out_path: str, engine, image_topics: Optional[Sequence[str]] = None,
                 batch: int = 4, storage: Optional[str] = None,
                 settings: Optional[NodeSettings] = None, progress: bool = True) -> BagResult:
@@ -255,6 +292,12 @@ def process_bag(in_path: str, out_path: str, engine, image_topics: Optional[Sequ
     :return: what was written; ``interrupted`` when a KeyboardInterrupt stopped it (the
         output is then a valid bag with the frames finished before it)
     :raises ValueError: bad arguments, unreadable input, existing output
+
+    A message of an image or camera_info topic that cannot be deserialized (truncated, or
+    of another type) or decoded is skipped, counted (:attr:`BagResult.skipped`) and warned
+    about naming the topic, its index on the topic and the reason; every other frame comes
+    out. The bag is written under a temporary name next to ``out_path`` and renamed at the
+    end: a run that fails leaves nothing at ``out_path``.
     """
     from tqdm import tqdm
 
@@ -282,14 +325,25 @@ def process_bag(in_path: str, out_path: str, engine, image_topics: Optional[Sequ
         for conn in reader.connections:  # the first camera_info serves earlier frames too
             if conn.id in info_conns and info_conns[conn.id] not in last_info:
                 for _, _, raw in reader.messages(connections=[conn]):
-                    last_info[info_conns[conn.id]] = typestore.deserialize_cdr(raw, CAMERA_INFO)
-                    break
+                    try:
+                        last_info[info_conns[conn.id]] = _read(typestore, raw, CAMERA_INFO)
+                        break
+                    except ValueError:
+                        continue  # warned about in the main pass
         total = sum(c.msgcount for c in reader.connections if c.topic in selected)
 
-        writer = writer_cls(out_path, version=9,
+        staging = tempfile.mkdtemp(prefix='.depthclip-bag-',
+                                   dir=os.path.dirname(os.path.abspath(out_path)))
+        staged = os.path.join(staging, os.path.basename(os.path.abspath(out_path)))
+        writer = writer_cls(staged, version=9,
                             storage_plugin=getattr(storage_plugin, storage.upper()))
-        writer.open()
+        try:
+            writer.open()
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
         start = time.perf_counter()
+        done = False
         try:
             added: Dict[Tuple, Any] = {}
             out_conn = {c.id: _copy_connection(writer, c, typestore, added)
@@ -311,23 +365,22 @@ def process_bag(in_path: str, out_path: str, engine, image_topics: Optional[Sequ
             pending: List[Tuple[int, int, Any, bytes]] = []
             frames: List[_Frame] = []
             filters = {topic: CameraFilters() for topic in selected}
-            warned = set()
+            indices: Dict[str, int] = {}
             try:
                 for conn, timestamp, raw in reader.messages():
+                    index = indices[conn.topic] = indices.get(conn.topic, -1) + 1
                     if conn.id in info_conns:
-                        last_info[info_conns[conn.id]] = \
-                            typestore.deserialize_cdr(raw, CAMERA_INFO)
-                    if conn.topic in derived:
-                        msg = typestore.deserialize_cdr(raw, conn.msgtype)
                         try:
+                            last_info[info_conns[conn.id]] = _read(typestore, raw, CAMERA_INFO)
+                        except ValueError as error:
+                            _skip(result, conn.topic, index, error, 'camera_info')
+                    if conn.topic in derived:
+                        try:
+                            msg = _read(typestore, raw, conn.msgtype)
                             rgb = decode_image_msg(msg, conn.msgtype)
                         except ValueError as error:
-                            result.skipped += 1
+                            _skip(result, conn.topic, index, error)
                             bar.update(1)
-                            if conn.topic not in warned:
-                                warned.add(conn.topic)
-                                print(f'warning: skipping frames of {conn.topic} that cannot '
-                                      f'be decoded: {error}', file=sys.stderr)
                         else:
                             frames.append(_Frame(timestamp, conn.topic, msg.header, rgb))
                     entry = (timestamp, len(pending), out_conn[conn.id], raw)
@@ -349,8 +402,14 @@ def process_bag(in_path: str, out_path: str, engine, image_topics: Optional[Sequ
                 result.interrupted = True
             finally:
                 bar.close()
+            done = True
         finally:
-            writer.close()
+            try:
+                writer.close()
+                if done:  # complete (or interrupted and valid): put it in place
+                    os.rename(staged, out_path)
+            finally:
+                shutil.rmtree(staging, ignore_errors=True)
             result.seconds = time.perf_counter() - start
             result.counts = {c.topic: writer.counts.get(c.id, 0) for c in writer.connections}
     finally:
@@ -364,8 +423,12 @@ def _flush(engine, factory: _MessageFactory, frames: List[_Frame], pending: List
     """Predict a batch, then write its window of messages and the outputs in time order."""
     state = engine.state
     images = [f.rgb for f in frames]
-    steps = [filters[f.topic].step(stamp_ns(f.header) or f.timestamp, settings)
-             for f in frames]
+    steps = []
+    for f in frames:
+        info = last_info.get(namespaces[f.topic])
+        steps.append(filters[f.topic].step(stamp_ns(f.header) or f.timestamp, settings,
+                                           f.rgb.shape[:2],
+                                           tuple(info.k) if info is not None else None))
     predictions = engine.predict(images, scaled_sizes(images, settings.output_scale),
                                  state=state, steps=steps)
     out = list(pending)
@@ -428,8 +491,9 @@ def run_bag(args: argparse.Namespace) -> int:
     print(f'{result.frames} frames of {", ".join(result.image_topics)} in '
           f'{result.seconds:.1f} s ({rate:.2f} frames/s); {result.messages} messages')
     if result.skipped:
-        print(f'warning: {result.skipped} frame(s) could not be decoded and have no depth',
-              file=sys.stderr)
+        by_topic = ', '.join(f'{n} on {t}' for t, n in sorted(result.skipped_by_topic.items()))
+        print(f'warning: skipped {result.skipped} message(s) that could not be read or decoded '
+              f'({by_topic}): copied as they are, no depth for them', file=sys.stderr)
     if result.interrupted:
         print(f'interrupted: {result.output} is a valid {result.storage} bag with the '
               f'{result.frames} frames finished before the interrupt (and every message '

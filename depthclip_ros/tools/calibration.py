@@ -59,7 +59,6 @@ import tempfile
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
-import yaml
 
 from depthclip_ros.tools.common import (add_config_args, int_at_least, load_settings, number_in,
                                         offline_unless_hub_reachable, params_path)
@@ -175,13 +174,13 @@ def write_calibrated_params(path: str, depth_scale: float, base: Optional[str] =
     :raises ValueError: unreadable base file, a bad override or an invalid result
     """
     from depthclip_ros.core.config import DepthClipConfig, load_config, parse_override
+    from depthclip_ros.core.files import load_yaml
     document: Dict[str, Any] = {}
     if base is not None:
         try:
-            with open(base, encoding='utf-8') as f:
-                document = yaml.safe_load(f) or {}
-        except (OSError, yaml.YAMLError) as error:
-            raise ValueError(f'cannot read parameter file {base}: {error}') from None
+            document = load_yaml(base, f'parameter file {base}') or {}
+        except UnicodeDecodeError:
+            raise ValueError(f'parameter file {base} is not a text (YAML) file') from None
         if not isinstance(document, dict):
             raise ValueError(f'parameter file {base} must map node names to ros__parameters')
     key = '/**' if '/**' in document or '**' not in document else '**'

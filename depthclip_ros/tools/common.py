@@ -66,12 +66,14 @@ def params_path(args: argparse.Namespace) -> str:
         not a ROS 2 parameter file
     """
     from depthclip_ros.core.config import default_params_file, load_params_file
+    from depthclip_ros.core.files import check_regular_file
     path = getattr(args, 'params', None)
     if not path:
         return default_params_file()
-    if not os.path.isfile(path):
-        what = 'is a directory' if os.path.isdir(path) else 'does not exist'
-        raise ValueError(f'--params {path} {what}; give a ROS 2 parameter file')
+    try:
+        check_regular_file(path, f'--params {path}')
+    except ValueError as error:
+        raise ValueError(f'{error}; give a ROS 2 parameter file') from None
     try:
         load_params_file(path)
     except UnicodeDecodeError:

@@ -30,6 +30,8 @@ from typing import Any, Dict, Iterable, Mapping, Optional, Tuple
 
 import yaml
 
+from depthclip_ros.core.files import short
+
 #: Node parameters that have no entry in the default parameter file, with their defaults.
 EXTRA_NODE_DEFAULTS: Dict[str, Any] = {'cameras': []}
 
@@ -91,13 +93,15 @@ def reference_values(params: Optional[str] = None) -> Dict[str, Any]:
 
     :raises ValueError: the parameter file cannot be read
     """
-    from depthclip_ros.core.config import (default_params_file, DepthClipConfig, load_params_file,
-                                           NodeSettings)
+    from depthclip_ros.core.config import (check_file_names, default_params_file,
+                                           DepthClipConfig, load_params_file, NodeSettings)
     values: Dict[str, Any] = {**DepthClipConfig().to_flat(), **NodeSettings().to_flat(),
                               **EXTRA_NODE_DEFAULTS}
     values.update(load_params_file(default_params_file()))
     if params:
-        values.update(load_params_file(params))
+        from_file = load_params_file(params)
+        check_file_names(from_file, params)
+        values.update(from_file)
     return values
 
 
@@ -153,20 +157,21 @@ def node_overrides(items: Iterable[str], reference: Mapping[str, Any],
     :return: dotted name -> value in its ROS 2 type
     :raises ValueError: one line naming the option, the parameter and the problem
     """
-    from depthclip_ros.core.config import DepthClipConfig, engine_parameter_names
+    from depthclip_ros.core.config import (DepthClipConfig, engine_parameter_names,
+                                           unknown_parameter_text)
     values: Dict[str, Any] = {}
     for item in items:
         try:
             name, value = parse_node_override(item)
         except ValueError as error:
-            raise ValueError(f'{option} {item!r}: {error}') from None
+            raise ValueError(f'{option} {short(item)}: {error}') from None
         if name not in reference:
-            raise ValueError(f'{option} {item!r}: unknown parameter {name!r}; known: '
-                             f'{", ".join(sorted(reference))}')
+            raise ValueError(f'{option} {short(item)}: '
+                             f'{unknown_parameter_text(name, reference)}')
         like = reference[name]
         if not _fits(value, like):
-            raise ValueError(f'{option} {item!r}: {name} must be {_type_name(like)}, got '
-                             f'{value!r}')
+            raise ValueError(f'{option} {short(item)}: {name} must be {_type_name(like)}, got '
+                             f'{short(value)}')
         values[name] = ros_typed(value, like)
     engine_names = set(engine_parameter_names())
     engine = {k: v for k, v in dict(reference, **values).items() if k in engine_names}

@@ -88,7 +88,7 @@ def run_predict(args: argparse.Namespace) -> int:
         chunk = paths[start:start + args.batch]
         images = [read_rgb(path) for path in chunk]
         state = engine.state
-        steps = [filters.step(None, settings) for _ in images]
+        steps = [filters.step(None, settings, rgb.shape[:2]) for rgb in images]
         for path, image, prediction in zip(chunk, images,
                                            engine.predict(images, state=state, steps=steps)):
             height, width = prediction.depth.shape

@@ -82,12 +82,12 @@ def bag_storage(path: str) -> str:
     """Return the storage format of a bag: ``sqlite3`` or ``mcap``."""
     if os.path.isfile(path):
         return 'mcap' if path.endswith('.mcap') else 'sqlite3'
-    import yaml
+    from depthclip_ros.core.files import load_yaml
+    metadata = os.path.join(path, 'metadata.yaml')
     try:
-        with open(os.path.join(path, 'metadata.yaml'), encoding='utf-8') as f:
-            info = yaml.safe_load(f)['rosbag2_bagfile_information']
+        info = load_yaml(metadata, metadata)['rosbag2_bagfile_information']
         return str(info['storage_identifier'])
-    except (OSError, KeyError, TypeError, yaml.YAMLError):
+    except (ValueError, KeyError, TypeError):
         names = os.listdir(path)
         return 'mcap' if any(n.endswith('.mcap') for n in names) else 'sqlite3'
 
