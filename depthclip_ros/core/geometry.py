@@ -409,9 +409,11 @@ def camera_geometry(width: int, height: int, k: Sequence[float], d: Sequence[flo
                  f'{distortion_model})'
         return ImageGeometry(new, rect, 'plumb_bob', ZERO_DISTORTION, IDENTITY_3X3, tail,
                              origin, text)
-    if d_problem and all(math.isfinite(v) for v in d):
-        # Unrectifiable but finite D: say truthfully that the depth is distorted.
-        return ImageGeometry(intr, None, distortion_model, d, rotation, (0.0, 0.0, 0.0),
+    if d_problem:
+        # Not rectified: K; a finite D is passed on (the depth is in the distorted image).
+        finite = all(math.isfinite(v) for v in d)
+        return ImageGeometry(intr, None, distortion_model if finite else 'plumb_bob',
+                             d if finite else ZERO_DISTORTION, rotation, (0.0, 0.0, 0.0),
                              'camera_info K (not rectified)', text)
     if target is not None and target.k() != intr.k():
         return ImageGeometry(target, None, 'plumb_bob', ZERO_DISTORTION, IDENTITY_3X3, tail,
