@@ -30,8 +30,7 @@ import numpy as np
 import pytest
 
 from depthclip_ros.core.config import NodeSettings, output_divisor
-from depthclip_ros.core.geometry import (camera_geometry, Intrinsics, Rectification,
-                                         RectifyMaps)
+from depthclip_ros.core.geometry import camera_geometry, Intrinsics, RectifyMaps
 from depthclip_ros.core.outputs import (camera_info_fields, CameraModel, choose_intrinsics,
                                         compute_outputs, output_factor, output_size)
 from depthclip_ros.core.scheduler import Frame, Scheduler
@@ -52,14 +51,14 @@ def _matrix(values, rows=3):
 
 
 def _line_image(start, end):
-    """An ideal (rectified, intrinsics P) image of one straight white line on black."""
+    """Draw one straight white line on black: the ideal (rectified, intrinsics P) image."""
     image = np.zeros((H, W, 3), np.uint8)
     cv2.line(image, start, end, (255, 255, 255), 3, cv2.LINE_AA)
     return image
 
 
 def _distort(ideal, model, d):
-    """What the distorted camera (K, D) sees of the scene whose pinhole image is ``ideal``."""
+    """Return what the distorted camera (K, D) sees of the scene imaged ``ideal`` by P."""
     u, v = np.meshgrid(np.arange(W, dtype=np.float64), np.arange(H, dtype=np.float64))
     points = np.stack([u.ravel(), v.ravel()], axis=1).reshape(-1, 1, 2)
     k, p = _matrix(K), _matrix(P)[:, :3]

@@ -248,7 +248,7 @@ PARAMETERS: Tuple[ParamSpec, ...] = (
     _node('camera.rectify', 'true: rectify a distorted input (plumb_bob, rational_polynomial, '
           'equidistant) into its P before inference and publish depth/camera_info with D = 0 '
           'and K = P; an already rectified input (D = 0) uses P. false: the image as it is, '
-          'K and D copied, P = [K|0]'),
+          'K and D copied, P = K with a zero fourth column'),
     _node('depth.min_confidence', 'depth/image pixels with lower confidence are NaN (REP 118 '
           'invalid; the cloud and colorized depth follow); 0: off, every pixel valid', False,
           0.0, 1.0),

@@ -239,7 +239,7 @@ class Rectification:
     model: str
 
     def maps(self) -> Tuple[np.ndarray, np.ndarray]:
-        """Return the ``cv2.remap`` maps (fixed point) from the rectified to this image."""
+        """Compute the ``cv2.remap`` maps (fixed point) from the rectified to this image."""
         k = np.array(self.k, dtype=np.float64).reshape(3, 3)
         r = np.array(self.r, dtype=np.float64).reshape(3, 3)
         new_k = np.array(self.new_k, dtype=np.float64).reshape(3, 3)
@@ -340,8 +340,8 @@ def _rotation(r: Tuple[float, ...]) -> Tuple[Tuple[float, ...], Optional[str]]:
     return r, None
 
 
-def _projection(p: Tuple[float, ...], k: Intrinsics) -> Tuple[Optional[Intrinsics],
-                                                               Optional[str]]:
+def _projection(p: Tuple[float, ...],
+                k: Intrinsics) -> Tuple[Optional[Intrinsics], Optional[str]]:
     """Return P's intrinsics (None when absent, all zero or unusable) and what was wrong."""
     if not p or all(v == 0.0 for v in p):
         return None, None
@@ -350,7 +350,7 @@ def _projection(p: Tuple[float, ...], k: Intrinsics) -> Tuple[Optional[Intrinsic
     if not all(math.isfinite(v) for v in p):
         return None, f'P holds non-finite values {list(p)}'
     if p[8:11] != (0.0, 0.0, 1.0):
-        return None, f'P\'s third row must be [0, 0, 1, t], got {list(p[8:12])}'
+        return None, f'the third row of P must be [0, 0, 1, t], got {list(p[8:12])}'
     try:
         intr = Intrinsics(fx=p[0], fy=p[5], cx=p[2], cy=p[6], width=k.width, height=k.height)
     except ValueError as error:
