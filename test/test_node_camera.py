@@ -27,6 +27,7 @@ stamp of its own, which the core tests of the scheduler cover.
 import math
 from types import SimpleNamespace
 
+from diagnostic_msgs.msg import DiagnosticArray
 import numpy as np
 import pytest
 from rclpy.parameter import Parameter
@@ -281,6 +282,7 @@ def test_depth_is_nan_below_the_confidence(system, restore):
 
 def test_no_camera_info_in_time_falls_back_once_and_says_so(context, small_overrides):
     node, probe, spinners = _start(context, small_overrides, NS + '_late')
+    probe.subscribe('/diagnostics', DiagnosticArray)
     try:
         result = node.set_parameters([Parameter('camera.info_timeout', value=0.5)])[0]
         assert result.successful, result.reason
@@ -294,5 +296,16 @@ def test_no_camera_info_in_time_falls_back_once_and_says_so(context, small_overr
         assert len(lines) == 1, lines
         probe.publish_until_output(lambda p: p.publish_rgb(rgb), ('depth/camera_info',))
         assert node.stats['camera_info_timeouts'] == 1
+
+        def fov_in_diagnostics():
+            for array in probe.received('/diagnostics'):
+                for status in array.status:
+                    values = {kv.key: kv.value for kv in status.values}
+                    if status.name.startswith(NS + '_late/') and values.get(
+                            'camera_info timeouts') == '1' and 'no camera_info within' in \
+                            values.get('intrinsics from', ''):
+                        return True
+            return False
+        wait_until(fov_in_diagnostics, what='the FoV intrinsics in /diagnostics')
     finally:
         _stop(node, probe, spinners)
