@@ -239,7 +239,7 @@ class Rectification:
     model: str
 
     def maps(self) -> Tuple[np.ndarray, np.ndarray]:
-        """Compute the ``cv2.remap`` maps (fixed point) from the rectified to this image."""
+        """Compute the fixed-point ``cv2.remap`` maps from the rectified image to this one."""
         k = np.array(self.k, dtype=np.float64).reshape(3, 3)
         r = np.array(self.r, dtype=np.float64).reshape(3, 3)
         new_k = np.array(self.new_k, dtype=np.float64).reshape(3, 3)
