@@ -357,3 +357,20 @@ def test_frames_pair_with_the_camera_info_of_their_stamp():
     scheduler.offer_info(camera, 'model-8', 8)
     (_, frame), = scheduler.take_batch(info_timeout=lambda: 3600.0)
     assert frame.camera == 'model-8'
+
+
+def test_a_camera_info_with_every_tenth_image_only_makes_one_frame_wait():
+    clock = Clock()
+    scheduler = Scheduler([''], lambda level, text: None, clock=clock)
+    camera = scheduler.cameras[0]
+    for stamp in range(1, 31):
+        scheduler.offer(camera, _frame(stamp, clock.now))
+        if stamp % 10 == 1:
+            scheduler.offer_info(camera, f'model-{stamp}', stamp)
+        if stamp == 2:  # the second frame cannot know yet: it waits for its own, once
+            clock.now += 2.0
+        thread, result = _take_in_thread(scheduler, 2.0)
+        thread.join(30.0)
+        assert not thread.is_alive(), f'frame {stamp} waits'
+        (_, frame), = result['batch']
+        assert frame.camera == f'model-{stamp - (stamp - 1) % 10}'

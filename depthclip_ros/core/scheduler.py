@@ -298,6 +298,21 @@ class Scheduler:
             for camera, kind, text in notes:
                 self.warn([camera], kind, text)
 
+    @staticmethod
+    def _pairs_by_stamp(camera: CameraState) -> bool:
+        """
+        Return whether ``camera`` sends a camera_info with the stamp of (nearly) every image.
+
+        It matched lately (and has not missed one since) and 90 % of the recent images up to
+        the newest camera_info have one of their stamp: a camera_info sent with every tenth
+        image only never makes frames wait.
+        """
+        if not camera.info_paired or camera.latest_info_stamp is None:
+            return False
+        stamps = [s for s in camera.recent_stamps if s <= camera.latest_info_stamp]
+        matched = sum(1 for s in stamps if s in camera.infos)
+        return bool(stamps) and matched >= 0.9 * len(stamps)
+
     def _info_due(self, camera: CameraState, frame: Frame, now: float, timeout: float,
                   notes: List[Tuple[CameraState, str, str]]) -> Optional[float]:
         """Return when ``frame`` stops waiting for a camera_info, or None: it is ready."""
@@ -306,7 +321,8 @@ class Scheduler:
         if not camera.info_seen:
             if not frame.info_expected or camera.info_timed_out:
                 return None
-        elif not camera.info_paired or (camera.latest_info_stamp or 0) > frame.stamp_ns:
+        elif not self._pairs_by_stamp(camera) or \
+                (camera.latest_info_stamp or 0) > frame.stamp_ns:
             return None
         if camera.info_wait_since is None:
             camera.info_wait_since = frame.received
