@@ -265,10 +265,25 @@ PARAMETERS: Tuple[ParamSpec, ...] = (
               False, 0.0, 1.0),
     _node('input_transport', 'raw: subscribe image (sensor_msgs/Image); compressed: '
           'image/compressed (sensor_msgs/CompressedImage, jpeg or png)', choices=TRANSPORTS),
-    _node('output_scale', 'Output resolution relative to the input image', False, 0.0, 1.0,
-          min_exclusive=True),
-    _node('camera.fov_deg', 'Horizontal field of view (deg) used while no valid camera_info '
-          'has arrived', False, 1.0, 179.0),
+    _node('output_scale', 'Output resolution relative to the input image: 1/N (1, 0.5, '
+          '0.3333, 0.25, 0.2, ...; other values are refused), so that the depth size divides '
+          'the input size exactly on both axes (rtabmap pairs depth with RGB by an integer '
+          'factor). When N does not divide both sides of an image, the nearest larger 1/N '
+          'that does is used (logged)', False, 0.0, 1.0, min_exclusive=True),
+    _node('camera.fov_deg', 'Horizontal field of view (deg) used when no valid camera_info '
+          'is there: nobody publishes one, or none came within camera.info_timeout', False,
+          1.0, 179.0),
+    _node('camera.info_timeout', 'While the camera_info topic has a publisher, seconds a frame '
+          'waits for the first camera_info (then camera.fov_deg intrinsics, said in the log '
+          'and diagnostics) or, when the camera stamps its camera_info like its images, for '
+          'the one of its own stamp (then the newest); 0: never wait', False, 0.0, 60.0),
+    _node('camera.rectify', 'true: rectify a distorted input (plumb_bob, rational_polynomial, '
+          'equidistant) into its P before inference and publish depth/camera_info with D = 0 '
+          'and K = P; an already rectified input (D = 0) uses P. false: the image as it is, '
+          'K and D copied, P = K with a zero fourth column'),
+    _node('depth.min_confidence', 'depth/image pixels with lower confidence are NaN (REP 118 '
+          'invalid; the cloud and colorized depth follow); 0: off, every pixel valid', False,
+          0.0, 1.0),
     _node('cloud.stride', 'One point per stride x stride depth pixels', False, 1, 64),
     _node('cloud.min_range', 'Points nearer than this (m) are invalid', False, 0.0, 1000.0),
     _node('cloud.max_range', 'Points farther than this (m) are invalid', False, 0.0, 1000.0),
@@ -503,6 +518,9 @@ class NodeSettings(_Flat):
     input_transport: str = 'raw'
     output_scale: float = 1.0
     camera_fov_deg: float = 60.0
+    camera_info_timeout: float = 2.0
+    camera_rectify: bool = True
+    depth_min_confidence: float = 0.0
     cloud_stride: int = 4
     cloud_min_range: float = 0.1
     cloud_max_range: float = 10.0
@@ -562,6 +580,7 @@ class NodeSettings(_Flat):
         :raises ValueError: naming the parameter and the reason
         """
         check_ranges(self.to_flat())
+        output_divisor(self.output_scale)
         lo, hi = self.cloud_min_range, self.cloud_max_range
         if not lo < hi:
             raise ValueError(f'need 0 <= cloud.min_range < cloud.max_range, got {lo} and {hi}')
@@ -608,6 +627,24 @@ class ScaleSettings:
 #: NodeSettings field -> dotted parameter name.
 _NODE_FIELD_NAMES: Dict[str, str] = {spec.name.replace('.', '_'): spec.name
                                      for spec in NODE_PARAMETERS}
+
+
+def output_divisor(scale: float) -> int:
+    """
+    Return N for ``output_scale`` 1/N (within 0.1 %, so 0.333 is 1/3).
+
+    :raises ValueError: the scale is not 1/N for an integer N, naming the nearest ones
+    """
+    if not (math.isfinite(scale) and 0.0 < scale <= 1.0):
+        raise ValueError(f'output_scale must be in (0, 1], got {scale!r}')
+    n = max(1, int(round(1.0 / scale)))
+    if abs(scale * n - 1.0) <= 1e-3:
+        return n
+    low = max(1, int(math.floor(1.0 / scale)))
+    raise ValueError(
+        f'output_scale must be 1/N for an integer N (1, 0.5, 0.3333, 0.25, ...) so that the '
+        f'depth size divides the input size on both axes, got {scale:g}; nearest: '
+        f'{1.0 / low:.4g} (1/{low}) or {1.0 / (low + 1):.4g} (1/{low + 1})')
 
 
 def check_depth_bins(bins: Iterable[float], where: str = '') -> None:

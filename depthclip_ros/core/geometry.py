@@ -13,7 +13,12 @@
 # limitations under the License.
 
 """
-Camera geometry without ROS: pinhole intrinsics, depth back-projection and point clouds.
+Camera geometry without ROS: intrinsics, rectification, depth back-projection, point clouds.
+
+:func:`camera_geometry` reads a camera calibration (the K, D, R, P of a
+``sensor_msgs/CameraInfo``) and says which intrinsics an image has, whether it must be
+rectified first (:class:`Rectification`, maps cached by :class:`RectifyMaps`, as
+image_proc's rectify does) and what the ``camera_info`` of a depth image made from it says.
 
 Point clouds are NumPy structured arrays with ``float32`` fields ``x``, ``y``, ``z`` (metres,
 REP 103 optical frame: z forward, x right, y down) and optionally ``rgb``: a ``float32`` whose
@@ -29,6 +34,7 @@ import os
 import time
 from typing import Dict, List, Optional, Sequence, Tuple
 
+import cv2
 import numpy as np
 
 # sensor_msgs/PointField datatype constants.
@@ -204,6 +210,216 @@ class Intrinsics:
         return [self.fx, 0.0, self.cx, 0.0,
                 0.0, self.fy, self.cy, 0.0,
                 0.0, 0.0, 1.0, 0.0]
+
+
+#: Distortion models that can be rectified, and the lengths of D each may have.
+DISTORTION_MODELS: Dict[str, Tuple[int, ...]] = {
+    'plumb_bob': (4, 5, 8, 12, 14), 'rational_polynomial': (8, 12, 14), 'equidistant': (4,)}
+#: A P whose focal lengths differ from K's by more than this factor is refused.
+MAX_P_K_RATIO = 4.0
+IDENTITY_3X3 = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0)
+ZERO_DISTORTION = (0.0, 0.0, 0.0, 0.0, 0.0)
+
+
+@dataclass(frozen=True)
+class Rectification:
+    """
+    How to rectify a distorted ``width`` x ``height`` image: OpenCV's inputs.
+
+    ``k``, ``r`` and ``new_k`` are row-major 3x3 (``new_k``: the left 3x3 of P, the
+    intrinsics of the rectified image), ``d`` the distortion of ``model``.
+    """
+
+    k: Tuple[float, ...]
+    d: Tuple[float, ...]
+    r: Tuple[float, ...]
+    new_k: Tuple[float, ...]
+    width: int
+    height: int
+    model: str
+
+    def maps(self) -> Tuple[np.ndarray, np.ndarray]:
+        """Compute the fixed-point ``cv2.remap`` maps from the rectified image to this one."""
+        k = np.array(self.k, dtype=np.float64).reshape(3, 3)
+        r = np.array(self.r, dtype=np.float64).reshape(3, 3)
+        new_k = np.array(self.new_k, dtype=np.float64).reshape(3, 3)
+        d = np.array(self.d, dtype=np.float64)
+        size = (self.width, self.height)
+        if self.model == 'equidistant':
+            return cv2.fisheye.initUndistortRectifyMap(k, d[:4].reshape(4, 1), r, new_k, size,
+                                                       cv2.CV_16SC2)
+        return cv2.initUndistortRectifyMap(k, d, r, new_k, size, cv2.CV_16SC2)
+
+
+def rectify_image(image: np.ndarray, maps: Tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """Return ``image`` rectified with ``maps`` (bilinear; black outside the input)."""
+    return cv2.remap(image, maps[0], maps[1], cv2.INTER_LINEAR,
+                     borderMode=cv2.BORDER_CONSTANT)
+
+
+class RectifyMaps:
+    """One camera's rectification maps, computed again only when its calibration changes."""
+
+    def __init__(self):
+        self._key: Optional[Rectification] = None
+        self._maps: Optional[Tuple[np.ndarray, np.ndarray]] = None
+        #: How many times maps were computed (a new calibration or size).
+        self.computed = 0
+
+    def rectify(self, image: np.ndarray, rectification: Rectification) -> np.ndarray:
+        """Return ``image`` rectified by ``rectification`` (its size must be the image's)."""
+        if image.shape[:2] != (rectification.height, rectification.width):
+            raise ValueError(f'rectification is for {rectification.width}x'
+                             f'{rectification.height}, the image is {image.shape[1]}x'
+                             f'{image.shape[0]}')
+        if rectification != self._key:
+            self._maps = rectification.maps()
+            self._key = rectification
+            self.computed += 1
+        return rectify_image(image, self._maps)
+
+
+@dataclass(frozen=True)
+class ImageGeometry:
+    """
+    What a calibration means for one image (see :func:`camera_geometry`).
+
+    :param intrinsics: of the image the network sees (the rectified one when
+        ``rectification`` is set)
+    :param rectification: how to rectify the input first; None: use it as it is
+    :param distortion_model: for the ``camera_info`` of outputs made from that image
+    :param d: idem, the distortion (zero once rectified)
+    :param r: idem, the rectification rotation
+    :param p_tail: P's fourth column (stereo baseline terms) at the input size
+    :param origin: where the intrinsics come from, in words (diagnostics)
+    :param problem: what was wrong with D, R or P and is ignored (None: nothing)
+    """
+
+    intrinsics: Intrinsics
+    rectification: Optional[Rectification]
+    distortion_model: str
+    d: Tuple[float, ...]
+    r: Tuple[float, ...]
+    p_tail: Tuple[float, float, float]
+    origin: str
+    problem: Optional[str] = None
+
+
+def _floats(values: Sequence[float]) -> Tuple[float, ...]:
+    try:
+        return tuple(float(v) for v in values)
+    except (TypeError, ValueError):
+        raise ValueError(f'not a sequence of numbers: {values!r}') from None
+
+
+def _distortion(model: str, d: Tuple[float, ...]) -> Tuple[bool, Optional[str]]:
+    """Return (distorted, problem) for distortion ``d`` of ``model``."""
+    if not d or all(v == 0.0 for v in d):
+        return False, None
+    if not all(math.isfinite(v) for v in d):
+        return False, f'D holds non-finite values {list(d)}'
+    lengths = DISTORTION_MODELS.get(model)
+    if lengths is None:
+        return False, (f'distortion model {model!r} cannot be rectified (supported: '
+                       f'{", ".join(DISTORTION_MODELS)})')
+    if len(d) not in lengths:
+        return False, (f'{model} D must have {" or ".join(str(n) for n in lengths)} values, '
+                       f'got {len(d)}')
+    return True, None
+
+
+def _rotation(r: Tuple[float, ...]) -> Tuple[Tuple[float, ...], Optional[str]]:
+    """Return R (identity when absent or all zero) and what was wrong with it."""
+    if not r or all(v == 0.0 for v in r):
+        return IDENTITY_3X3, None
+    if len(r) != 9 or not all(math.isfinite(v) for v in r):
+        return IDENTITY_3X3, f'R must be 9 finite values, got {list(r)}'
+    m = np.array(r, dtype=np.float64).reshape(3, 3)
+    if not np.allclose(m @ m.T, np.eye(3), atol=1e-3):
+        return IDENTITY_3X3, f'R is not a rotation: {list(r)}'
+    return r, None
+
+
+def _projection(p: Tuple[float, ...],
+                k: Intrinsics) -> Tuple[Optional[Intrinsics], Optional[str]]:
+    """Return P's intrinsics (None when absent, all zero or unusable) and what was wrong."""
+    if not p or all(v == 0.0 for v in p):
+        return None, None
+    if len(p) != 12:
+        return None, f'P must have 12 values (row-major 3x4), got {len(p)}'
+    if not all(math.isfinite(v) for v in p):
+        return None, f'P holds non-finite values {list(p)}'
+    if p[8:11] != (0.0, 0.0, 1.0):
+        return None, f'the third row of P must be [0, 0, 1, t], got {list(p[8:12])}'
+    try:
+        intr = Intrinsics(fx=p[0], fy=p[5], cx=p[2], cy=p[6], width=k.width, height=k.height)
+    except ValueError as error:
+        return None, f'P is unusable ({error})'
+    ratios = (intr.fx / k.fx, intr.fy / k.fy)
+    inside = (-k.width <= intr.cx <= 2 * k.width) and (-k.height <= intr.cy <= 2 * k.height)
+    if not inside or any(not 1.0 / MAX_P_K_RATIO <= q <= MAX_P_K_RATIO for q in ratios):
+        return None, (f'P (fx {intr.fx:g}, fy {intr.fy:g}, cx {intr.cx:g}, cy {intr.cy:g}) '
+                      f'disagrees absurdly with K (fx {k.fx:g}, fy {k.fy:g}, cx {k.cx:g}, '
+                      f'cy {k.cy:g})')
+    return intr, None
+
+
+def camera_geometry(width: int, height: int, k: Sequence[float], d: Sequence[float] = (),
+                    r: Sequence[float] = (), p: Sequence[float] = (),
+                    distortion_model: str = '', rectify: bool = True) -> ImageGeometry:
+    """
+    Decide how to use a calibration (``CameraInfo`` K, D, R, P) for one image.
+
+    ``rectify`` true (the node's ``camera.rectify``): a distorted image (D not zero) is
+    rectified into P (into K when P is absent), so its intrinsics are P's and its outputs'
+    ``camera_info`` has D = 0, K = P, R = I; an undistorted image (D zero, an
+    ``image_rect``) has P's intrinsics (K's when P is absent or equals K). A D, R or P that
+    is invalid (non-finite, wrong length, unknown model, a P absurdly far from K) is
+    ignored, and ``problem`` says so. ``rectify`` false: K's intrinsics, D and R passed on.
+
+    :raises ValueError: K is unusable (the caller falls back to a field of view)
+    """
+    intr = Intrinsics.from_camera_info(k, width, height)
+    try:
+        d, r, p = _floats(d), _floats(r), _floats(p)
+    except ValueError as error:
+        return ImageGeometry(intr, None, 'plumb_bob', ZERO_DISTORTION, IDENTITY_3X3,
+                             (0.0, 0.0, 0.0), 'camera_info K', f'D, R or P unusable: {error}')
+    if not rectify:
+        model = distortion_model or 'plumb_bob'
+        return ImageGeometry(intr, None, model, d or ZERO_DISTORTION, r or IDENTITY_3X3,
+                             (0.0, 0.0, 0.0), 'camera_info K (camera.rectify false)')
+    problems = []
+    distorted, d_problem = _distortion(distortion_model, d)
+    if d_problem:
+        problems.append(f'{d_problem}: not rectified, the depth is in the image as it came')
+    rotation, problem = _rotation(r)
+    if problem:
+        problems.append(f'{problem}: ignored')
+    target, problem = _projection(p, intr)
+    if problem:
+        problems.append(f'{problem}: using K')
+    tail = (p[3], p[7], p[11]) if target is not None else (0.0, 0.0, 0.0)
+    text = '; '.join(problems) or None
+    if distorted:
+        new = target or intr
+        rect = Rectification(tuple(intr.k()), d, rotation, tuple(new.k()), width, height,
+                             distortion_model)
+        origin = f'camera_info {"P" if target is not None else "K"} (rectified here, ' \
+                 f'{distortion_model})'
+        return ImageGeometry(new, rect, 'plumb_bob', ZERO_DISTORTION, IDENTITY_3X3, tail,
+                             origin, text)
+    if d_problem:
+        # Not rectified: K; a finite D is passed on (the depth is in the distorted image).
+        finite = all(math.isfinite(v) for v in d)
+        return ImageGeometry(intr, None, distortion_model if finite else 'plumb_bob',
+                             d if finite else ZERO_DISTORTION, rotation, (0.0, 0.0, 0.0),
+                             'camera_info K (not rectified)', text)
+    if target is not None and target.k() != intr.k():
+        return ImageGeometry(target, None, 'plumb_bob', ZERO_DISTORTION, IDENTITY_3X3, tail,
+                             'camera_info P (rectified input)', text)
+    return ImageGeometry(intr, None, 'plumb_bob', ZERO_DISTORTION, IDENTITY_3X3, tail,
+                         'camera_info K', text)
 
 
 def pack_rgb(rgb: np.ndarray) -> np.ndarray:

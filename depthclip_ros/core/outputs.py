@@ -24,14 +24,16 @@ parameter table of :mod:`depthclip_ros.core.config`), same outputs.
 """
 
 from dataclasses import dataclass
+import math
 from typing import Any, Dict, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
 
 from depthclip_ros.core.colorize import colorize_depth
-from depthclip_ros.core.config import NodeSettings
-from depthclip_ros.core.geometry import depth_to_points, Intrinsics, pack_cloud
+from depthclip_ros.core.config import NodeSettings, output_divisor
+from depthclip_ros.core.geometry import (camera_geometry, depth_to_points, Intrinsics,
+                                         pack_cloud, Rectification)
 
 #: Identity rectification (row-major 3x3) and zero plumb_bob distortion.
 IDENTITY_R = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0)
@@ -41,7 +43,7 @@ ZERO_D = (0.0, 0.0, 0.0, 0.0, 0.0)
 @dataclass(frozen=True)
 class CameraModel:
     """
-    What the outputs need of a ``sensor_msgs/CameraInfo``: size, K, distortion, rectification.
+    What the outputs need of a ``sensor_msgs/CameraInfo``: size, K, distortion, R and P.
 
     :meth:`from_message` reads any object with the fields of that message (an rclpy
     message, a rosbags message), so this module needs no message package.
@@ -53,14 +55,17 @@ class CameraModel:
     distortion_model: str = ''
     d: Tuple[float, ...] = ()
     r: Tuple[float, ...] = IDENTITY_R
+    #: Row-major 3x4 projection; empty: ``[K|0]``.
+    p: Tuple[float, ...] = ()
 
     @classmethod
     def from_message(cls, msg: Any) -> 'CameraModel':
-        """Read ``width``, ``height``, ``k``, ``distortion_model``, ``d`` and ``r`` of ``msg``."""
+        """Read ``width``, ``height``, ``k``, ``distortion_model``, ``d``, ``r``, ``p``."""
         return cls(width=int(msg.width), height=int(msg.height),
                    k=tuple(float(v) for v in msg.k),
                    distortion_model=str(msg.distortion_model or ''),
-                   d=tuple(float(v) for v in msg.d), r=tuple(float(v) for v in msg.r))
+                   d=tuple(float(v) for v in msg.d), r=tuple(float(v) for v in msg.r),
+                   p=tuple(float(v) for v in getattr(msg, 'p', ())))
 
     def intrinsics(self) -> Intrinsics:
         """
@@ -78,17 +83,28 @@ class IntrinsicsChoice:
     intrinsics: Intrinsics
     #: The camera model they came from; None when they come from ``camera.fov_deg``.
     source: Optional[CameraModel]
-    #: Why the camera model was not used (None: used, or there was none).
+    #: Why (part of) the camera model was not used (None: used, or there was none).
     problem: Optional[str] = None
+    #: How to rectify the image before inference; None: use it as it is.
+    rectification: Optional[Rectification] = None
+    #: What the ``camera_info`` of the outputs says (D, R, P's fourth column); None: source.
+    published: Optional[CameraModel] = None
+    #: Where the intrinsics come from, in words.
+    origin: str = 'camera.fov_deg'
+    #: Whether ``problem`` made the intrinsics fall back to ``camera.fov_deg``.
+    fov_fallback: bool = False
 
 
 def choose_intrinsics(camera: Optional[CameraModel], width: int, height: int,
-                      fov_deg: float) -> IntrinsicsChoice:
+                      fov_deg: float, rectify: bool = False) -> IntrinsicsChoice:
     """
-    Return the intrinsics of a ``width`` x ``height`` image.
+    Return the intrinsics of a ``width`` x ``height`` image, and how to rectify it.
 
-    The camera model's when it is usable and of that size; otherwise intrinsics from the
-    horizontal field of view ``fov_deg`` (centred principal point), with the reason.
+    The camera model's when it is usable and of that size
+    (:func:`~depthclip_ros.core.geometry.camera_geometry`: ``rectify`` true rectifies a
+    distorted image into P and uses P for a rectified one; false uses K and passes D on);
+    otherwise intrinsics from the horizontal field of view ``fov_deg`` (centred principal
+    point), with the reason.
     """
     problem = None
     if camera is not None:
@@ -97,17 +113,40 @@ def choose_intrinsics(camera: Optional[CameraModel], width: int, height: int,
                        f'{width}x{height}')
         else:
             try:
-                return IntrinsicsChoice(camera.intrinsics(), camera)
+                geo = camera_geometry(width, height, camera.k, camera.d, camera.r, camera.p,
+                                      camera.distortion_model, rectify)
             except ValueError as error:
                 problem = f'camera_info is unusable ({error})'
-    return IntrinsicsChoice(Intrinsics.from_fov(width, height, fov_deg), None, problem)
+            else:
+                intr = geo.intrinsics
+                tail = geo.p_tail
+                published = CameraModel(
+                    width, height, tuple(intr.k()), geo.distortion_model, geo.d, geo.r,
+                    (intr.fx, 0.0, intr.cx, tail[0], 0.0, intr.fy, intr.cy, tail[1],
+                     0.0, 0.0, 1.0, tail[2]))
+                return IntrinsicsChoice(intr, camera, geo.problem, geo.rectification,
+                                        published, geo.origin)
+    return IntrinsicsChoice(Intrinsics.from_fov(width, height, fov_deg), None, problem,
+                            fov_fallback=problem is not None)
+
+
+def output_factor(width: int, height: int, scale: float) -> Tuple[int, int]:
+    """
+    Return (N used, N asked) for ``output_scale`` 1/N on a ``width`` x ``height`` image.
+
+    N used divides both sides: the largest divisor of both that is at most N asked (so the
+    output is never smaller than asked).
+    """
+    asked = output_divisor(scale)
+    common = math.gcd(int(width), int(height))
+    used = max(n for n in range(1, min(asked, common) + 1) if common % n == 0)
+    return used, asked
 
 
 def output_size(width: int, height: int, scale: float) -> Tuple[int, int]:
-    """Return ``(width, height)`` scaled by ``scale`` (rounded, at least 1 pixel)."""
-    if scale == 1.0:
-        return width, height
-    return max(1, int(round(width * scale))), max(1, int(round(height * scale)))
+    """Return ``(width, height)`` at ``output_scale`` 1/N: both exact divisors, same N."""
+    n, _ = output_factor(width, height, scale)
+    return width // n, height // n
 
 
 @dataclass(frozen=True)
@@ -157,7 +196,12 @@ def compute_outputs(depth: np.ndarray, confidence: np.ndarray, rgb: np.ndarray,
     intr = intrinsics.intrinsics
     if (intr.width, intr.height) != (width, height):
         intr = intr.scaled(width, height)
-    out = FrameOutputs(depth=depth, intrinsics=intr, camera=intrinsics.source)
+    if settings.depth_min_confidence > 0.0:
+        with np.errstate(invalid='ignore'):
+            keep = confidence >= settings.depth_min_confidence
+        depth = np.where(keep, depth, np.float32(np.nan)).astype(np.float32, copy=False)
+    camera = intrinsics.published if intrinsics.published is not None else intrinsics.source
+    out = FrameOutputs(depth=depth, intrinsics=intr, camera=camera)
     if settings.publish_confidence and request.confidence:
         out.confidence = confidence
     if settings.publish_colorized and request.colorized:
@@ -182,7 +226,8 @@ def camera_info_fields(intr: Intrinsics, source: Optional[CameraModel]) -> Dict[
     Return the fields of the ``CameraInfo`` of an image with intrinsics ``intr``.
 
     Distortion and rectification come from ``source`` (they do not change with resizing),
-    else zero ``plumb_bob`` distortion and identity rectification.
+    else zero ``plumb_bob`` distortion and identity rectification. P is ``[K|t]``, ``t``
+    being the fourth column of ``source.p`` scaled like K (zero when it has none).
 
     :return: ``width``, ``height``, ``k`` (9), ``p`` (12), ``distortion_model``, ``d``, ``r``
     """
@@ -190,8 +235,13 @@ def camera_info_fields(intr: Intrinsics, source: Optional[CameraModel]) -> Dict[
         model, d, r = source.distortion_model, source.d, source.r
     else:
         model, d, r = 'plumb_bob', ZERO_D, IDENTITY_R
+    p = [float(v) for v in intr.p()]
+    if source is not None and len(source.p) == 12 and source.width > 0 and source.height > 0:
+        p[3] = source.p[3] * intr.width / source.width
+        p[7] = source.p[7] * intr.height / source.height
+        p[11] = source.p[11]
     return {'width': int(intr.width), 'height': int(intr.height),
-            'k': [float(v) for v in intr.k()], 'p': [float(v) for v in intr.p()],
+            'k': [float(v) for v in intr.k()], 'p': p,
             'distortion_model': model, 'd': [float(v) for v in d],
             'r': [float(v) for v in r]}
 

@@ -36,8 +36,10 @@ import torch
 from depthclip_ros.core.config import NodeSettings
 from depthclip_ros.core.engine import DepthClipEngine, LiveState
 from depthclip_ros.core.filters import CameraFilters
+from depthclip_ros.core.geometry import RectifyMaps
 from depthclip_ros.core.outputs import (choose_intrinsics, compute_outputs, FrameOutputs,
-                                        OutputRequest, scaled_sizes)
+                                        IntrinsicsChoice, output_factor, OutputRequest,
+                                        scaled_sizes)
 from depthclip_ros.core.scale import Mounting
 from depthclip_ros.core.scheduler import CameraState, Frame, Scheduler
 from depthclip_ros.core.text import one_line
@@ -100,6 +102,9 @@ class DepthPipeline:
         # One per camera, made here: the worker and the diagnostics both read them.
         self._filters: Dict[str, CameraFilters] = {camera.name: CameraFilters()
                                                    for camera in scheduler.cameras}
+        # Only the worker uses them.
+        self._rectify_maps: Dict[str, RectifyMaps] = {camera.name: RectifyMaps()
+                                                      for camera in scheduler.cameras}
 
     # ---------------------------------------------------------------------------- settings
     def filters(self, camera: str) -> CameraFilters:
@@ -150,7 +155,8 @@ class DepthPipeline:
 
     def _run(self) -> None:
         while True:
-            batch = self.scheduler.take_batch(lambda: self._settings.max_batch_size)
+            batch = self.scheduler.take_batch(lambda: self._settings.max_batch_size,
+                                              lambda: self._settings.camera_info_timeout)
             if batch is None:
                 return
             try:
@@ -170,10 +176,21 @@ class DepthPipeline:
         for camera, frame in batch:
             rgb = self._decode(camera, frame)
             if rgb is not None:
-                ready.append((camera, frame, rgb))
+                choice = self._intrinsics(camera, frame, rgb, settings)
+                if choice.rectification is not None:
+                    try:
+                        rgb = self._rectify_maps[camera.name].rectify(rgb, choice.rectification)
+                    except Exception as error:  # noqa: B902 - cv2.error: the image as it is
+                        self.scheduler.warn([camera], 'rectify', 'rectification failed '
+                                            f'({type(error).__name__}: {one_line(error)}); '
+                                            'using the image as it is, with K')
+                        choice = choose_intrinsics(frame.camera, rgb.shape[1], rgb.shape[0],
+                                                   settings.camera_fov_deg, rectify=False)
+                self._check_output_scale(camera, rgb, settings.output_scale)
+                ready.append((camera, frame, rgb, choice))
         if not ready:
             return
-        images = [rgb for _, _, rgb in ready]
+        images = [rgb for _, _, rgb, _ in ready]
         start = time.perf_counter()
         try:
             fault = self.scheduler.next_fault()
@@ -182,17 +199,18 @@ class DepthPipeline:
             steps = [self.filters(camera.name).step(
                 frame.stamp_ns, settings, rgb.shape[:2],
                 frame.camera.k if frame.camera is not None else None)
-                for camera, frame, rgb in ready]
+                for camera, frame, rgb, _ in ready]
             predictions = self.engine.predict(images, scaled_sizes(images, settings.output_scale),
                                               state=state, steps=steps)
         except Exception as error:  # noqa: B902 - OOM, CUDA errors, ...: drop, go on
-            self._inference_failed([camera for camera, _, _ in ready], error)
+            self._inference_failed([camera for camera, _, _, _ in ready], error)
             return
         inference_ms = (time.perf_counter() - start) * 1000.0
         self.scheduler.count_batch(len(ready))
-        for (camera, frame, rgb), prediction in zip(ready, predictions):
+        for (camera, frame, rgb, choice), prediction in zip(ready, predictions):
             try:
-                self._finish(camera, frame, rgb, prediction, settings, state, inference_ms)
+                self._finish(camera, frame, rgb, choice, prediction, settings, state,
+                             inference_ms)
             except Exception as error:  # noqa: B902 - one camera's output failed
                 self.scheduler.bump(camera, 'errors')
                 self.scheduler.warn([camera], 'publish_error', 'publishing the outputs failed: '
@@ -230,21 +248,50 @@ class DepthPipeline:
                             f'inference failed, {len(cameras)} frame(s) dropped: '
                             f'{type(error).__name__}: {one_line(error)}{hint}', level='error')
 
-    def _finish(self, camera: CameraState, frame: Frame, rgb: np.ndarray, prediction,
-                settings: NodeSettings, state: LiveState, inference_ms: float) -> None:
+    def _intrinsics(self, camera: CameraState, frame: Frame, rgb: np.ndarray,
+                    settings: NodeSettings) -> IntrinsicsChoice:
+        """Choose the frame's intrinsics and rectification; warn about what is unusable."""
         height, width = rgb.shape[:2]
-        choice = choose_intrinsics(frame.camera, width, height, settings.camera_fov_deg)
         fov = settings.camera_fov_deg
+        choice = choose_intrinsics(frame.camera, width, height, fov, settings.camera_rectify)
+        origin = choice.origin
         if choice.problem is not None:
             self.scheduler.bump(camera, 'camera_info_rejected')
-            self.scheduler.warn([camera], 'camera_info', f'{choice.problem}; using '
-                                f'camera.fov_deg={fov:g} intrinsics for this frame')
-        elif frame.camera is None and not camera.warned_no_info:
-            camera.warned_no_info = True
-            self.scheduler.warn([camera], 'no_camera_info',
-                                f'no camera_info on {camera.info_topic} yet: using intrinsics '
-                                f'from camera.fov_deg={fov:g} (the point cloud scale is '
-                                'approximate)')
+            if choice.fov_fallback:
+                self.scheduler.warn([camera], 'camera_info', f'{choice.problem}; using '
+                                    f'camera.fov_deg={fov:g} intrinsics for this frame')
+            else:
+                self.scheduler.warn([camera], 'camera_info_parts',
+                                    f'camera_info on {camera.info_topic}: {choice.problem}')
+        elif frame.camera is None:
+            if frame.info_expected:
+                origin = (f'camera.fov_deg (no camera_info within camera.info_timeout='
+                          f'{settings.camera_info_timeout:g} s)')
+            else:
+                origin = 'camera.fov_deg (nobody publishes camera_info)'
+            if not camera.warned_no_info and not frame.info_expected:
+                camera.warned_no_info = True
+                self.scheduler.warn([camera], 'no_camera_info',
+                                    f'no camera_info on {camera.info_topic} yet: using '
+                                    f'intrinsics from camera.fov_deg={fov:g} (the point cloud '
+                                    'scale is approximate)')
+        camera.intrinsics_origin = origin
+        return choice
+
+    def _check_output_scale(self, camera: CameraState, rgb: np.ndarray, scale: float) -> None:
+        """Say when ``output_scale`` 1/N does not divide this image and a finer 1/N is used."""
+        height, width = rgb.shape[:2]
+        used, asked = output_factor(width, height, scale)
+        if used != asked:
+            self.scheduler.warn([camera], 'output_scale',
+                                f'output_scale 1/{asked} does not divide the {width}x{height} '
+                                f'input on both axes: publishing 1/{used} '
+                                f'({width // used}x{height // used}) so that depth and image '
+                                'still pair by an integer factor', period=60.0)
+
+    def _finish(self, camera: CameraState, frame: Frame, rgb: np.ndarray,
+                choice: IntrinsicsChoice, prediction, settings: NodeSettings,
+                state: LiveState, inference_ms: float) -> None:
         scale = self._filters[camera.name].scale
         before = scale.state
         mounting = self._sink.mounting(camera, frame) if settings.scale_mode == 'ground' \

@@ -24,7 +24,7 @@ few seconds, the rest counted) and turns all of it into a health summary that th
 publishes as ``/diagnostics``.
 """
 
-from collections import deque
+from collections import deque, OrderedDict
 import contextlib
 from dataclasses import dataclass, field
 import threading
@@ -43,6 +43,8 @@ DROP_LOG_PERIOD = 60.0
 STALE_AFTER_S = 5.0
 #: Seconds with a publisher on the image topic but no image before the node says why.
 SILENT_PUBLISHER_S = 5.0
+#: camera_info messages (and image stamps) remembered per camera for pairing by stamp.
+INFO_CACHE = 32
 
 #: Health levels (the values of diagnostic_msgs/DiagnosticStatus).
 OK, WARN, ERROR = 0, 1, 2
@@ -50,7 +52,7 @@ OK, WARN, ERROR = 0, 1, 2
 #: Per-camera counters; their meaning is in the diagnostics keys of :meth:`Scheduler.health`.
 COUNTERS = ('received', 'processed', 'dropped', 'rejected', 'errors', 'camera_info_received',
             'camera_info_rejected', 'clouds_built', 'colorized_built', 'stamp_backwards',
-            'empty_frame_id', 'extra_data', 'qos_incompatible')
+            'empty_frame_id', 'extra_data', 'qos_incompatible', 'camera_info_timeouts')
 
 #: Why a best-effort subscription may receive nothing from a publisher on the same host.
 BEST_EFFORT_HINT = (
@@ -73,11 +75,14 @@ class Frame:
 
     :param message: the image as received (opaque here: the ROS layer decodes it)
     :param compressed: whether ``message`` is a compressed image
-    :param camera: the camera model (:class:`depthclip_ros.core.outputs.CameraModel`) in
-        force when the frame arrived, or the reason none is usable, or None
+    :param camera: the camera model (:class:`depthclip_ros.core.outputs.CameraModel`) of
+        the frame: :meth:`Scheduler.take_batch` sets the camera_info of the frame's stamp, or
+        the newest, or None (none came in time); a value given here is kept
     :param stamp_ns: the header stamp in nanoseconds
     :param frame_id: the header frame_id
     :param received: ``time.monotonic()`` at arrival
+    :param info_expected: whether the camera_info topic had a publisher at arrival (the
+        frame then waits for a camera_info, see :meth:`Scheduler.take_batch`)
     """
 
     message: Any
@@ -86,6 +91,7 @@ class Frame:
     stamp_ns: int
     frame_id: str
     received: float
+    info_expected: bool = False
 
 
 @dataclass
@@ -102,6 +108,20 @@ class CameraState:
     last_received: Optional[float] = None
     last_problem: str = ''
     warned_no_info: bool = False
+    #: camera_info models by stamp (oldest first) and image stamps, for pairing by stamp.
+    infos: 'OrderedDict[int, Any]' = field(default_factory=OrderedDict)
+    recent_stamps: Deque[int] = field(default_factory=lambda: deque(maxlen=INFO_CACHE))
+    info_seen: bool = False
+    latest_info: Any = None
+    latest_info_stamp: Optional[int] = None
+    #: The camera_info carries the stamps of the images: a frame waits for its own.
+    info_paired: bool = False
+    #: Since when the frame in the slot waits for a camera_info (None: it does not).
+    info_wait_since: Optional[float] = None
+    #: No camera_info came within camera.info_timeout (FoV intrinsics until one comes).
+    info_timed_out: bool = False
+    #: Where the last frame's intrinsics came from (set by the pipeline; diagnostics).
+    intrinsics_origin: str = 'no frame yet'
     #: Input image and camera_info topics, for messages (set by the ROS layer).
     topic: str = ''
     info_topic: str = 'camera_info'
@@ -190,36 +210,141 @@ class Scheduler:
                 if dropped:
                     camera.counts['dropped'] += 1
             camera.slot = frame
+            camera.recent_stamps.append(frame.stamp_ns)
+            if frame.stamp_ns in camera.infos:
+                camera.info_paired = True
             self._cond.notify()
         if dropped:
             self.warn([camera], 'dropped', 'images arrive faster than inference: stale frames '
                       'are dropped and the newest is processed (see the frames dropped '
                       'diagnostics)', level='info', period=DROP_LOG_PERIOD)
 
-    def take_batch(self, max_batch: Callable[[], int] = lambda: 0
+    def offer_info(self, camera: CameraState, model: Any, stamp_ns: int) -> None:
+        """
+        Keep a camera_info (its camera model) for the frames of ``camera``; wake the worker.
+
+        Frames are paired with the camera_info of their stamp when there is one, else with
+        the newest (see :meth:`take_batch`).
+        """
+        with self._cond:
+            camera.infos[stamp_ns] = model
+            camera.infos.move_to_end(stamp_ns)
+            while len(camera.infos) > INFO_CACHE:
+                camera.infos.popitem(last=False)
+            camera.latest_info, camera.latest_info_stamp = model, stamp_ns
+            camera.info_seen = True
+            if stamp_ns in camera.recent_stamps:
+                camera.info_paired = True
+            recovered, camera.info_timed_out = camera.info_timed_out, False
+            self._cond.notify()
+        self.bump(camera, 'camera_info_received')
+        if recovered:
+            self.warn([camera], 'camera_info_late', f'camera_info arrived on '
+                      f'{camera.info_topic}: using its intrinsics from now on', level='info')
+
+    def take_batch(self, max_batch: Callable[[], int] = lambda: 0,
+                   info_timeout: Callable[[], float] = lambda: 0.0
                    ) -> Optional[List[Tuple[CameraState, Frame]]]:
         """
-        Wait for frames; return the newest frame of every camera that has one.
+        Wait for frames; return the newest frame of every camera that has one ready.
+
+        A frame whose camera_info topic has a publisher (``Frame.info_expected``) is ready
+        once a camera_info came, at most ``info_timeout()`` seconds after it began to wait
+        (then it goes with ``camera`` None: FoV intrinsics, said once in the log). When the
+        camera's camera_info carries its images' stamps, a frame also waits (as long) for
+        the one of its own stamp, unless a newer one came. Meanwhile it stays in its slot: a
+        newer frame replaces it as always. Every frame handed out has ``camera`` set: the
+        camera_info of its stamp, else the newest, else None.
 
         :param max_batch: returns the most frames per batch when the frames are taken (the
             ones that waited longest go first; 0: no limit)
+        :param info_timeout: returns the longest wait for a camera_info, in seconds
         :return: ``[(camera, frame), ...]``, or None once :meth:`stop` was called
         """
-        with self._cond:
-            while not self._stopping and (self._paused or all(c.slot is None
-                                                              for c in self.cameras)):
-                self._cond.wait()
-            if self._stopping:
+        notes: List[Tuple[CameraState, str, str]] = []
+        try:
+            with self._cond:
+                while True:
+                    if self._stopping:
+                        return None
+                    wait = None
+                    if not self._paused:
+                        now, timeout = self._clock(), info_timeout()
+                        pending = []
+                        for camera in self.cameras:
+                            if camera.slot is None:
+                                continue
+                            due = self._info_due(camera, camera.slot, now, timeout, notes)
+                            if due is None:
+                                pending.append(camera)
+                            else:
+                                wait = due - now if wait is None else min(wait, due - now)
+                        if pending:
+                            break
+                    self._cond.wait(None if wait is None else max(wait, 0.0))
+                limit = max_batch()
+                if 0 < limit < len(pending):
+                    pending.sort(key=lambda camera: camera.slot.received)
+                    pending = pending[:limit]
+                batch = []
+                for camera in pending:
+                    frame, camera.slot = camera.slot, None
+                    camera.info_wait_since = None
+                    if frame.camera is None:
+                        frame.camera = camera.infos.get(frame.stamp_ns, camera.latest_info)
+                    batch.append((camera, frame))
+            return batch
+        finally:
+            for camera, kind, text in notes:
+                self.warn([camera], kind, text)
+
+    @staticmethod
+    def _pairs_by_stamp(camera: CameraState) -> bool:
+        """
+        Return whether ``camera`` sends a camera_info with the stamp of (nearly) every image.
+
+        It matched lately (and has not missed one since) and 90 % of the recent images up to
+        the newest camera_info have one of their stamp: a camera_info sent with every tenth
+        image only never makes frames wait.
+        """
+        if not camera.info_paired or camera.latest_info_stamp is None:
+            return False
+        stamps = [s for s in camera.recent_stamps if s <= camera.latest_info_stamp]
+        matched = sum(1 for s in stamps if s in camera.infos)
+        return bool(stamps) and matched >= 0.9 * len(stamps)
+
+    def _info_due(self, camera: CameraState, frame: Frame, now: float, timeout: float,
+                  notes: List[Tuple[CameraState, str, str]]) -> Optional[float]:
+        """Return when ``frame`` stops waiting for a camera_info, or None: it is ready."""
+        if frame.camera is not None or frame.stamp_ns in camera.infos or timeout <= 0.0:
+            return None
+        if not camera.info_seen:
+            if not frame.info_expected or camera.info_timed_out:
                 return None
-            pending = [camera for camera in self.cameras if camera.slot is not None]
-            limit = max_batch()
-            if 0 < limit < len(pending):
-                pending.sort(key=lambda camera: camera.slot.received)
-                pending = pending[:limit]
-            batch = [(camera, camera.slot) for camera in pending]
-            for camera in pending:
-                camera.slot = None
-        return batch
+        elif not self._pairs_by_stamp(camera) or \
+                (camera.latest_info_stamp or 0) > frame.stamp_ns:
+            return None
+        if camera.info_wait_since is None:
+            camera.info_wait_since = frame.received
+        deadline = camera.info_wait_since + timeout
+        if now < deadline:
+            return deadline
+        if not camera.info_seen:
+            camera.info_timed_out = True
+            with self._stats_lock:
+                camera.counts['camera_info_timeouts'] += 1
+            notes.append((camera, 'camera_info_timeout',
+                          f'no camera_info on {camera.info_topic} within camera.info_timeout='
+                          f'{timeout:g} s although it has a publisher: using intrinsics from '
+                          'camera.fov_deg until one arrives (the point cloud scale is '
+                          'approximate)'))
+        else:
+            camera.info_paired = False
+            notes.append((camera, 'camera_info_unpaired',
+                          f'no camera_info with the stamp of the image on {camera.topic} '
+                          f'within {timeout:g} s: using the newest camera_info (frames wait '
+                          'for their own again once one matches)'))
+        return None
 
     def count_batch(self, frames: int) -> None:
         """Count one encoder pass over ``frames`` frames (for the mean batch size)."""
@@ -245,6 +370,7 @@ class Scheduler:
             self._stopping = True
             for camera in self.cameras:
                 camera.slot = None
+                camera.info_wait_since = None
             self._cond.notify_all()
 
     def start(self) -> None:
@@ -387,8 +513,10 @@ class Scheduler:
                           f'{now - camera.subscribed_at:.0f} s: {hint}', period=60.0)
         elif idle > max(STALE_AFTER_S, 2 * diagnostics_period):
             level, message = WARN, f'no images for {idle:.0f} s on {camera.topic}'
+        elif more('camera_info_timeouts'):
+            level, message = WARN, 'no camera_info in time: FoV intrinsics'
         elif more('camera_info_rejected'):
-            level, message = WARN, 'camera_info unusable: FoV intrinsics'
+            level, message = WARN, 'camera_info (partly) unusable'
         elif more('stamp_backwards') or more('empty_frame_id') or more('extra_data'):
             level, message = WARN, f'{rate:.1f} Hz, irregular input'
         else:
@@ -400,6 +528,8 @@ class Scheduler:
             ('frames rejected', counts['rejected']),
             ('errors', counts['errors']),
             ('camera_info rejected', counts['camera_info_rejected']),
+            ('camera_info timeouts', counts['camera_info_timeouts']),
+            ('intrinsics from', camera.intrinsics_origin),
             ('incompatible QoS events', counts['qos_incompatible']),
             ('stamps going backwards', counts['stamp_backwards']),
             ('empty frame_id', counts['empty_frame_id']),

@@ -109,7 +109,6 @@ class DepthClipBinding(FrameSink):
         self._image_subs: Dict[str, Any] = {}
         self._info_subs: Dict[str, Any] = {}
         self._pubs: Dict[str, Dict[str, Any]] = {}
-        self._models: Dict[str, Optional[CameraModel]] = {}
         #: camera name -> (reliability in force, why)
         self.reliability: Dict[str, Tuple[str, str]] = {}
         self._diag_pub = None
@@ -186,7 +185,8 @@ class DepthClipBinding(FrameSink):
 
     def activate(self) -> None:
         """Subscribe to the cameras, start the worker and the diagnostics."""
-        info_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
+        # A few deep: frames are paired with the camera_info of their stamp.
+        info_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10,
                               reliability=ReliabilityPolicy.BEST_EFFORT)
         for camera in self.scheduler.cameras:
             sub = self.node.create_subscription(
@@ -370,16 +370,20 @@ class DepthClipBinding(FrameSink):
 
     def _on_camera_info(self, camera: CameraState, msg: CameraInfo) -> None:
         try:
-            self._models[camera.name] = CameraModel.from_message(msg)
-        except (TypeError, ValueError):
-            self._models[camera.name] = None
-        self.scheduler.bump(camera, 'camera_info_received')
+            model = CameraModel.from_message(msg)
+        except (TypeError, ValueError) as error:
+            self.scheduler.bump(camera, 'camera_info_rejected')
+            self.scheduler.warn([camera], 'camera_info', f'unreadable camera_info on '
+                                f'{camera.info_topic}: {one_line(error)}')
+            return
+        self.scheduler.offer_info(camera, model, msgs.stamp_to_ns(msg.header.stamp))
 
     def _on_image(self, camera: CameraState, msg: Any, compressed: bool) -> None:
         try:
+            expected = self.node.count_publishers(camera.info_topic) > 0
             self.scheduler.offer(camera, Frame(
-                msg, compressed, self._models.get(camera.name),
-                msgs.stamp_to_ns(msg.header.stamp), msg.header.frame_id, time.monotonic()))
+                msg, compressed, None, msgs.stamp_to_ns(msg.header.stamp),
+                msg.header.frame_id, time.monotonic(), expected))
         except Exception as error:  # noqa: B902 - never let one message stop the executor
             self.scheduler.bump(camera, 'errors')
             self._log('error', f'image callback failed: {type(error).__name__}: '
