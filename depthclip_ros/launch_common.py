@@ -723,11 +723,12 @@ def dds_profile_actions(context, cwd: Optional[str] = None) -> List:
     Return the actions giving the processes of this launch the package's Fast DDS profile.
 
     When the launch environment has no profile of the user's (and the transports allow it,
-    :func:`depthclip_ros.core.dds_profile.choose_profile`): both profile variables set to the
-    package profile. Either way one line says which profile the processes get; an enclosing
-    launch of this package that has decided already (:data:`DDS_PROFILE_CONFIGURATION`) makes
-    this return nothing. Put the actions in a scoped GroupAction with the processes they are
-    for, so that a launch file including this one keeps its own environment.
+    :func:`depthclip_ros.core.dds_profile.choose_profile`): the profile variable of the
+    installed Fast DDS set to the package profile. Either way one line says which profile
+    the processes get; an enclosing launch of this package that has decided already
+    (:data:`DDS_PROFILE_CONFIGURATION`) makes this return nothing. Put the actions in a
+    scoped GroupAction with the processes they are for, so that a launch file including this
+    one keeps its own environment.
 
     :param context: the launch context (its environment and launch configurations)
     :param cwd: the working directory of the processes (default: this one's)
@@ -737,12 +738,14 @@ def dds_profile_actions(context, cwd: Optional[str] = None) -> List:
     from launch.actions import SetLaunchConfiguration
 
     from depthclip_ros.core.dds_profile import choose_profile
+    from depthclip_ros.core.dds_profile import fastdds_major
     from depthclip_ros.core.dds_profile import package_profile
     from depthclip_ros.core.dds_profile import shm_free_bytes
     if context.launch_configurations.get(DDS_PROFILE_CONFIGURATION):
         return []
     choice = choose_profile(context.environment, os.getcwd() if cwd is None else cwd,
-                            package_profile(), shm_free_bytes())
+                            package_profile(), shm_free_bytes(),
+                            fastdds_major(context.environment))
     actions = [SetEnvironmentVariable(name, value) for name, value in choice.variables.items()]
     return actions + [SetLaunchConfiguration(DDS_PROFILE_CONFIGURATION, choice.source),
                       LogInfo(msg=f'{choice.message} for the processes of this launch')]

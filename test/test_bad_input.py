@@ -511,6 +511,11 @@ INVALID = {
     'scale.refine_pitch': ['no', 0],
     'scale.floor_frame': ['/odom', 'base footprint', 5],
     'prompts.embeddings_file': ['/nonexistent/embeddings.npz', '/', REPO + '/README.md', 5],
+    'grounding.queries': [[''], ['door', 'Door'], ['floor'], ['x' * 201], [f'q{i}' for i in
+                                                                           range(17)], [1]],
+    'grounding.templates': [[], ['no slot'], ['{} and {}'], ['{x}'], [2]],
+    'grounding.background': [[], ['wall', 'wall'], ['  '], [3]],
+    'grounding.threshold': [-0.1, 1.1, math.nan, 'high'],
 }
 
 #: read-only parameter -> a valid, different value that must still be refused.

@@ -36,7 +36,7 @@ import xml.etree.ElementTree as ET
 import numpy as np
 import pytest
 
-from depthclip_ros.core.dds_profile import (choose_profile, package_profile,
+from depthclip_ros.core.dds_profile import (choose_profile, fastdds_major, package_profile,
                                             PROFILE_SEGMENT_BYTES, PROFILE_VARIABLES,
                                             shm_free_bytes)
 from depthclip_ros.tools.delivery import delivery_summary, ExactPairs
@@ -83,6 +83,29 @@ def test_no_profile_of_the_users_gives_the_package_profile(tmp_path):
         assert choice.variables == {name: PROFILE for name in PROFILE_VARIABLES}
         assert choice.message.startswith(f'Fast DDS profile: {PROFILE} (package default;')
         assert 'FASTRTPS_DEFAULT_PROFILES_FILE' in choice.message
+
+
+def test_only_the_variable_the_installed_fast_dds_reads_is_set(tmp_path):
+    """Fast DDS 3 warns at every start that FASTRTPS_DEFAULT_PROFILES_FILE is deprecated."""
+    for major, names in ((3, ['FASTDDS_DEFAULT_PROFILES_FILE']),
+                         (2, ['FASTRTPS_DEFAULT_PROFILES_FILE']), (None, PROFILE_VARIABLES)):
+        choice = choose_profile({}, str(tmp_path), PROFILE, major=major)
+        assert sorted(choice.variables) == sorted(names), major
+    from importlib import metadata
+    wheels = {}
+    for dist in ('ros-fastdds', 'ros-fastrtps'):
+        try:
+            wheels[dist] = int(metadata.version(dist).split('.')[0])
+        except metadata.PackageNotFoundError:
+            pass
+    if wheels:  # the PyPI wheels of this environment: Kilted's are Fast DDS 3, Jazzy's 2
+        expected = 3 if 'ros-fastdds' in wheels else 2
+        assert fastdds_major({}) == expected == next(iter(wheels.values()))
+        assert fastdds_major({'ROS_DISTRO': 'humble'}) == expected  # the wheels decide
+    else:  # a ROS distribution: its setup script names it
+        assert fastdds_major({'ROS_DISTRO': 'jazzy'}) == 2
+        assert fastdds_major({'ROS_DISTRO': 'kilted'}) == 3
+        assert fastdds_major({}) is None
 
 
 @pytest.mark.parametrize('name', PROFILE_VARIABLES)

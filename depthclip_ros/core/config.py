@@ -35,7 +35,7 @@ import os
 import re
 import string
 import sys
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 import yaml
 
@@ -673,6 +673,20 @@ def is_checkpoint_path(value: str) -> bool:
         value.endswith(('.pt', '.pth', '.bin', '.safetensors'))
 
 
+def _check_list(name: str, items: Sequence[str], low: int, high: int, least: str) -> None:
+    """Check one prompt list: ``low``..``high`` entries, none empty or over CLIP's length."""
+    if len(items) < low:
+        raise ValueError(f'{name} must list {least}')
+    if len(items) > high:
+        raise ValueError(f'{name} lists {len(items)} entries; at most {high}')
+    if any(not item.strip() for item in items):
+        raise ValueError(f'{name} must not contain empty strings')
+    for item in items:
+        if len(item) > MAX_PROMPT_CHARS:
+            raise ValueError(f'{name}: an entry of {len(item)} characters is longer than '
+                             f'{MAX_PROMPT_CHARS} (CLIP reads 77 tokens per prompt)')
+
+
 def _check_prompts(p: PromptConfig) -> None:
     """Check the prompt lists: sizes, lengths and the two plain slots of every template."""
     limits = (('prompts.templates', p.templates, 1, MAX_TEMPLATES, 'at least one template'),
@@ -680,16 +694,7 @@ def _check_prompts(p: PromptConfig) -> None:
               ('prompts.depth_classes', p.depth_classes, 2, MAX_DEPTH_CLASSES,
                'at least 2 entries'))
     for name, items, low, high, least in limits:
-        if len(items) < low:
-            raise ValueError(f'{name} must list {least}')
-        if len(items) > high:
-            raise ValueError(f'{name} lists {len(items)} entries; at most {high}')
-        if any(not item.strip() for item in items):
-            raise ValueError(f'{name} must not contain empty strings')
-        for item in items:
-            if len(item) > MAX_PROMPT_CHARS:
-                raise ValueError(f'{name}: an entry of {len(item)} characters is longer than '
-                                 f'{MAX_PROMPT_CHARS} (CLIP reads 77 tokens per prompt)')
+        _check_list(name, items, low, high, least)
     count = len(p.templates) * len(p.objects) * len(p.depth_classes)
     if count > MAX_PROMPTS:
         raise ValueError(f'prompts: {len(p.depth_classes)} depth classes x {len(p.objects)} '
@@ -726,24 +731,16 @@ def check_grounding(g: GroundingConfig) -> None:
                'at least one entry (things that are not the queries, e.g. floor, wall): '
                'without one, every patch belongs to some query'))
     for name, items, low, high, least in limits:
-        if len(items) < low:
-            raise ValueError(f'{name} must list {least}')
-        if len(items) > high:
-            raise ValueError(f'{name} lists {len(items)} entries; at most {high}')
-        if any(not item.strip() for item in items):
-            raise ValueError(f'{name} must not contain empty strings')
-        for item in items:
-            if len(item) > MAX_PROMPT_CHARS:
-                raise ValueError(f'{name}: an entry of {len(item)} characters is longer than '
-                                 f'{MAX_PROMPT_CHARS} (CLIP reads 77 tokens per prompt)')
+        _check_list(name, items, low, high, least)
         seen = [_words(item) for item in items]
         twice = sorted({item for item in seen if seen.count(item) > 1})
         if twice:
             raise ValueError(f'{name}: {", ".join(twice)} listed more than once')
     both = sorted({_words(q) for q in g.queries} & {_words(b) for b in g.background})
     if both:
-        raise ValueError(f'grounding: {", ".join(both)} is both a query and background; '
-                         'remove it from grounding.background')
+        raise ValueError(f'grounding.queries: {", ".join(both)} is also in '
+                         'grounding.background (a query cannot be background): remove it '
+                         'from one of them')
     count = (len(g.queries) + len(g.background)) * len(g.templates)
     if g.queries and count > MAX_PROMPTS:
         raise ValueError(f'grounding: ({len(g.queries)} queries + {len(g.background)} '

@@ -38,8 +38,10 @@ kept).
   shared-memory transport, which is not what such a user chose;
 - never when ``/dev/shm`` has less than two of its segments free (a process that cannot
   write its segment there can die);
-- otherwise both variables are set to the package profile (which one Fast DDS reads depends
-  on its version).
+- otherwise the variable the installed Fast DDS reads (:func:`fastdds_major`: 3 reads
+  ``FASTDDS_DEFAULT_PROFILES_FILE`` and warns that the other is deprecated, 2 reads
+  ``FASTRTPS_DEFAULT_PROFILES_FILE``; both when the version is unknown) is set to the
+  package profile.
 
 The executables apply it to their own process before ``rclpy.init``
 (:mod:`depthclip_ros.ros.runner`), the launch files to the processes they start
@@ -48,7 +50,7 @@ The executables apply it to their own process before ``rclpy.init``
 
 from dataclasses import dataclass, field
 import os
-from typing import Dict, Mapping, MutableMapping, Optional
+from typing import Dict, Mapping, MutableMapping, Optional, Tuple
 
 #: The variables naming a profiles file: Fast DDS 3 reads the first, Fast DDS 2 the second.
 PROFILE_VARIABLES = ('FASTDDS_DEFAULT_PROFILES_FILE', 'FASTRTPS_DEFAULT_PROFILES_FILE')
@@ -86,6 +88,34 @@ class ProfileChoice:
     message: str = ''
 
 
+#: ROS 2 distributions built on Fast DDS 2 (the rest: Fast DDS 3).
+FASTDDS2_DISTROS = ('humble', 'iron', 'jazzy')
+
+
+def fastdds_major(env: Mapping[str, str]) -> Optional[int]:
+    """
+    Return the major version of the Fast DDS this process would load (None: unknown).
+
+    From the PyPI wheels' metadata (``ros-fastdds`` 3.x for Kilted, ``ros-fastrtps`` 2.x for
+    Jazzy), else from ``ROS_DISTRO`` (set by a ROS distribution's setup script).
+    """
+    from importlib import metadata
+    for dist in ('ros-fastdds', 'ros-fastrtps'):
+        try:
+            return int(metadata.version(dist).split('.')[0])
+        except (metadata.PackageNotFoundError, ValueError):
+            continue
+    distro = env.get('ROS_DISTRO', '').strip().lower()
+    if not distro:
+        return None
+    return 2 if distro in FASTDDS2_DISTROS else 3
+
+
+def profile_variables(major: Optional[int]) -> Tuple[str, ...]:
+    """Return the profile variables Fast DDS ``major`` reads (both when unknown)."""
+    return {3: PROFILE_VARIABLES[:1], 2: PROFILE_VARIABLES[1:]}.get(major, PROFILE_VARIABLES)
+
+
 def package_profile() -> Optional[str]:
     """Return the installed (or source tree's) ``config/fastdds_large_images.xml``, or None."""
     from depthclip_ros.core.config import find_share_file
@@ -112,7 +142,8 @@ def shm_free_bytes(directory: str = SHM_DIRECTORY) -> Optional[int]:
 
 
 def choose_profile(env: Mapping[str, str], cwd: str, profile: Optional[str],
-                   shm_free: Optional[int] = None) -> ProfileChoice:
+                   shm_free: Optional[int] = None,
+                   major: Optional[int] = None) -> ProfileChoice:
     """
     Decide the Fast DDS profile of a process started with ``env`` in ``cwd``.
 
@@ -123,6 +154,7 @@ def choose_profile(env: Mapping[str, str], cwd: str, profile: Optional[str],
         profile it is not applied: a process that cannot write its whole segment there
         can die (SIGBUS: Fast DDS writes all of it at start), e.g. in a Docker container
         with the default 64 MB shm size and several processes using the profile.
+    :param major: the Fast DDS major version (:func:`fastdds_major`): which variable to set
     """
     for name in PROFILE_VARIABLES:
         value = env.get(name, '')
@@ -160,7 +192,8 @@ def choose_profile(env: Mapping[str, str], cwd: str, profile: Optional[str],
                              f'package profile {profile} needs '
                              f'{PROFILE_SEGMENT_BYTES / 2 ** 20:.0f} MB per process: give '
                              'the container more shm, e.g. docker run --shm-size=512m)')
-    return ProfileChoice('package', profile, {name: profile for name in PROFILE_VARIABLES},
+    return ProfileChoice('package', profile,
+                         {name: profile for name in profile_variables(major)},
                          f'Fast DDS profile: {profile} (package default; {HOW_TO_CHOOSE})')
 
 
@@ -173,6 +206,6 @@ def apply_profile(environ: Optional[MutableMapping[str, str]] = None,
     """
     environ = os.environ if environ is None else environ
     choice = choose_profile(environ, os.getcwd() if cwd is None else cwd, package_profile(),
-                            shm_free_bytes())
+                            shm_free_bytes(), fastdds_major(environ))
     environ.update(choice.variables)
     return choice

@@ -148,11 +148,16 @@ class DenseFeatures(nn.Module):
 
     channels_last = False
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        """Return dense normalized features for a normalized image batch."""
+    def _input(self, images: torch.Tensor) -> torch.Tensor:
+        """Return ``images`` in the trunk's dtype and memory format."""
         images = images.to(self.dtype)
         if self.channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
+        return images
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """Return dense normalized features for a normalized image batch."""
+        images = self._input(images)
         if self.kind == 'resnet':
             trunk = self.resnet_trunk(images)
             if self.feature_mode == 'paper':
@@ -173,9 +178,7 @@ class DenseFeatures(nn.Module):
         :param count: semantic features of the first ``count`` images only (e.g. not the
             mirrored half of a flip-TTA batch); None: of all
         """
-        images = images.to(self.dtype)
-        if self.channels_last:
-            images = images.contiguous(memory_format=torch.channels_last)
+        images = self._input(images)
         if self.kind == 'resnet':
             trunk = self.resnet_trunk(images)
             if self.feature_mode == 'paper':
