@@ -151,6 +151,9 @@ def test_updates_are_atomic_between_frames(engine):
         while not stop.is_set():
             engine.update({'depth_bins': high_bins if i % 2 == 0 else low_bins})
             i += 1
+            # Hundreds of changes per frame still, without a flat-out loop that holds the
+            # GIL: on two cores that made each frame wait on every torch op (140 s a test).
+            stop.wait(0.0005)
 
     thread = threading.Thread(target=flip_settings)
     thread.start()
