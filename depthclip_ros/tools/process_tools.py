@@ -82,9 +82,10 @@ def dds_transports(pid: Optional[int] = None) -> Dict[str, object]:
 
     ``udp_sockets``: its UDP sockets (0: no UDP transport: shared memory only);
     ``shm_segments``: the sizes in bytes of the Fast DDS shared-memory segments it has mapped
-    (``/dev/shm/fastdds_*`` files that are not ports), largest first: its own and those of the
-    writers it has read from (a reader maps each writer's segment); a segment is its
-    configured size plus a few percent of bookkeeping (512 KB shows as 549,408 bytes).
+    (``/dev/shm/fastdds_*`` files, ``fastrtps_*`` for Fast DDS 2, that are not ports),
+    largest first: its own and those of the writers it has read from (a reader maps each
+    writer's segment); a segment is its configured size plus a few percent of bookkeeping
+    (512 KB shows as 549,408 bytes).
     """
     pid = pid or os.getpid()
     sockets = set()
@@ -109,8 +110,11 @@ def dds_transports(pid: Optional[int] = None) -> Dict[str, object]:
             parts = line.split()
             path = parts[-1] if len(parts) >= 6 else ''
             name = os.path.basename(path)
-            if (path.startswith('/dev/shm/') and name.startswith('fastdds_')
-                    and not name.startswith('fastdds_port')):
+            # Fast DDS 3 names its files fastdds_*, Fast DDS 2 (Humble, Jazzy) fastrtps_*
+            prefix = next((start for start in ('fastdds_', 'fastrtps_')
+                           if name.startswith(start)), None)
+            if (path.startswith('/dev/shm/') and prefix is not None
+                    and not name.startswith(prefix + 'port')):
                 try:
                     segments[path] = os.stat(path).st_size
                 except OSError:  # removed meanwhile: the mapping's size
