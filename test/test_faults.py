@@ -17,11 +17,12 @@ Faults: failed model loads, run-time device errors, safe loading, comings and go
 
 Failed model loads run as real processes; cameras and subscribers come and go over DDS.
 
-Run-time CUDA faults are exercised on the CPU with the node's fault-injection hook
-(:meth:`DepthClipNode.inject_fault`): the next encoder pass raises what a GPU would.
+Run-time CUDA faults are exercised on the CPU with a test double the tests install on the
+node's engine (:func:`failing_encoder`): the next encoder passes raise what a GPU would.
 """
 
 import pickle
+import threading
 import time
 from types import SimpleNamespace
 
@@ -108,6 +109,24 @@ def roundtrip(system, probe=None, timeout=30.0):
                                       timeout=timeout)['depth/image']
 
 
+def failing_encoder(monkeypatch, node, error, count=1):
+    """Make the node's next ``count`` encoder passes raise ``error``, then run as before."""
+    engine = node.engine
+    predict = engine.predict
+    left = [count]
+    lock = threading.Lock()
+
+    def faulty(*args, **kwargs):
+        with lock:
+            failing = left[0] > 0
+            left[0] -= failing
+        if failing:
+            raise error
+        return predict(*args, **kwargs)
+
+    monkeypatch.setattr(engine, 'predict', faulty)
+
+
 def latest_status(probe, node):
     for msg in reversed(probe.received('/diagnostics')):
         for status in msg.status:
@@ -130,7 +149,7 @@ def test_device_error_drops_the_frame_and_the_node_goes_on(system, monkeypatch, 
     monkeypatch.setattr(torch.cuda, 'empty_cache', lambda: emptied.append(True))
     roundtrip(system)
     before = node.stats
-    node.inject_fault(error)
+    failing_encoder(monkeypatch, node, error)
     header = probe.publish_rgb(system.rgb)
     wait_until(lambda: node.stats['errors'] > before['errors'], what='the error counted')
     assert words in node.last_problem(), node.last_problem()
@@ -148,10 +167,11 @@ def test_device_error_drops_the_frame_and_the_node_goes_on(system, monkeypatch, 
                and s.level != DiagnosticStatus.ERROR, what='diagnostics to recover')
 
 
-def test_repeated_device_errors_never_stop_the_node(system):
+def test_repeated_device_errors_never_stop_the_node(system, monkeypatch):
     node = system.node
     before = node.stats
-    node.inject_fault(RuntimeError('CUDA error: unspecified launch failure'), count=5)
+    failing_encoder(monkeypatch, node, RuntimeError('CUDA error: unspecified launch failure'),
+                    count=5)
     for _ in range(5):
         errors = node.stats['errors']
         system.probe.publish_rgb(system.rgb)

@@ -193,9 +193,6 @@ class DepthPipeline:
         images = [rgb for _, _, rgb, _ in ready]
         start = time.perf_counter()
         try:
-            fault = self.scheduler.next_fault()
-            if fault is not None:
-                raise fault
             steps = [self.filters(camera.name).step(
                 frame.stamp_ns, settings, rgb.shape[:2],
                 frame.camera.k if frame.camera is not None else None)

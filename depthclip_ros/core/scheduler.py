@@ -166,7 +166,6 @@ class Scheduler:
         self._stopping = False
         self._paused = 0
         self._throttle: Dict[Tuple[str, Tuple[str, ...]], Tuple[float, int]] = {}
-        self._faults: Deque[BaseException] = deque()
         self._batches = 0
         self._batched_frames = 0
 
@@ -377,17 +376,6 @@ class Scheduler:
         """Accept frames again after :meth:`stop` (lifecycle re-activation)."""
         with self._cond:
             self._stopping = False
-
-    # ------------------------------------------------------------------- faults (for tests)
-    def inject_fault(self, error: BaseException, count: int = 1) -> None:
-        """Make the next ``count`` encoder passes raise ``error`` (see :meth:`next_fault`)."""
-        with self._stats_lock:
-            self._faults.extend([error] * count)
-
-    def next_fault(self) -> Optional[BaseException]:
-        """Return the next injected fault, if any (the pipeline raises it)."""
-        with self._stats_lock:
-            return self._faults.popleft() if self._faults else None
 
     # --------------------------------------------------------------------- counters, timings
     def bump(self, camera: CameraState, name: str, amount: int = 1) -> None:

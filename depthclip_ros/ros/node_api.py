@@ -90,15 +90,6 @@ class DepthClipApi:
         """Return median and p95 of inference, latency and pipeline times in ms."""
         return self.depthclip.scheduler.timings(name)
 
-    def inject_fault(self, error: BaseException, count: int = 1) -> None:
-        """
-        Make the next ``count`` encoder passes raise ``error`` (fault injection for tests).
-
-        The batch is handled as a real run-time fault would be: its frames are dropped and
-        counted as errors, and the node goes on with the next frames.
-        """
-        self.depthclip.scheduler.inject_fault(error, count)
-
     def worker_paused(self):
         """Return a context manager during which the worker starts no batch (tests)."""
         return self.depthclip.scheduler.paused()
