@@ -322,6 +322,67 @@ def _trend(depth: np.ndarray, rows: np.ndarray, camera_height: float, pitch: flo
     return slope, int(np.count_nonzero(keep))
 
 
+def _profiles(depth: np.ndarray, rows: np.ndarray, camera_height: float, pitches: np.ndarray,
+              bounds: Tuple[float, float], tolerance: float, chosen: np.ndarray
+              ) -> Tuple[np.ndarray, np.ndarray]:
+    """
+    Return the floor inliers and the trend along each of ``pitches`` (radians), at once.
+
+    The same as :func:`_scale_along` (with ``chosen``) and :func:`_trend` pitch by pitch,
+    on one (pitches x pixels) array: the densest window of each row is found on the rows
+    sorted and laid end to end (:func:`_densest`), the median of its values is the middle
+    of that window, and the trend's passes are masked least squares. Inliers: 0 and trend
+    NaN where no pixel counts.
+    """
+    count = len(pitches)
+    d, r = depth[chosen], rows[chosen]
+    if d.size == 0:
+        return np.zeros(count, int), np.full(count, math.nan)
+    g = np.cos(pitches)[:, None] * r[None, :] + np.sin(pitches)[:, None]
+    below = g > MIN_DOWN_RAY
+    x = math.log(camera_height) - np.log(np.where(below, g, 1.0))  # log floor distance
+    log_s = x - np.log(d)[None, :]
+    lo, hi = math.log(bounds[0]), math.log(bounds[1])
+    inside = below & (log_s > lo) & (log_s < hi)
+    ordered = np.sort(np.where(inside, log_s, np.inf), axis=1)
+    # rows laid end to end, each offset past the range of the one before (invalid at the end)
+    span = 2.0 * (hi - lo) + 4.0 * tolerance + 1.0
+    offsets = span * np.arange(count)
+    valid = np.isfinite(ordered)
+    flat = (np.where(valid, ordered - lo, 0.5 * span + hi - lo) + offsets[:, None]).ravel()
+    windows = np.searchsorted(flat, flat + 2.0 * tolerance, side='right') - np.arange(flat.size)
+    windows = np.where(valid.ravel(), windows, 0).reshape(ordered.shape)
+    best = np.argmax(windows, axis=1)
+    found = windows[np.arange(count), best] > 0
+    centre = flat[np.arange(count) * ordered.shape[1] + best] + tolerance
+    first = np.searchsorted(flat, centre - tolerance - 1e-12, side='left')
+    size = np.maximum(np.searchsorted(flat, centre + tolerance + 1e-12, side='right') - first,
+                      1)
+    middle = 0.5 * (flat[first + (size - 1) // 2] + flat[first + size // 2])
+    residual = log_s - (middle - offsets + lo)[:, None]
+    keep = below & (np.abs(residual) <= tolerance)
+    inliers = np.where(found, keep.sum(axis=1), 0)
+    # the trend, as _trend: least squares of log scale against log distance, masked
+    alive = found.copy()
+    slope = np.full(count, math.nan)
+    xx, xy = x * x, x * residual
+    for _ in range(TREND_PASSES):
+        k = keep.astype(np.float64)
+        n = k.sum(axis=1)
+        alive &= n >= MIN_FLOOR_POINTS
+        n = np.maximum(n, 1.0)
+        sx, sy = np.einsum('ij,ij->i', k, x), np.einsum('ij,ij->i', k, residual)
+        variance = np.einsum('ij,ij->i', k, xx) - sx * sx / n
+        alive &= variance >= n * MIN_TREND_SPREAD ** 2
+        slope = np.where(alive, (np.einsum('ij,ij->i', k, xy) - sx * sy / n)
+                         / np.where(alive, variance, 1.0), math.nan)
+        slope_ = np.where(alive, slope, 0.0)
+        line = (sy / n - slope_ * sx / n)[:, None] + slope_[:, None] * x
+        keep = below & (np.abs(residual - line) <= tolerance) & alive[:, None]
+    alive &= keep.sum(axis=1) >= MIN_TREND_POINTS
+    return inliers, np.where(alive, slope, math.nan)
+
+
 def fit_ground_scale(depth: np.ndarray, intr: Intrinsics, camera_height: float,
                      pitch_deg: float, roll_deg: float = 0.0,
                      bounds: Tuple[float, float] = (0.01, 100.0),
@@ -380,15 +441,9 @@ def fit_ground_scale(depth: np.ndarray, intr: Intrinsics, camera_height: float,
         return fit
     anchor = pitch_deg if mounting_pitch_deg is None else mounting_pitch_deg
     size = max(1, int(np.count_nonzero(chosen)))
-    counts, trends = [], []
-    for offset in PITCH_GRID_DEG:
-        along = math.radians(anchor + offset)
-        at, count, _ = _scale_along(d, rows, camera_height, along, bounds, tolerance, limits,
-                                    chosen)
-        counts.append(count / size)
-        trends.append(math.nan if at is None else
-                      _trend(d, rows, camera_height, along, at, chosen, tolerance)[0])
-    profile = np.array(counts)
+    counts, trends = _profiles(d, rows, camera_height, np.radians(anchor + PITCH_GRID_DEG),
+                               bounds, tolerance, chosen)
+    profile = counts / size
     best = int(np.argmax(profile))
     return GroundFit(scale, inliers / samples, inliers, samples,
                      anchor + _peak(profile, best), int(round(profile[best] * size)),
