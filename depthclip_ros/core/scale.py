@@ -101,6 +101,17 @@ PROFILE_RATE = 0.1
 MIN_TREND_WEIGHT = 0.5
 #: The mounting's pitch stands while the live trend along it is within this.
 PITCH_DEADBAND = 0.1
+#: The pitch error the floor is checked for (:func:`_pitch_check`): the issue's 5 degrees.
+PITCH_CHECK_DEG = 5.0
+#: A mounting whose pitch error of :data:`PITCH_CHECK_DEG` would make the scale off by
+#: this much (the issue's 10 %) is said in the note when the floor cannot check it.
+PITCH_CHECK_ERROR = 0.1
+#: A live trend along the mounting beyond this (but within :data:`PITCH_DEADBAND`) is more
+#: than a right mounting shows on these floors (at most 0.045 on the ray-cast rooms): said.
+PITCH_DOUBT = 0.05
+#: A fit this far (log scale) from the live scale is followed only when the next fit agrees
+#: with it (a single frame whose densest window found a box top, not the floor, is held).
+JUMP = 0.15
 #: A correction that moves by more than this restarts the scale's smoothing.
 PITCH_RESTART_DEG = 0.5
 #: A correction at least this large is said in the note (it may be compression: see
@@ -172,6 +183,11 @@ class GroundFit:
     profile: Tuple[float, ...] = ()
     #: With ``refit``: the floor's trend along each of those pitches (NaN: unknown).
     trends: Tuple[float, ...] = ()
+    #: What a mounting :data:`PITCH_CHECK_DEG` off would do on this floor (its inliers,
+    #: along the pitch fitted): the smaller trend it would show either way (how well the
+    #: floor can check the pitch) and the larger scale error it would cause (NaN: no floor).
+    check_trend: float = math.nan
+    check_error: float = math.nan
 
 
 def _grid(depth: np.ndarray, intr: Intrinsics) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -383,6 +399,38 @@ def _profiles(depth: np.ndarray, rows: np.ndarray, camera_height: float, pitches
     return inliers, np.where(alive, slope, math.nan)
 
 
+def _pitch_check(depth: np.ndarray, rows: np.ndarray, camera_height: float, pitch: float,
+                 scale: float, chosen: np.ndarray, tolerance: float) -> Tuple[float, float]:
+    """
+    Return what a pitch :data:`PITCH_CHECK_DEG` off would do on the floor inliers.
+
+    Were the floor pitched ``delta`` more than assumed, each floor pixel's scale would be
+    off by ``g(pitch + delta) / g(pitch)`` (the floor geometry alone, free of noise): the
+    slope of its log against the log distance is the trend that error would show, its
+    median the scale error. Returns (the smaller trend of +-delta in magnitude, the larger
+    scale error in magnitude); NaN without enough floor.
+    """
+    g = math.cos(pitch) * rows[chosen] + math.sin(pitch)
+    below = g > MIN_DOWN_RAY
+    g = g[below]
+    log_s = np.log(camera_height / (depth[chosen][below] * g)) - math.log(scale)
+    g = g[np.abs(log_s) <= tolerance]
+    if g.size < MIN_FLOOR_POINTS:
+        return math.nan, math.nan
+    x = np.log(camera_height / g)
+    spread = x - x.mean()
+    variance = float(spread @ spread)
+    r = (rows[chosen][below][np.abs(log_s) <= tolerance])
+    trends, errors = [], []
+    for delta in (PITCH_CHECK_DEG, -PITCH_CHECK_DEG):
+        along = pitch + math.radians(delta)
+        g_true = math.cos(along) * r + math.sin(along)
+        ratio = np.log(np.maximum(g_true, 1e-6) / g)
+        trends.append(float(spread @ ratio) / variance if variance > 0.0 else 0.0)
+        errors.append(float(np.expm1(np.median(ratio))))
+    return min(trends, key=abs), max(errors, key=abs)
+
+
 def fit_ground_scale(depth: np.ndarray, intr: Intrinsics, camera_height: float,
                      pitch_deg: float, roll_deg: float = 0.0,
                      bounds: Tuple[float, float] = (0.01, 100.0),
@@ -435,8 +483,11 @@ def fit_ground_scale(depth: np.ndarray, intr: Intrinsics, camera_height: float,
     if scale is None:
         return GroundFit(None, 0.0, 0, samples, saturated=saturated)
     trend, trend_inliers = _trend(d, rows, camera_height, pitch, scale, chosen, tolerance)
+    check_trend, check_error = _pitch_check(d, rows, camera_height, pitch, scale, chosen,
+                                            tolerance)
     fit = GroundFit(scale, inliers / samples, inliers, samples, saturated=saturated,
-                    trend=trend, trend_inliers=trend_inliers)
+                    trend=trend, trend_inliers=trend_inliers, check_trend=check_trend,
+                    check_error=check_error)
     if not refit:
         return fit
     anchor = pitch_deg if mounting_pitch_deg is None else mounting_pitch_deg
@@ -448,7 +499,7 @@ def fit_ground_scale(depth: np.ndarray, intr: Intrinsics, camera_height: float,
     return GroundFit(scale, inliers / samples, inliers, samples,
                      anchor + _peak(profile, best), int(round(profile[best] * size)),
                      saturated, trend, trend_inliers, tuple(float(v) for v in profile),
-                     tuple(trends))
+                     tuple(trends), check_trend, check_error)
 
 
 def _level_pitch(profile: np.ndarray, trends: np.ndarray) -> float:
@@ -563,6 +614,8 @@ class GroundScale:
         self._profile: Optional[np.ndarray] = None
         self._trends: Optional[np.ndarray] = None
         self._trend_weights: Optional[np.ndarray] = None
+        self._check_error = math.nan
+        self._jumped: Optional[float] = None
 
     def update(self, depth: np.ndarray, intr: Intrinsics, settings: ScaleSettings,
                depth_scale: float, mounting: Optional[Mounting] = None,
@@ -643,6 +696,15 @@ class GroundScale:
             self.reason = (f'fitted {total:.3f} outside [{settings.min:g}, {settings.max:g}]: '
                            f'holding {self.scale:.3f}')
             return self.scale / depth_scale
+        if self.fits > 0 and abs(math.log(total / self.scale)) > JUMP and (
+                self._jumped is None or abs(math.log(total / self._jumped)) > JUMP):
+            self._jumped = total
+            self.state = 'holding'
+            self.reason = (f'fitted {total:.3f} on {fit.inlier_fraction:.1%} floor, '
+                           f'{total / self.scale - 1.0:+.0%} from the live scale: followed '
+                           f'only when the next frame agrees; holding {self.scale:.3f}')
+            return self.scale / depth_scale
+        self._jumped = None
         if self.fits == 0:
             self.scale = total
         else:
@@ -651,7 +713,17 @@ class GroundScale:
         if math.isfinite(fit.trend):
             self.trend = fit.trend if not math.isfinite(self.trend) else \
                 (1.0 - TREND_RATE) * self.trend + TREND_RATE * fit.trend
-        self.note = scale_note(self.trend, self.pitch_correction_deg)
+        if math.isfinite(fit.check_error):
+            self._check_error = fit.check_error if not math.isfinite(self._check_error) else \
+                (1.0 - PROFILE_RATE) * self._check_error + PROFILE_RATE * fit.check_error
+        mounting_trend = 0.0  # scale.refine_pitch false: the pitch is trusted
+        if settings.refine_pitch:
+            zero = int(np.argmin(np.abs(PITCH_GRID_DEG)))
+            known = self._trend_weights is not None and \
+                self._trend_weights[zero] >= MIN_TREND_WEIGHT
+            mounting_trend = float(self._trends[zero]) if known else math.nan
+        self.note = scale_note(self.trend, self.pitch_correction_deg, mounting_trend,
+                               self._check_error)
         self.fitted = total
         self.fits += 1
         self.state = 'fitting'
@@ -673,14 +745,20 @@ class GroundScale:
         ]
 
 
-def scale_note(trend: float, correction_deg: float = 0.0) -> str:
+def scale_note(trend: float, correction_deg: float = 0.0, mounting_trend: float = 0.0,
+               check_error: float = math.nan) -> str:
     """
     Return what the live trend and pitch correction mean, or '' when one factor fits.
 
     Compression towards the bins' middle makes the floor's scale grow with distance (a
     trend > 0); along a refitted pitch it looks like a steeper floor instead, so a pitch
     correction is said as well: it is either a mounting that is off or such compression,
-    and the depth alone cannot tell which.
+    and the depth alone cannot tell which. Without a correction, a pitch the floor cannot
+    check is said where a mounting :data:`PITCH_CHECK_DEG` off would make the scale
+    :data:`PITCH_CHECK_ERROR` off or more (``check_error``): when the floor's live trend
+    along the mounting (``mounting_trend``) is unknown (too little unsaturated floor
+    measured it), or beyond what a right mounting shows (:data:`PITCH_DOUBT`) yet too weak
+    to correct the pitch (:data:`PITCH_DEADBAND`).
     """
     notes = []
     if math.isfinite(trend) and abs(trend) > TREND_NOTE:
@@ -694,4 +772,15 @@ def scale_note(trend: float, correction_deg: float = 0.0) -> str:
                      '(corrected): either the mounting is off, or the depth is compressed '
                      "towards the bins' middle, which looks like a floor pitched further down; "
                      'if the mounting is right, set scale.refine_pitch false')
+    elif math.isfinite(check_error) and abs(check_error) >= PITCH_CHECK_ERROR:
+        cost = (f'a mounting {PITCH_CHECK_DEG:g} deg off would make this scale up to '
+                f'{abs(check_error):.0%} off')
+        if not math.isfinite(mounting_trend):
+            notes.append('the pitch is not checked: too few frames or too little unsaturated '
+                         f"floor measured the floor's trend; {cost}")
+        elif PITCH_DOUBT < abs(mounting_trend) <= PITCH_DEADBAND:
+            notes.append(f"the pitch may be off: the floor's trend along the mounting "
+                         f'({mounting_trend:+.3f}) is more than a right mounting shows '
+                         f'({PITCH_DOUBT:g}) but too weak to correct it ({PITCH_DEADBAND:g}); '
+                         f'{cost}')
     return '; '.join(notes)
