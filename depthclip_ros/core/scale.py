@@ -104,14 +104,19 @@ PITCH_DEADBAND = 0.1
 #: The pitch error the floor is checked for (:func:`_pitch_check`): the issue's 5 degrees.
 PITCH_CHECK_DEG = 5.0
 #: A mounting whose pitch error of :data:`PITCH_CHECK_DEG` would make the scale off by
-#: this much (the issue's 10 %) is said in the note when the floor cannot check it.
-PITCH_CHECK_ERROR = 0.1
+#: this much is said in the note when the floor cannot check it: the issue's 10 %, less
+#: room for the estimate's own error (it is made along the pitch assumed, not the true one).
+PITCH_CHECK_ERROR = 0.08
 #: A live trend along the mounting beyond this (but within :data:`PITCH_DEADBAND`) is more
 #: than a right mounting shows on these floors (at most 0.045 on the ray-cast rooms): said.
 PITCH_DOUBT = 0.05
 #: A fit this far (log scale) from the live scale is followed only when the next fit agrees
 #: with it (a single frame whose densest window found a box top, not the floor, is held).
 JUMP = 0.15
+#: The live trend must exceed the deadband by this many of its standard errors (from the
+#: spread of the frames' trends and how many frames it averages) to move the pitch: a
+#: small floor's trend, measured now and then, is noise.
+PITCH_SIGNIFICANCE = 2.0
 #: A correction that moves by more than this restarts the scale's smoothing.
 PITCH_RESTART_DEG = 0.5
 #: A correction at least this large is said in the note (it may be compression: see
@@ -502,17 +507,18 @@ def fit_ground_scale(depth: np.ndarray, intr: Intrinsics, camera_height: float,
                      tuple(trends), check_trend, check_error)
 
 
-def _level_pitch(profile: np.ndarray, trends: np.ndarray) -> float:
+def _level_pitch(profile: np.ndarray, trends: np.ndarray, margin: float = 0.0) -> float:
     """
     Return the live pitch correction (deg) from the profiles over the frames.
 
     The mounting stands while the floor's trend along it is within :data:`PITCH_DEADBAND`
-    (one factor fits the floor along it). Else the correction is where the trend crosses
-    zero nearest to the mounting (interpolated), provided the floor there holds at least
-    the floor inliers of the mounting; else none.
+    plus ``margin`` (one factor fits the floor along it, up to the trend's own noise).
+    Else the correction is where the trend crosses zero nearest to the mounting
+    (interpolated), provided the floor there holds at least the floor inliers of the
+    mounting; else none.
     """
     zero = int(np.argmin(np.abs(PITCH_GRID_DEG)))
-    if not math.isfinite(trends[zero]) or abs(trends[zero]) <= PITCH_DEADBAND:
+    if not math.isfinite(trends[zero]) or abs(trends[zero]) <= PITCH_DEADBAND + margin:
         return 0.0
     sign = np.sign(trends[zero])
     order = sorted(range(len(trends)), key=lambda i: abs(PITCH_GRID_DEG[i]))
@@ -614,8 +620,19 @@ class GroundScale:
         self._profile: Optional[np.ndarray] = None
         self._trends: Optional[np.ndarray] = None
         self._trend_weights: Optional[np.ndarray] = None
+        self._trend_squares: Optional[np.ndarray] = None
+        self._square_weights: Optional[np.ndarray] = None
         self._check_error = math.nan
         self._jumped: Optional[float] = None
+
+    def _trend_margin(self) -> float:
+        """Return :data:`PITCH_SIGNIFICANCE` standard errors of the live trend (mounting)."""
+        zero = int(np.argmin(np.abs(PITCH_GRID_DEG)))
+        weight, squares = self._trend_weights[zero], self._square_weights[zero]
+        if weight <= 0.0 or squares <= 0.0:
+            return math.inf
+        spread = max(0.0, float(self._trend_squares[zero] - self._trends[zero] ** 2))
+        return PITCH_SIGNIFICANCE * math.sqrt(spread * squares) / weight
 
     def update(self, depth: np.ndarray, intr: Intrinsics, settings: ScaleSettings,
                depth_scale: float, mounting: Optional[Mounting] = None,
@@ -655,22 +672,32 @@ class GroundScale:
             if self._profile is None:
                 self._profile = counts
                 self._trends, self._trend_weights = np.zeros_like(trends), np.zeros_like(trends)
+                self._trend_squares = np.zeros_like(trends)
+                self._square_weights = np.zeros_like(trends)
             else:
                 self._profile = (1.0 - PROFILE_RATE) * self._profile + PROFILE_RATE * counts
             # each pitch's trend: a weighted average over the frames that measured it, the
             # weight the share of recent frames that did
             kept = (1.0 - PROFILE_RATE) * self._trend_weights
             self._trend_weights = kept + PROFILE_RATE * seen
+            measured = np.where(seen, trends, 0.0)
             self._trends = np.where(
                 self._trend_weights > 0.0,
-                (kept * self._trends + PROFILE_RATE * np.where(seen, trends, 0.0))
+                (kept * self._trends + PROFILE_RATE * measured)
                 / np.maximum(self._trend_weights, 1e-12), 0.0)
+            self._trend_squares = np.where(
+                self._trend_weights > 0.0,
+                (kept * self._trend_squares + PROFILE_RATE * measured ** 2)
+                / np.maximum(self._trend_weights, 1e-12), 0.0)
+            self._square_weights = ((1.0 - PROFILE_RATE) ** 2 * self._square_weights
+                                    + PROFILE_RATE ** 2 * seen)
         correction = self.pitch_correction_deg
         if not settings.refine_pitch:
             correction, self._profile = 0.0, None
         elif self._profile is not None:
             correction = _level_pitch(self._profile, np.where(
-                self._trend_weights >= MIN_TREND_WEIGHT, self._trends, math.nan))
+                self._trend_weights >= MIN_TREND_WEIGHT, self._trends, math.nan),
+                self._trend_margin())
         if correction != self.pitch_correction_deg:
             if abs(correction - self.pitch_correction_deg) > PITCH_RESTART_DEG:
                 self.fits = 0  # the scale fitted along the old pitch is no guide any more
@@ -758,7 +785,7 @@ def scale_note(trend: float, correction_deg: float = 0.0, mounting_trend: float 
     :data:`PITCH_CHECK_ERROR` off or more (``check_error``): when the floor's live trend
     along the mounting (``mounting_trend``) is unknown (too little unsaturated floor
     measured it), or beyond what a right mounting shows (:data:`PITCH_DOUBT`) yet too weak
-    to correct the pitch (:data:`PITCH_DEADBAND`).
+    or too noisy to correct the pitch (:data:`PITCH_DEADBAND`, :data:`PITCH_SIGNIFICANCE`).
     """
     notes = []
     if math.isfinite(trend) and abs(trend) > TREND_NOTE:
@@ -778,9 +805,10 @@ def scale_note(trend: float, correction_deg: float = 0.0, mounting_trend: float 
         if not math.isfinite(mounting_trend):
             notes.append('the pitch is not checked: too few frames or too little unsaturated '
                          f"floor measured the floor's trend; {cost}")
-        elif PITCH_DOUBT < abs(mounting_trend) <= PITCH_DEADBAND:
+        elif abs(mounting_trend) > PITCH_DOUBT:
             notes.append(f"the pitch may be off: the floor's trend along the mounting "
                          f'({mounting_trend:+.3f}) is more than a right mounting shows '
-                         f'({PITCH_DOUBT:g}) but too weak to correct it ({PITCH_DEADBAND:g}); '
+                         f'({PITCH_DOUBT:g}) but too weak or too noisy to correct it (beyond '
+                         f'{PITCH_DEADBAND:g} by {PITCH_SIGNIFICANCE:g} standard errors); '
                          f'{cost}')
     return '; '.join(notes)

@@ -37,6 +37,7 @@ the node does; ``scripts/bench_ground_scale.py`` prints the table of the README.
 """
 
 from dataclasses import dataclass
+import functools
 import math
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -254,11 +255,21 @@ CASES = (
 
 def scene(case: Case, seed: int) -> Dict[str, object]:
     """Return the room of ``case`` (drawn with ``seed``): depth, floor, boxes and ``k``."""
+    return dict(_scene(case.height, case.pitch_deg, case.roll_deg, case.saturated,
+                       case.cluttered, seed))
+
+
+@functools.lru_cache(maxsize=64)
+def _scene(height: float, pitch_deg: float, roll_deg: float, saturated: float,
+           cluttered: bool, seed: int) -> Tuple[Tuple[str, object], ...]:
+    """Ray-cast one room once (the variants of a case share it); arrays read-only."""
     rng = np.random.default_rng(seed)
-    room = make_room(rng, case.height, case.pitch_deg, case.roll_deg, case.cluttered)
-    depth, floor, box_of = render(room, case.height, case.pitch_deg, case.roll_deg)
-    return dict(room=room, depth=depth, floor=floor, box_of=box_of,
-                k=k_for_saturation(depth, floor, case.saturated))
+    room = make_room(rng, height, pitch_deg, roll_deg, cluttered)
+    depth, floor, box_of = render(room, height, pitch_deg, roll_deg)
+    for array in (depth, floor, box_of):
+        array.setflags(write=False)
+    return (('room', room), ('depth', depth), ('floor', floor), ('box_of', box_of),
+            ('k', k_for_saturation(depth, floor, saturated)))
 
 
 def run_case(case: Case, seed: int, frames: int = 20, refine_pitch: bool = True,
