@@ -116,7 +116,7 @@ JUMP = 0.15
 #: The live trend must exceed the deadband by this many of its standard errors (from the
 #: spread of the frames' trends and how many frames it averages) to move the pitch: a
 #: small floor's trend, measured now and then, is noise.
-PITCH_SIGNIFICANCE = 2.0
+PITCH_SIGNIFICANCE = 1.0
 #: A correction that moves by more than this restarts the scale's smoothing.
 PITCH_RESTART_DEG = 0.5
 #: A correction at least this large is said in the note (it may be compression: see
@@ -809,6 +809,6 @@ def scale_note(trend: float, correction_deg: float = 0.0, mounting_trend: float 
             notes.append(f"the pitch may be off: the floor's trend along the mounting "
                          f'({mounting_trend:+.3f}) is more than a right mounting shows '
                          f'({PITCH_DOUBT:g}) but too weak or too noisy to correct it (beyond '
-                         f'{PITCH_DEADBAND:g} by {PITCH_SIGNIFICANCE:g} standard errors); '
+                         f'{PITCH_DEADBAND:g} plus {PITCH_SIGNIFICANCE:g} x its standard error); '
                          f'{cost}')
     return '; '.join(notes)
