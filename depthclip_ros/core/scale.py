@@ -623,7 +623,10 @@ class GroundScale:
         self._trend_squares: Optional[np.ndarray] = None
         self._square_weights: Optional[np.ndarray] = None
         self._check_error = math.nan
+        #: A fit that jumped (held until the next agrees); None: none. A new mounting
+        #: (``_forget``) is expected to move the scale: its first fit is not held.
         self._jumped: Optional[float] = None
+        self._new_mounting = True
 
     def _trend_margin(self) -> float:
         """Return :data:`PITCH_SIGNIFICANCE` standard errors of the live trend (mounting)."""
@@ -723,15 +726,16 @@ class GroundScale:
             self.reason = (f'fitted {total:.3f} outside [{settings.min:g}, {settings.max:g}]: '
                            f'holding {self.scale:.3f}')
             return self.scale / depth_scale
-        if self.fits > 0 and abs(math.log(total / self.scale)) > JUMP and (
-                self._jumped is None or abs(math.log(total / self._jumped)) > JUMP):
+        agrees = self._jumped is not None and abs(math.log(total / self._jumped)) <= JUMP
+        if self.fits > 0 and not self._new_mounting and not agrees and \
+                abs(math.log(total / self.scale)) > JUMP:
             self._jumped = total
             self.state = 'holding'
             self.reason = (f'fitted {total:.3f} on {fit.inlier_fraction:.1%} floor, '
                            f'{total / self.scale - 1.0:+.0%} from the live scale: followed '
                            f'only when the next frame agrees; holding {self.scale:.3f}')
             return self.scale / depth_scale
-        self._jumped = None
+        self._jumped, self._new_mounting = None, False
         if self.fits == 0:
             self.scale = total
         else:
