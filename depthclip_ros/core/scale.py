@@ -101,6 +101,22 @@ PROFILE_RATE = 0.1
 MIN_TREND_WEIGHT = 0.5
 #: The mounting's pitch stands while the live trend along it is within this.
 PITCH_DEADBAND = 0.1
+#: The pitch error the floor is checked for (:func:`_pitch_check`): the issue's 5 degrees.
+PITCH_CHECK_DEG = 5.0
+#: A mounting whose pitch error of :data:`PITCH_CHECK_DEG` would make the scale off by
+#: this much is said in the note when the floor cannot check it: the issue's 10 %, less
+#: room for the estimate's own error (it is made along the pitch assumed, not the true one).
+PITCH_CHECK_ERROR = 0.08
+#: A live trend along the mounting beyond this (but within :data:`PITCH_DEADBAND`) is more
+#: than a right mounting shows on these floors (at most 0.045 on the ray-cast rooms): said.
+PITCH_DOUBT = 0.05
+#: A fit this far (log scale) from the live scale is followed only when the next fit agrees
+#: with it (a single frame whose densest window found a box top, not the floor, is held).
+JUMP = 0.15
+#: The live trend must exceed the deadband by this many of its standard errors (from the
+#: spread of the frames' trends and how many frames it averages) to move the pitch: a
+#: small floor's trend, measured now and then, is noise.
+PITCH_SIGNIFICANCE = 1.0
 #: A correction that moves by more than this restarts the scale's smoothing.
 PITCH_RESTART_DEG = 0.5
 #: A correction at least this large is said in the note (it may be compression: see
@@ -172,6 +188,11 @@ class GroundFit:
     profile: Tuple[float, ...] = ()
     #: With ``refit``: the floor's trend along each of those pitches (NaN: unknown).
     trends: Tuple[float, ...] = ()
+    #: What a mounting :data:`PITCH_CHECK_DEG` off would do on this floor (its inliers,
+    #: along the pitch fitted): the smaller trend it would show either way (how well the
+    #: floor can check the pitch) and the larger scale error it would cause (NaN: no floor).
+    check_trend: float = math.nan
+    check_error: float = math.nan
 
 
 def _grid(depth: np.ndarray, intr: Intrinsics) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -322,6 +343,99 @@ def _trend(depth: np.ndarray, rows: np.ndarray, camera_height: float, pitch: flo
     return slope, int(np.count_nonzero(keep))
 
 
+def _profiles(depth: np.ndarray, rows: np.ndarray, camera_height: float, pitches: np.ndarray,
+              bounds: Tuple[float, float], tolerance: float, chosen: np.ndarray
+              ) -> Tuple[np.ndarray, np.ndarray]:
+    """
+    Return the floor inliers and the trend along each of ``pitches`` (radians), at once.
+
+    The same as :func:`_scale_along` (with ``chosen``) and :func:`_trend` pitch by pitch,
+    on one (pitches x pixels) array: the densest window of each row is found on the rows
+    sorted and laid end to end (:func:`_densest`), the median of its values is the middle
+    of that window, and the trend's passes are masked least squares. Inliers: 0 and trend
+    NaN where no pixel counts.
+    """
+    count = len(pitches)
+    d, r = depth[chosen], rows[chosen]
+    if d.size == 0:
+        return np.zeros(count, int), np.full(count, math.nan)
+    g = np.cos(pitches)[:, None] * r[None, :] + np.sin(pitches)[:, None]
+    below = g > MIN_DOWN_RAY
+    x = math.log(camera_height) - np.log(np.where(below, g, 1.0))  # log floor distance
+    log_s = x - np.log(d)[None, :]
+    lo, hi = math.log(bounds[0]), math.log(bounds[1])
+    inside = below & (log_s > lo) & (log_s < hi)
+    ordered = np.sort(np.where(inside, log_s, np.inf), axis=1)
+    # rows laid end to end, each offset past the range of the one before (invalid at the end)
+    span = 2.0 * (hi - lo) + 4.0 * tolerance + 1.0
+    offsets = span * np.arange(count)
+    valid = np.isfinite(ordered)
+    flat = (np.where(valid, ordered - lo, 0.5 * span + hi - lo) + offsets[:, None]).ravel()
+    windows = np.searchsorted(flat, flat + 2.0 * tolerance, side='right') - np.arange(flat.size)
+    windows = np.where(valid.ravel(), windows, 0).reshape(ordered.shape)
+    best = np.argmax(windows, axis=1)
+    found = windows[np.arange(count), best] > 0
+    centre = flat[np.arange(count) * ordered.shape[1] + best] + tolerance
+    first = np.searchsorted(flat, centre - tolerance - 1e-12, side='left')
+    size = np.maximum(np.searchsorted(flat, centre + tolerance + 1e-12, side='right') - first,
+                      1)
+    middle = 0.5 * (flat[first + (size - 1) // 2] + flat[first + size // 2])
+    residual = log_s - (middle - offsets + lo)[:, None]
+    keep = below & (np.abs(residual) <= tolerance)
+    inliers = np.where(found, keep.sum(axis=1), 0)
+    # the trend, as _trend: least squares of log scale against log distance, masked
+    alive = found.copy()
+    slope = np.full(count, math.nan)
+    xx, xy = x * x, x * residual
+    for _ in range(TREND_PASSES):
+        k = keep.astype(np.float64)
+        n = k.sum(axis=1)
+        alive &= n >= MIN_FLOOR_POINTS
+        n = np.maximum(n, 1.0)
+        sx, sy = np.einsum('ij,ij->i', k, x), np.einsum('ij,ij->i', k, residual)
+        variance = np.einsum('ij,ij->i', k, xx) - sx * sx / n
+        alive &= variance >= n * MIN_TREND_SPREAD ** 2
+        slope = np.where(alive, (np.einsum('ij,ij->i', k, xy) - sx * sy / n)
+                         / np.where(alive, variance, 1.0), math.nan)
+        slope_ = np.where(alive, slope, 0.0)
+        line = (sy / n - slope_ * sx / n)[:, None] + slope_[:, None] * x
+        keep = below & (np.abs(residual - line) <= tolerance) & alive[:, None]
+    alive &= keep.sum(axis=1) >= MIN_TREND_POINTS
+    return inliers, np.where(alive, slope, math.nan)
+
+
+def _pitch_check(depth: np.ndarray, rows: np.ndarray, camera_height: float, pitch: float,
+                 scale: float, chosen: np.ndarray, tolerance: float) -> Tuple[float, float]:
+    """
+    Return what a pitch :data:`PITCH_CHECK_DEG` off would do on the floor inliers.
+
+    Were the floor pitched ``delta`` more than assumed, each floor pixel's scale would be
+    off by ``g(pitch + delta) / g(pitch)`` (the floor geometry alone, free of noise): the
+    slope of its log against the log distance is the trend that error would show, its
+    median the scale error. Returns (the smaller trend of +-delta in magnitude, the larger
+    scale error in magnitude); NaN without enough floor.
+    """
+    g = math.cos(pitch) * rows[chosen] + math.sin(pitch)
+    below = g > MIN_DOWN_RAY
+    g = g[below]
+    log_s = np.log(camera_height / (depth[chosen][below] * g)) - math.log(scale)
+    g = g[np.abs(log_s) <= tolerance]
+    if g.size < MIN_FLOOR_POINTS:
+        return math.nan, math.nan
+    x = np.log(camera_height / g)
+    spread = x - x.mean()
+    variance = float(spread @ spread)
+    r = (rows[chosen][below][np.abs(log_s) <= tolerance])
+    trends, errors = [], []
+    for delta in (PITCH_CHECK_DEG, -PITCH_CHECK_DEG):
+        along = pitch + math.radians(delta)
+        g_true = math.cos(along) * r + math.sin(along)
+        ratio = np.log(np.maximum(g_true, 1e-6) / g)
+        trends.append(float(spread @ ratio) / variance if variance > 0.0 else 0.0)
+        errors.append(float(np.expm1(np.median(ratio))))
+    return min(trends, key=abs), max(errors, key=abs)
+
+
 def fit_ground_scale(depth: np.ndarray, intr: Intrinsics, camera_height: float,
                      pitch_deg: float, roll_deg: float = 0.0,
                      bounds: Tuple[float, float] = (0.01, 100.0),
@@ -374,39 +488,37 @@ def fit_ground_scale(depth: np.ndarray, intr: Intrinsics, camera_height: float,
     if scale is None:
         return GroundFit(None, 0.0, 0, samples, saturated=saturated)
     trend, trend_inliers = _trend(d, rows, camera_height, pitch, scale, chosen, tolerance)
+    check_trend, check_error = _pitch_check(d, rows, camera_height, pitch, scale, chosen,
+                                            tolerance)
     fit = GroundFit(scale, inliers / samples, inliers, samples, saturated=saturated,
-                    trend=trend, trend_inliers=trend_inliers)
+                    trend=trend, trend_inliers=trend_inliers, check_trend=check_trend,
+                    check_error=check_error)
     if not refit:
         return fit
     anchor = pitch_deg if mounting_pitch_deg is None else mounting_pitch_deg
     size = max(1, int(np.count_nonzero(chosen)))
-    counts, trends = [], []
-    for offset in PITCH_GRID_DEG:
-        along = math.radians(anchor + offset)
-        at, count, _ = _scale_along(d, rows, camera_height, along, bounds, tolerance, limits,
-                                    chosen)
-        counts.append(count / size)
-        trends.append(math.nan if at is None else
-                      _trend(d, rows, camera_height, along, at, chosen, tolerance)[0])
-    profile = np.array(counts)
+    counts, trends = _profiles(d, rows, camera_height, np.radians(anchor + PITCH_GRID_DEG),
+                               bounds, tolerance, chosen)
+    profile = counts / size
     best = int(np.argmax(profile))
     return GroundFit(scale, inliers / samples, inliers, samples,
                      anchor + _peak(profile, best), int(round(profile[best] * size)),
                      saturated, trend, trend_inliers, tuple(float(v) for v in profile),
-                     tuple(trends))
+                     tuple(trends), check_trend, check_error)
 
 
-def _level_pitch(profile: np.ndarray, trends: np.ndarray) -> float:
+def _level_pitch(profile: np.ndarray, trends: np.ndarray, margin: float = 0.0) -> float:
     """
     Return the live pitch correction (deg) from the profiles over the frames.
 
     The mounting stands while the floor's trend along it is within :data:`PITCH_DEADBAND`
-    (one factor fits the floor along it). Else the correction is where the trend crosses
-    zero nearest to the mounting (interpolated), provided the floor there holds at least
-    the floor inliers of the mounting; else none.
+    plus ``margin`` (one factor fits the floor along it, up to the trend's own noise).
+    Else the correction is where the trend crosses zero nearest to the mounting
+    (interpolated), provided the floor there holds at least the floor inliers of the
+    mounting; else none.
     """
     zero = int(np.argmin(np.abs(PITCH_GRID_DEG)))
-    if not math.isfinite(trends[zero]) or abs(trends[zero]) <= PITCH_DEADBAND:
+    if not math.isfinite(trends[zero]) or abs(trends[zero]) <= PITCH_DEADBAND + margin:
         return 0.0
     sign = np.sign(trends[zero])
     order = sorted(range(len(trends)), key=lambda i: abs(PITCH_GRID_DEG[i]))
@@ -508,6 +620,22 @@ class GroundScale:
         self._profile: Optional[np.ndarray] = None
         self._trends: Optional[np.ndarray] = None
         self._trend_weights: Optional[np.ndarray] = None
+        self._trend_squares: Optional[np.ndarray] = None
+        self._square_weights: Optional[np.ndarray] = None
+        self._check_error = math.nan
+        #: A fit that jumped (held until the next agrees); None: none. A new mounting
+        #: (``_forget``) is expected to move the scale: its first fit is not held.
+        self._jumped: Optional[float] = None
+        self._new_mounting = True
+
+    def _trend_margin(self) -> float:
+        """Return :data:`PITCH_SIGNIFICANCE` standard errors of the live trend (mounting)."""
+        zero = int(np.argmin(np.abs(PITCH_GRID_DEG)))
+        weight, squares = self._trend_weights[zero], self._square_weights[zero]
+        if weight <= 0.0 or squares <= 0.0:
+            return math.inf
+        spread = max(0.0, float(self._trend_squares[zero] - self._trends[zero] ** 2))
+        return PITCH_SIGNIFICANCE * math.sqrt(spread * squares) / weight
 
     def update(self, depth: np.ndarray, intr: Intrinsics, settings: ScaleSettings,
                depth_scale: float, mounting: Optional[Mounting] = None,
@@ -547,22 +675,32 @@ class GroundScale:
             if self._profile is None:
                 self._profile = counts
                 self._trends, self._trend_weights = np.zeros_like(trends), np.zeros_like(trends)
+                self._trend_squares = np.zeros_like(trends)
+                self._square_weights = np.zeros_like(trends)
             else:
                 self._profile = (1.0 - PROFILE_RATE) * self._profile + PROFILE_RATE * counts
             # each pitch's trend: a weighted average over the frames that measured it, the
             # weight the share of recent frames that did
             kept = (1.0 - PROFILE_RATE) * self._trend_weights
             self._trend_weights = kept + PROFILE_RATE * seen
+            measured = np.where(seen, trends, 0.0)
             self._trends = np.where(
                 self._trend_weights > 0.0,
-                (kept * self._trends + PROFILE_RATE * np.where(seen, trends, 0.0))
+                (kept * self._trends + PROFILE_RATE * measured)
                 / np.maximum(self._trend_weights, 1e-12), 0.0)
+            self._trend_squares = np.where(
+                self._trend_weights > 0.0,
+                (kept * self._trend_squares + PROFILE_RATE * measured ** 2)
+                / np.maximum(self._trend_weights, 1e-12), 0.0)
+            self._square_weights = ((1.0 - PROFILE_RATE) ** 2 * self._square_weights
+                                    + PROFILE_RATE ** 2 * seen)
         correction = self.pitch_correction_deg
         if not settings.refine_pitch:
             correction, self._profile = 0.0, None
         elif self._profile is not None:
             correction = _level_pitch(self._profile, np.where(
-                self._trend_weights >= MIN_TREND_WEIGHT, self._trends, math.nan))
+                self._trend_weights >= MIN_TREND_WEIGHT, self._trends, math.nan),
+                self._trend_margin())
         if correction != self.pitch_correction_deg:
             if abs(correction - self.pitch_correction_deg) > PITCH_RESTART_DEG:
                 self.fits = 0  # the scale fitted along the old pitch is no guide any more
@@ -588,6 +726,16 @@ class GroundScale:
             self.reason = (f'fitted {total:.3f} outside [{settings.min:g}, {settings.max:g}]: '
                            f'holding {self.scale:.3f}')
             return self.scale / depth_scale
+        agrees = self._jumped is not None and abs(math.log(total / self._jumped)) <= JUMP
+        if self.fits > 0 and not self._new_mounting and not agrees and \
+                abs(math.log(total / self.scale)) > JUMP:
+            self._jumped = total
+            self.state = 'holding'
+            self.reason = (f'fitted {total:.3f} on {fit.inlier_fraction:.1%} floor, '
+                           f'{total / self.scale - 1.0:+.0%} from the live scale: followed '
+                           f'only when the next frame agrees; holding {self.scale:.3f}')
+            return self.scale / depth_scale
+        self._jumped, self._new_mounting = None, False
         if self.fits == 0:
             self.scale = total
         else:
@@ -596,7 +744,17 @@ class GroundScale:
         if math.isfinite(fit.trend):
             self.trend = fit.trend if not math.isfinite(self.trend) else \
                 (1.0 - TREND_RATE) * self.trend + TREND_RATE * fit.trend
-        self.note = scale_note(self.trend, self.pitch_correction_deg)
+        if math.isfinite(fit.check_error):
+            self._check_error = fit.check_error if not math.isfinite(self._check_error) else \
+                (1.0 - PROFILE_RATE) * self._check_error + PROFILE_RATE * fit.check_error
+        mounting_trend = 0.0  # scale.refine_pitch false: the pitch is trusted
+        if settings.refine_pitch:
+            zero = int(np.argmin(np.abs(PITCH_GRID_DEG)))
+            known = self._trend_weights is not None and \
+                self._trend_weights[zero] >= MIN_TREND_WEIGHT
+            mounting_trend = float(self._trends[zero]) if known else math.nan
+        self.note = scale_note(self.trend, self.pitch_correction_deg, mounting_trend,
+                               self._check_error)
         self.fitted = total
         self.fits += 1
         self.state = 'fitting'
@@ -618,14 +776,20 @@ class GroundScale:
         ]
 
 
-def scale_note(trend: float, correction_deg: float = 0.0) -> str:
+def scale_note(trend: float, correction_deg: float = 0.0, mounting_trend: float = 0.0,
+               check_error: float = math.nan) -> str:
     """
     Return what the live trend and pitch correction mean, or '' when one factor fits.
 
     Compression towards the bins' middle makes the floor's scale grow with distance (a
     trend > 0); along a refitted pitch it looks like a steeper floor instead, so a pitch
     correction is said as well: it is either a mounting that is off or such compression,
-    and the depth alone cannot tell which.
+    and the depth alone cannot tell which. Without a correction, a pitch the floor cannot
+    check is said where a mounting :data:`PITCH_CHECK_DEG` off would make the scale
+    :data:`PITCH_CHECK_ERROR` off or more (``check_error``): when the floor's live trend
+    along the mounting (``mounting_trend``) is unknown (too little unsaturated floor
+    measured it), or beyond what a right mounting shows (:data:`PITCH_DOUBT`) yet too weak
+    or too noisy to correct the pitch (:data:`PITCH_DEADBAND`, :data:`PITCH_SIGNIFICANCE`).
     """
     notes = []
     if math.isfinite(trend) and abs(trend) > TREND_NOTE:
@@ -639,4 +803,16 @@ def scale_note(trend: float, correction_deg: float = 0.0) -> str:
                      '(corrected): either the mounting is off, or the depth is compressed '
                      "towards the bins' middle, which looks like a floor pitched further down; "
                      'if the mounting is right, set scale.refine_pitch false')
+    elif math.isfinite(check_error) and abs(check_error) >= PITCH_CHECK_ERROR:
+        cost = (f'a mounting {PITCH_CHECK_DEG:g} deg off would make this scale up to '
+                f'{abs(check_error):.0%} off')
+        if not math.isfinite(mounting_trend):
+            notes.append('the pitch is not checked: too few frames or too little unsaturated '
+                         f"floor measured the floor's trend; {cost}")
+        elif abs(mounting_trend) > PITCH_DOUBT:
+            notes.append(f"the pitch may be off: the floor's trend along the mounting "
+                         f'({mounting_trend:+.3f}) is more than a right mounting shows '
+                         f'({PITCH_DOUBT:g}) but too weak or too noisy to correct it (beyond '
+                         f'{PITCH_DEADBAND:g} plus {PITCH_SIGNIFICANCE:g} x its standard error); '
+                         f'{cost}')
     return '; '.join(notes)

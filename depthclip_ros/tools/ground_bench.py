@@ -37,6 +37,7 @@ the node does; ``scripts/bench_ground_scale.py`` prints the table of the README.
 """
 
 from dataclasses import dataclass
+import functools
 import math
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -254,21 +255,34 @@ CASES = (
 
 def scene(case: Case, seed: int) -> Dict[str, object]:
     """Return the room of ``case`` (drawn with ``seed``): depth, floor, boxes and ``k``."""
+    return dict(_scene(case.height, case.pitch_deg, case.roll_deg, case.saturated,
+                       case.cluttered, seed))
+
+
+@functools.lru_cache(maxsize=64)
+def _scene(height: float, pitch_deg: float, roll_deg: float, saturated: float,
+           cluttered: bool, seed: int) -> Tuple[Tuple[str, object], ...]:
+    """Ray-cast one room once (the variants of a case share it); arrays read-only."""
     rng = np.random.default_rng(seed)
-    room = make_room(rng, case.height, case.pitch_deg, case.roll_deg, case.cluttered)
-    depth, floor, box_of = render(room, case.height, case.pitch_deg, case.roll_deg)
-    return dict(room=room, depth=depth, floor=floor, box_of=box_of,
-                k=k_for_saturation(depth, floor, case.saturated))
+    room = make_room(rng, height, pitch_deg, roll_deg, cluttered)
+    depth, floor, box_of = render(room, height, pitch_deg, roll_deg)
+    for array in (depth, floor, box_of):
+        array.setflags(write=False)
+    return (('room', room), ('depth', depth), ('floor', floor), ('box_of', box_of),
+            ('k', k_for_saturation(depth, floor, saturated)))
 
 
 def run_case(case: Case, seed: int, frames: int = 20, refine_pitch: bool = True,
-             settings: Optional[ScaleSettings] = None) -> Dict[str, object]:
+             settings: Optional[ScaleSettings] = None,
+             snapshots: Sequence[int] = ()) -> Dict[str, object]:
     """
     Feed ``frames`` noisy predictions of one room to a fresh :class:`GroundScale`.
 
+    :param snapshots: frame counts after which the state is kept as well (in ``at``: 20
+        frames of a 100-frame run are the 20-frame run of the same seed)
     :return: ``k``, the final ``scale``, ``error`` (scale / k - 1), ``state``, ``note``,
-        ``correction`` (deg), its largest magnitude over the frames, and the floor's
-        saturated share
+        ``reason``, ``correction`` (deg), its largest magnitude over the frames, the
+        floor's saturated share and ``at``: {frames: the same keys} for ``snapshots``
     """
     view = scene(case, seed)
     rng = np.random.default_rng(seed + 1000)
@@ -281,19 +295,26 @@ def run_case(case: Case, seed: int, frames: int = 20, refine_pitch: bool = True,
                                     camera_roll_deg=case.roll_deg))
     live = GroundScale()
     largest = 0.0
-    for _ in range(frames):
-        pred = predict(rng, view['depth'], view['box_of'], view['k'],
+    k = view['k']
+    at = {}
+
+    def now() -> Dict[str, object]:
+        scale = live.scale if live.scale is not None else math.nan
+        return dict(scale=scale, error=scale / k - 1.0, state=live.state, note=live.note,
+                    reason=live.reason, trend=live.trend,
+                    correction=live.pitch_correction_deg, largest_correction=largest)
+
+    for frame in range(1, frames + 1):
+        pred = predict(rng, view['depth'], view['box_of'], k,
                        compression=case.compression, saturation=case.saturation,
                        box_factors=boxes)
         live.update(pred, INTRINSICS, settings, 1.0, bins=BINS)
         largest = max(largest, abs(live.pitch_correction_deg))
-    k = view['k']
-    scale = live.scale if live.scale is not None else math.nan
+        if frame in snapshots:
+            at[frame] = now()
     floor = view['floor']
     exact = view['depth'][floor] / k
-    return dict(k=k, scale=scale, error=scale / k - 1.0, state=live.state, note=live.note,
-                reason=live.reason, trend=live.trend, correction=live.pitch_correction_deg,
-                largest_correction=largest,
+    return dict(now(), k=k, at=at,
                 floor_saturated=float(np.mean((exact >= BINS[-1]) | (exact <= BINS[0]))),
                 floor_share=float(np.mean(floor)))
 
