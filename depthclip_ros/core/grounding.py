@@ -49,7 +49,8 @@ from depthclip_ros.core.geometry import depth_to_points, Intrinsics
 from depthclip_ros.core.model import CancelledError, LOGIT_SCALE, TEXT_CHUNK
 from depthclip_ros.core.stats import most_similar_rows
 
-__all__ = ['draw_overlay', 'Grounding', 'grounding_key', 'grounding_probabilities',
+__all__ = ['draw_overlay', 'Grounding', 'grounding_from_labels', 'grounding_key',
+           'grounding_probabilities',
            'grounding_values', 'GroundingText', 'label_text', 'LABELS_ENCODING',
            'locate_queries', 'marker_specs', 'MarkerSpec', 'MARKER_NAMESPACE',
            'MIN_PATCH_FRACTION', 'QueryMasks', 'QueryResult', 'query_masks', 'query_text',
@@ -370,6 +371,21 @@ def locate_queries(masks: QueryMasks, depth: np.ndarray, intrinsics: Intrinsics)
 def label_text(result: QueryResult) -> str:
     """Return the short text of a found query, e.g. ``door 2.3 m`` (overlay and markers)."""
     return f'{result.query} {result.distance:.1f} m'
+
+
+def grounding_from_labels(queries: Sequence[str], labels: np.ndarray, depth: np.ndarray,
+                          intrinsics: Intrinsics) -> Grounding:
+    """
+    Answer the queries again from a published label image and its depth (the demo's overlay).
+
+    The labels hold only found queries, each over at least half a patch with valid depth,
+    so :func:`locate_queries` gives back the same median points and distances; the scores
+    are not in the labels (NaN). A query without a pixel is not found.
+    """
+    masks = QueryMasks(queries=tuple(queries), labels=np.asarray(labels, np.uint8),
+                       scores=(float('nan'),) * len(queries), threshold=float('nan'),
+                       min_pixels=1)
+    return locate_queries(masks, depth, intrinsics)
 
 
 #: Outline colours of the queries (BGR), in turn.
