@@ -649,9 +649,15 @@ def _make_listener_class():
                                 f'{stream.prefix}overlay_{len(stream.strips) - 1:03d}.png')
             cv2.imwrite(path, overlay)
             stream.overlays.append(path)
-            for result in grounding.results:
-                print(f'grounding: {stream.prefix}{os.path.basename(path)}: '
-                      f'{result.describe()}')
+            for result in grounding.results:  # (the scores are not in the labels)
+                if result.found:
+                    x, y, z = result.point
+                    answer = (f'{result.distance:.2f} m at ({x:.2f}, {y:.2f}, {z:.2f}) m in '
+                              f'the optical frame ({result.pixels} px)')
+                else:
+                    answer = 'not found'
+                print(f'grounding: {stream.prefix}{os.path.basename(path)}: {result.query}: '
+                      f'{answer}')
 
         def _complete(self) -> bool:
             return all(self._stream_complete(s) for s in self.streams)
