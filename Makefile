@@ -20,6 +20,8 @@ WEIGHTS ?=
 CAMERAS ?= 1
 FRAMES ?= 8
 DEMO_OUT ?= out/demo
+# Things to find in the demo: QUERIES="door chair" writes an overlay PNG beside each strip.
+QUERIES ?=
 
 .PHONY: demo test test-kilted test-jazzy venv venv-jazzy lint bench clean
 
@@ -43,7 +45,7 @@ $(JAZZY_STAMP): setup.py package.xml
 
 demo: $(STAMP)
 	$(VENV)/bin/depthclip demo --frames $(FRAMES) --cameras $(CAMERAS) --output $(DEMO_OUT) \
-		$(if $(WEIGHTS),--weights $(WEIGHTS),)
+		$(if $(WEIGHTS),--weights $(WEIGHTS),) $(foreach q,$(QUERIES),--query $(q))
 
 # Both parts always run (Jazzy after a Kilted failure too); fails if either fails. Each output
 # ends with the rclpy it ran on ("ran on rclpy 9.1.2 (ROS 2 Kilted) from ...").

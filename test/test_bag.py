@@ -354,3 +354,55 @@ def test_the_command_summarises_skips_and_a_failed_run_leaves_nothing(
     assert 'Traceback' not in captured.err and 'SerdeError' not in captured.err
     assert sorted(os.listdir(tmp_path)) == ['in', 'out']
     assert len(read_raw(out)[0]['/cam/depth/image']) == 5
+
+
+def test_bag_with_queries_writes_the_grounding_topics_of_the_node(tmp_path, engine,
+                                                                  small_overrides, capsys):
+    from depthclip_ros.core.grounding import locate_queries
+    from depthclip_ros.core.outputs import CameraModel, choose_intrinsics
+    src = str(tmp_path / 'in')
+    sent = write_bag(src, 'mcap', frames=2)['/cam/image_raw']
+    out = str(tmp_path / 'out')
+    sets = [a for k, v in small_overrides.items() for a in ('--set', f'{k}={v}')]
+    # threshold 0 and one background word: every pixel goes to its best word (random
+    # weights mean nothing, and with 'sky' the chair wins: a found query); cloud.stride 1
+    rc = main(['bag', src, out, '--image-topic', '/cam/image_raw', '--no-progress',
+               '--set', 'grounding.queries=[door, chair]', '--set', 'grounding.threshold=0',
+               '--set', 'grounding.background=[sky]', '--set', 'cloud.stride=1'] + sets)
+    assert rc == 0, capsys.readouterr().err
+    got, _ = read_bag(out)
+    labels_msgs, marker_msgs = got['/cam/grounding/labels'], got['/cam/grounding/markers']
+    assert [m[1] for m in labels_msgs] == [IMAGE] * 2
+    assert [m[1] for m in marker_msgs] == ['visualization_msgs/msg/MarkerArray'] * 2
+    assert [(m[0], _stamp(m[2])) for m in labels_msgs] == sent
+    # the same answers as the node's path for the first frame (camera_info from the bag)
+    state = engine.prepare({'grounding.queries': ['door', 'chair'], 'grounding.threshold': 0.0,
+                            'grounding.background': ['sky']})
+    rgb = _rgb(0)
+    prediction = engine.predict([rgb], state=state)[0]
+    depth = np.frombuffer(got['/cam/depth/image'][0][2].data.tobytes(), '<f4').reshape(H, W)
+    info = got['/cam/camera_info'][0][2]
+    choice = choose_intrinsics(CameraModel.from_message(info), W, H, 60.0)
+    expected = locate_queries(prediction.grounding, depth, choice.intrinsics)
+    label_msg = labels_msgs[0][2]
+    assert (label_msg.encoding, label_msg.height, label_msg.width) == ('mono8', H, W)
+    labels = label_msg.data.reshape(H, W)
+    assert np.array_equal(labels, expected.labels) and labels.any()
+    found = [(i, r) for i, r in enumerate(expected.results) if r.found]
+    assert found
+    markers = marker_msgs[0][2].markers
+    assert markers[0].action == 3 and markers[0].ns == 'depthclip_grounding'  # DELETEALL
+    assert sorted(m.id for m in markers[1:]) == sorted(
+        n for i, _ in found for n in (2 * i, 2 * i + 1))
+    for i, result in found:
+        sphere = next(m for m in markers if m.id == 2 * i)
+        text = next(m for m in markers if m.id == 2 * i + 1)
+        assert sphere.type == 2 and text.type == 9 and text.text == \
+            f'{result.query} {result.distance:.1f} m'
+        assert sphere.header.frame_id == 'camera_optical'
+        np.testing.assert_allclose([sphere.pose.position.x, sphere.pose.position.y,
+                                    sphere.pose.position.z], result.point, atol=1e-5)
+    cloud = got['/cam/points'][0][2]
+    assert [f.name for f in cloud.fields] == ['x', 'y', 'z', 'label']
+    label_field = np.frombuffer(cloud.data.tobytes(), dtype='<u4').reshape(H, W, 4)[..., 3]
+    assert np.array_equal(label_field, labels)

@@ -227,3 +227,30 @@ def test_demo_refuses_a_bad_number_before_starting_anything(tmp_path):
     assert proc.returncode == 2 and 'Traceback' not in proc.stderr
     assert 'argument --frames: must be >= 1, got 0' in proc.stderr
     assert not (tmp_path / 'o').exists()
+
+
+def test_demo_with_queries_writes_an_overlay_beside_the_strip(tmp_path, rn50_checkpoint):
+    # Random weights mean nothing; with threshold 0 and 'sky' as the only background word
+    # the chair wins every pixel of the sample (see test_bag.py): a found query to draw.
+    out = tmp_path / 'demo'
+    proc = run_demo(['--weights', rn50_checkpoint, '--frames', '1', '--every', '1',
+                     '--rate', '4', '--output', str(out), '--query', 'door', '--query', 'chair',
+                     '--set', 'grounding.threshold:=0.0', '--set', 'grounding.background:=[sky]',
+                     '--set', 'model.precision:=fp32'] + SMALL, tmp_path)
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+    assert 'Traceback' not in proc.stderr
+    lines = proc.stdout.splitlines()
+    answers = [line for line in lines if line.startswith('grounding: overlay_000.png: ')]
+    assert len(answers) == 2, lines
+    assert [line.split(': ')[2] for line in answers] == ['door', 'chair']
+    assert any(' m at (' in line for line in answers), answers  # a found query
+    assert any('wrote 1 grounding overlay(s)' in line for line in lines), lines
+    overlay = cv2.imread(str(out / 'overlay_000.png'))
+    strip = cv2.imread(str(out / 'strip_000.png'))
+    assert overlay.shape == (480, 640, 3) and strip is not None
+    # the outline and the label are drawn over the input: it differs from every sample frame
+    for path in sample_frames():
+        assert (np.abs(overlay.astype(int) - cv2.imread(path).astype(int)).max(axis=2)
+                > 40).sum() > 200
+    params = (out / 'node_params.yaml').read_text()
+    assert 'grounding.queries' in params or 'queries' in params

@@ -326,3 +326,61 @@ def test_the_node_declares_grounding_queries_as_a_string_array(context, with_fil
         assert list(node.get_parameter('grounding.queries').value) == ['door', 'chair']
     finally:
         node.destroy_node()
+
+
+# ------------------------------------------------------------- what the ROS outputs carry
+def _located():
+    text, semantic = _designed()
+    masks = query_masks(grounding_probabilities(semantic, text.embeddings)[0],
+                        (HEIGHT, WIDTH), text)
+    intr = Intrinsics.from_fov(WIDTH, HEIGHT, 60.0)
+    return locate_queries(masks, np.full((HEIGHT, WIDTH), 2.0, np.float32), intr), intr
+
+
+def test_markers_and_diagnostics_of_a_found_and_an_absent_query():
+    from depthclip_ros.core.grounding import grounding_values, marker_specs
+    grounding, _ = _located()
+    door, chair = grounding.results
+    specs = marker_specs(grounding)
+    assert [(s.kind, s.marker_id) for s in specs] == [('sphere', 0), ('text', 1)]
+    sphere, text = specs
+    assert sphere.position == door.point and text.text == f'door {door.distance:.1f} m'
+    assert text.position[1] < sphere.position[1] and text.position[0] == sphere.position[0]
+    assert all(0.0 <= c <= 1.0 for c in sphere.rgba) and sphere.scale[0] > 0
+    values = dict(grounding_values(grounding, ('door', 'chair')))
+    assert values['grounding queries'] == 'door, chair'
+    assert values['query door: found'] == 'yes'
+    assert float(values['query door: distance (m)']) == pytest.approx(door.distance, abs=1e-3)
+    assert int(values['query door: pixels']) == door.pixels
+    assert values['query chair: found'] == f'no: {chair.reason}'
+    assert values['query chair: point (m)'] == '-'
+    # other queries in force than the frame's: say so, never the old answers
+    stale = dict(grounding_values(grounding, ('cup',)))
+    assert 'query door: found' not in stale and 'no frame' in stale['grounding']
+
+
+def test_the_label_field_of_the_cloud_follows_stride_and_the_unorganized_cloud():
+    from depthclip_ros.core.geometry import cloud_fields, depth_to_points
+    grounding, intr = _located()
+    depth = np.full((HEIGHT, WIDTH), 2.0, np.float32)
+    depth[0, :] = np.nan
+    organized = depth_to_points(depth, intr, stride=3, labels=grounding.labels)
+    assert np.array_equal(organized['label'], grounding.labels[::3, ::3])
+    assert [f[0] for f in cloud_fields(organized)] == ['x', 'y', 'z', 'label']
+    assert cloud_fields(organized)[-1] == ('label', 12, 6, 1)  # UINT32 after x, y, z
+    flat = depth_to_points(depth, intr, organized=False, labels=grounding.labels,
+                           rgb=np.zeros((HEIGHT, WIDTH, 3), np.uint8))
+    assert len(flat) == (HEIGHT - 1) * WIDTH and flat.dtype.itemsize == 20
+    assert np.array_equal(flat['label'], grounding.labels[1:].ravel())
+    with pytest.raises(ValueError, match='labels must be'):
+        depth_to_points(depth, intr, labels=np.zeros((2, 2), np.uint8))
+
+
+def test_answers_again_from_the_published_labels_are_the_same():
+    from depthclip_ros.core.grounding import grounding_from_labels
+    grounding, intr = _located()
+    again = grounding_from_labels(('door', 'chair'), grounding.labels,
+                                  np.full((HEIGHT, WIDTH), 2.0, np.float32), intr)
+    assert again.results[0].point == grounding.results[0].point
+    assert again.results[0].pixels == grounding.results[0].pixels
+    assert not again.results[1].found and np.array_equal(again.labels, grounding.labels)

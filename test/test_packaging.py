@@ -111,6 +111,9 @@ DEPENDENCIES = {
     'sensor_msgs': ('ros-sensor-msgs', 'ros', 'sensor_msgs', 'exec_depend'),
     'std_msgs': ('ros-std-msgs', 'ros', 'std_msgs', 'exec_depend'),
     'diagnostic_msgs': ('ros-diagnostic-msgs', 'ros', 'diagnostic_msgs', 'exec_depend'),
+    # grounding/markers (optional at run time: without it the node has no markers output)
+    'visualization_msgs': ('ros-visualization-msgs', 'ros', 'visualization_msgs',
+                           'exec_depend'),
     'builtin_interfaces': ('ros-builtin-interfaces', 'ros', 'builtin_interfaces',
                            'exec_depend'),
     'ament_index_python': ('ros-ament-index-python', 'ros', 'ament_index_python',

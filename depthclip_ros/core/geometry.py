@@ -462,7 +462,8 @@ def depth_to_points(
         confidence: Optional[np.ndarray] = None,
         min_confidence: float = 0.0,
         rgb: Optional[np.ndarray] = None,
-        organized: bool = True) -> np.ndarray:
+        organized: bool = True,
+        labels: Optional[np.ndarray] = None) -> np.ndarray:
     """
     Back-project a metric depth image into a point cloud.
 
@@ -487,7 +488,10 @@ def depth_to_points(
         packed ``rgb`` field.
     :param organized: If True return shape ``(ceil(H / stride), ceil(W / stride))`` with NaN
         for invalid points; if False return shape ``(n,)`` with only valid points.
-    :return: Structured array of dtype :data:`XYZ_DTYPE` or :data:`XYZRGB_DTYPE`.
+    :param labels: Optional (H, W) integer label per pixel (0 none); adds a ``uint32 label``
+        field after the others (PCL's ``PointXYZL`` / ``PointXYZRGBL`` name and type).
+    :return: Structured array of dtype :data:`XYZ_DTYPE` or :data:`XYZRGB_DTYPE` (with
+        ``label``: the same fields, then ``label``).
     :raises ValueError: On mismatched shapes or sizes, a non-float depth or bad parameters.
     """
     depth = np.asarray(depth)
@@ -534,7 +538,14 @@ def depth_to_points(
     ax = ((np.arange(0, width, stride, dtype=np.float64) - intr.cx) / intr.fx).astype(np.float32)
     ay = ((np.arange(0, height, stride, dtype=np.float64) - intr.cy) / intr.fy).astype(np.float32)
 
+    if labels is not None:
+        labels = np.asarray(labels)
+        if labels.shape != (height, width) or labels.dtype.kind not in 'ui':
+            raise ValueError(f'labels must be an integer array of shape {(height, width)}, '
+                             f'got {labels.dtype} {labels.shape}')
     dtype = XYZ_DTYPE if rgb is None else XYZRGB_DTYPE
+    if labels is not None:
+        dtype = with_label_field(dtype)
     if organized:
         zv = np.where(valid, z, np.float32(np.nan))
         out = np.empty((rows, cols), dtype=dtype)
@@ -543,6 +554,8 @@ def depth_to_points(
         out['z'] = zv
         if rgb is not None:
             out['rgb'] = pack_rgb(rgb[::stride, ::stride])
+        if labels is not None:
+            out['label'] = labels[::stride, ::stride]
         return out
 
     vi, ui = np.nonzero(valid)
@@ -553,7 +566,18 @@ def depth_to_points(
     out['z'] = zv
     if rgb is not None:
         out['rgb'] = pack_rgb(rgb[vi * stride, ui * stride])
+    if labels is not None:
+        out['label'] = labels[vi * stride, ui * stride]
     return out
+
+
+def with_label_field(dtype: np.dtype) -> np.dtype:
+    """Return ``dtype`` (a cloud's) with a little-endian ``uint32 label`` field appended."""
+    names = list(dtype.names)
+    formats = [dtype.fields[name][0] for name in names]
+    offsets = [dtype.fields[name][1] for name in names]
+    return np.dtype({'names': names + ['label'], 'formats': formats + ['<u4'],
+                     'offsets': offsets + [dtype.itemsize], 'itemsize': dtype.itemsize + 4})
 
 
 def _datatype_of(dtype: np.dtype) -> int:

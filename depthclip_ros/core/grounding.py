@@ -49,12 +49,22 @@ from depthclip_ros.core.geometry import depth_to_points, Intrinsics
 from depthclip_ros.core.model import CancelledError, LOGIT_SCALE, TEXT_CHUNK
 from depthclip_ros.core.stats import most_similar_rows
 
-__all__ = ['GroundingText', 'grounding_key', 'grounding_probabilities', 'locate_queries',
+__all__ = ['draw_overlay', 'Grounding', 'grounding_from_labels', 'grounding_key',
+           'grounding_probabilities',
+           'grounding_values', 'GroundingText', 'label_text', 'LABELS_ENCODING',
+           'locate_queries', 'marker_specs', 'MarkerSpec', 'MARKER_NAMESPACE',
            'MIN_PATCH_FRACTION', 'QueryMasks', 'QueryResult', 'query_masks', 'query_text',
-           'draw_overlay', 'unsupported_reason', 'vocabulary_embeddings']
+           'unsupported_reason', 'vocabulary_embeddings']
 
 #: A mask smaller than this fraction of one feature patch (in output pixels) is noise.
 MIN_PATCH_FRACTION = 0.5
+
+#: Encoding of the ``grounding/labels`` image: one uint8 label per pixel (0 none, i the i-th
+#: query). ``mono8`` rather than ``8UC1``: the same bytes, but every image consumer reads it
+#: (RViz, image_view, rqt, cv_bridge to bgr8/mono8, image_transport's png), where several
+#: refuse or cannot convert ``8UC1``; cv_bridge's passthrough gives the label array either
+#: way. (Lossy transports such as jpeg change labels: subscribe raw or png.)
+LABELS_ENCODING = 'mono8'
 
 
 def unsupported_reason(backend: str, feature_mode: str) -> str:
@@ -358,6 +368,26 @@ def locate_queries(masks: QueryMasks, depth: np.ndarray, intrinsics: Intrinsics)
     return Grounding(labels=labels, results=tuple(results))
 
 
+def label_text(result: QueryResult) -> str:
+    """Return the short text of a found query, e.g. ``door 2.3 m`` (overlay and markers)."""
+    return f'{result.query} {result.distance:.1f} m'
+
+
+def grounding_from_labels(queries: Sequence[str], labels: np.ndarray, depth: np.ndarray,
+                          intrinsics: Intrinsics) -> Grounding:
+    """
+    Answer the queries again from a published label image and its depth (the demo's overlay).
+
+    The labels hold only found queries, each over at least half a patch with valid depth,
+    so :func:`locate_queries` gives back the same median points and distances; the scores
+    are not in the labels (NaN). A query without a pixel is not found.
+    """
+    masks = QueryMasks(queries=tuple(queries), labels=np.asarray(labels, np.uint8),
+                       scores=(float('nan'),) * len(queries), threshold=float('nan'),
+                       min_pixels=1)
+    return locate_queries(masks, depth, intrinsics)
+
+
 #: Outline colours of the queries (BGR), in turn.
 OVERLAY_COLORS = ((0, 215, 255), (255, 128, 0), (60, 220, 60), (200, 60, 255), (0, 0, 255),
                   (255, 255, 0), (255, 0, 200), (128, 255, 128))
@@ -386,7 +416,7 @@ def draw_overlay(rgb: np.ndarray, grounding: Grounding) -> np.ndarray:
         contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
         cv2.drawContours(bgr, contours, -1, color, thickness, cv2.LINE_AA)
         rows, cols = np.nonzero(mask)
-        text = f'{result.query} {result.distance:.1f} m'
+        text = label_text(result)
         (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)
         x = int(np.clip(np.median(cols) - tw / 2, 0, max(0, width - tw)))
         y = int(np.clip(np.median(rows) + th / 2, th + base, height - base))
@@ -394,3 +424,85 @@ def draw_overlay(rgb: np.ndarray, grounding: Grounding) -> np.ndarray:
         cv2.putText(bgr, text, (x, y), cv2.FONT_HERSHEY_SIMPLEX, scale, color, thickness,
                     cv2.LINE_AA)
     return bgr
+
+
+# -------------------------------------------------------------------------------------------
+# What the ROS outputs say (built into messages by the node and the bag tool)
+# -------------------------------------------------------------------------------------------
+#: The ``ns`` of the grounding markers.
+MARKER_NAMESPACE = 'depthclip_grounding'
+#: Sphere diameter per metre of distance (a constant size on screen), and its bounds.
+SPHERE_PER_METRE = 0.04
+SPHERE_MIN_M, SPHERE_MAX_M = 0.05, 0.5
+
+
+@dataclass(frozen=True)
+class MarkerSpec:
+    """
+    One ``visualization_msgs/Marker`` to add, in the image's optical frame.
+
+    ``kind``: ``sphere`` or ``text`` (``TEXT_VIEW_FACING``); ``marker_id``: ``2 i`` for
+    query ``i``'s sphere and ``2 i + 1`` for its text, the same every frame; ``scale``: the
+    sphere's diameter on every axis, or the text height in ``scale[2]``; ``rgba`` in [0, 1].
+    """
+
+    kind: str
+    marker_id: int
+    position: Tuple[float, float, float]
+    scale: Tuple[float, float, float]
+    rgba: Tuple[float, float, float, float]
+    text: str = ''
+
+
+def marker_specs(grounding: Grounding) -> List[MarkerSpec]:
+    """
+    Return a sphere at each found query's 3D point and its ``door 2.3 m`` text above it.
+
+    Queries that were not found have none: the messages start with a ``DELETEALL`` of
+    :data:`MARKER_NAMESPACE`, so a query no longer found disappears.
+    """
+    specs = []
+    for i, result in enumerate(grounding.results):
+        if not result.found:
+            continue
+        b, g, r = OVERLAY_COLORS[i % len(OVERLAY_COLORS)]
+        rgba = (r / 255.0, g / 255.0, b / 255.0, 1.0)
+        diameter = float(np.clip(SPHERE_PER_METRE * result.distance, SPHERE_MIN_M,
+                                 SPHERE_MAX_M))
+        x, y, z = result.point
+        specs.append(MarkerSpec('sphere', 2 * i, (x, y, z), (diameter,) * 3, rgba))
+        height = 1.5 * diameter
+        # The optical frame's y points down: the text sits above the sphere.
+        specs.append(MarkerSpec('text', 2 * i + 1, (x, y - diameter / 2 - height, z),
+                                (0.0, 0.0, height), rgba, label_text(result)))
+    return specs
+
+
+def grounding_values(grounding: Optional[Grounding],
+                     queries: Sequence[str]) -> List[Tuple[str, str]]:
+    """
+    Return the diagnostics key-values of the grounding: the queries, then per query.
+
+    Per query ``door``: ``query door: found`` (``yes`` or ``no: <why>``), ``query door:
+    distance (m)``, ``query door: point (m)`` (x, y, z in the optical frame), ``query door:
+    pixels``, ``query door: score``; distance and point are ``-`` when not found.
+
+    :param grounding: the latest frame's answers (None: no frame since the queries were set)
+    :param queries: the queries in force
+    """
+    values = [('grounding queries', ', '.join(queries))]
+    if grounding is None or tuple(r.query for r in grounding.results) != tuple(queries):
+        return values + [('grounding', 'no frame with these queries yet')]
+    for result in grounding.results:
+        name = f'query {result.query}'
+        if result.found:
+            x, y, z = result.point
+            values += [(f'{name}: found', 'yes'),
+                       (f'{name}: distance (m)', f'{result.distance:.3f}'),
+                       (f'{name}: point (m)', f'{x:.3f}, {y:.3f}, {z:.3f}')]
+        else:
+            values += [(f'{name}: found', f'no: {result.reason}'),
+                       (f'{name}: distance (m)', '-'), (f'{name}: point (m)', '-')]
+        values += [(f'{name}: pixels', str(result.pixels)),
+                   (f'{name}: score', f'{result.score:.3f}')]
+    return values

@@ -34,6 +34,7 @@ from depthclip_ros.core.colorize import colorize_depth
 from depthclip_ros.core.config import NodeSettings, output_divisor
 from depthclip_ros.core.geometry import (camera_geometry, depth_to_points, Intrinsics,
                                          pack_cloud, Rectification)
+from depthclip_ros.core.grounding import Grounding, locate_queries, QueryMasks
 
 #: Identity rectification (row-major 3x3) and zero plumb_bob distortion.
 IDENTITY_R = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0)
@@ -167,6 +168,8 @@ class FrameOutputs:
     ``cloud`` is :func:`~depthclip_ros.core.geometry.pack_cloud`'s dict; ``intrinsics`` are
     those of the output size and ``camera`` the camera model they came from (distortion and
     rectification to copy into ``depth/camera_info``), None for FoV intrinsics.
+    ``grounding``: every query's answer and the label image (at the output size) when
+    ``grounding.queries`` is set, else None.
     """
 
     depth: np.ndarray
@@ -175,12 +178,14 @@ class FrameOutputs:
     confidence: Optional[np.ndarray] = None
     colorized: Optional[np.ndarray] = None
     cloud: Optional[Dict[str, object]] = None
+    grounding: Optional[Grounding] = None
 
 
 def compute_outputs(depth: np.ndarray, confidence: np.ndarray, rgb: np.ndarray,
                     intrinsics: IntrinsicsChoice, settings: NodeSettings,
                     depth_range: Tuple[float, float],
-                    request: OutputRequest = OutputRequest()) -> FrameOutputs:
+                    request: OutputRequest = OutputRequest(),
+                    masks: Optional[QueryMasks] = None) -> FrameOutputs:
     """
     Compute the outputs of one frame from its prediction.
 
@@ -191,6 +196,10 @@ def compute_outputs(depth: np.ndarray, confidence: np.ndarray, rgb: np.ndarray,
     :param settings: ``publish.*``, ``cloud.*``
     :param depth_range: the colour scale of the colorized depth (the bins' range), metres
     :param request: the optional outputs wanted (an output also needs its ``publish.*``)
+    :param masks: the query masks of the prediction (``grounding.queries`` set), at the
+        depth's size: located with the published depth (pixels that
+        ``depth.min_confidence`` blanks out do not count) and, in the point cloud, a
+        ``label`` field per point; None: no grounding, the outputs as before bit for bit
     """
     height, width = depth.shape
     intr = intrinsics.intrinsics
@@ -202,6 +211,8 @@ def compute_outputs(depth: np.ndarray, confidence: np.ndarray, rgb: np.ndarray,
         depth = np.where(keep, depth, np.float32(np.nan)).astype(np.float32, copy=False)
     camera = intrinsics.published if intrinsics.published is not None else intrinsics.source
     out = FrameOutputs(depth=depth, intrinsics=intr, camera=camera)
+    if masks is not None:
+        out.grounding = locate_queries(masks, depth, intr)
     if settings.publish_confidence and request.confidence:
         out.confidence = confidence
     if settings.publish_colorized and request.colorized:
@@ -216,7 +227,8 @@ def compute_outputs(depth: np.ndarray, confidence: np.ndarray, rgb: np.ndarray,
             depth, intr, stride=settings.cloud_stride, min_range=settings.cloud_min_range,
             max_range=settings.cloud_max_range, confidence=confidence if use_conf else None,
             min_confidence=settings.cloud_min_confidence, rgb=colors,
-            organized=settings.cloud_organized)
+            organized=settings.cloud_organized,
+            labels=None if out.grounding is None else out.grounding.labels)
         out.cloud = pack_cloud(points)
     return out
 

@@ -37,6 +37,7 @@ from depthclip_ros.core.config import NodeSettings
 from depthclip_ros.core.engine import DepthClipEngine, LiveState
 from depthclip_ros.core.filters import CameraFilters
 from depthclip_ros.core.geometry import RectifyMaps
+from depthclip_ros.core.grounding import Grounding
 from depthclip_ros.core.outputs import (choose_intrinsics, compute_outputs, FrameOutputs,
                                         IntrinsicsChoice, output_factor, OutputRequest,
                                         scaled_sizes)
@@ -102,6 +103,8 @@ class DepthPipeline:
         # One per camera, made here: the worker and the diagnostics both read them.
         self._filters: Dict[str, CameraFilters] = {camera.name: CameraFilters()
                                                    for camera in scheduler.cameras}
+        # The latest frame's grounding answers per camera (the diagnostics read them).
+        self._grounding: Dict[str, Optional[Grounding]] = {}
         # Only the worker uses them.
         self._rectify_maps: Dict[str, RectifyMaps] = {camera.name: RectifyMaps()
                                                       for camera in scheduler.cameras}
@@ -110,6 +113,10 @@ class DepthPipeline:
     def filters(self, camera: str) -> CameraFilters:
         """Return camera ``camera``'s temporal filter and ground scale."""
         return self._filters[camera]
+
+    def last_grounding(self, camera: str) -> Optional[Grounding]:
+        """Return camera ``camera``'s latest grounding answers (None: none since the change)."""
+        return self._grounding.get(camera)
 
     @property
     def settings(self) -> NodeSettings:
@@ -299,7 +306,9 @@ class DepthPipeline:
             self.scheduler.warn([camera], 'scale', f'ground scale: {scale.reason}',
                                 level='info', period=60.0)
         outputs = compute_outputs(depth, prediction.confidence, rgb, choice, settings,
-                                  depth_range, self._sink.request(camera))
+                                  depth_range, self._sink.request(camera),
+                                  prediction.grounding)
+        self._grounding[camera.name] = outputs.grounding
         if outputs.colorized is not None:
             self.scheduler.bump(camera, 'colorized_built')
         if outputs.cloud is not None:

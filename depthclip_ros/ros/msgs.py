@@ -15,9 +15,13 @@
 """
 Glue between ROS 2 messages and NumPy arrays (the only place that builds or reads them).
 
-Images, compressed images, camera info and point clouds are converted here; the numerics
-(pixel encodings, back-projection, packing) live in the ROS-free core modules
-:mod:`depthclip_ros.core.image_conversion` and :mod:`depthclip_ros.core.geometry`.
+Images, compressed images, camera info, point clouds and the grounding markers are
+converted here; the numerics (pixel encodings, back-projection, packing, what the markers
+say) live in the ROS-free core modules :mod:`depthclip_ros.core.image_conversion`,
+:mod:`depthclip_ros.core.geometry` and :mod:`depthclip_ros.core.grounding`.
+
+``visualization_msgs`` is optional: without it :data:`MarkerArray` is None and the node
+has no ``grounding/markers`` output (it says so).
 """
 
 import array
@@ -29,8 +33,13 @@ import cv2
 import numpy as np
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2, PointField
 from std_msgs.msg import Header
+try:  # optional: only grounding/markers needs it
+    from visualization_msgs.msg import Marker, MarkerArray
+except ImportError:
+    Marker = MarkerArray = None
 
 from depthclip_ros.core.geometry import Intrinsics
+from depthclip_ros.core.grounding import MARKER_NAMESPACE, MarkerSpec
 from depthclip_ros.core.image_conversion import (bytes_per_pixel, check_layout, decode_compressed,
                                                  DEFAULT_MAX_PIXELS, encode_compressed,
                                                  encode_image, image_to_rgb, ImageConversionError)
@@ -367,3 +376,36 @@ def cloud_msg_to_array(msg: PointCloud2) -> np.ndarray:
     if order != native:
         points = points.astype(points.dtype.newbyteorder('='))
     return points
+
+
+# -------------------------------------------------------------------------------------------
+# Grounding markers (visualization_msgs, when installed)
+# -------------------------------------------------------------------------------------------
+#: Why ``grounding/markers`` is off, or ``''`` when visualization_msgs imports.
+MARKERS_MISSING = '' if MarkerArray is not None else (
+    'grounding/markers is off: visualization_msgs is not installed (apt install '
+    'ros-$ROS_DISTRO-visualization-msgs, or pip install ros-visualization-msgs); '
+    'grounding/labels, the label field of points and the diagnostics work without it')
+
+
+def markers_msg(specs: Sequence[MarkerSpec], header: Header):
+    """
+    Build a ``MarkerArray``: a ``DELETEALL`` of the grounding namespace, then ``specs``.
+
+    The deletion first removes the markers of queries no longer found; every marker has
+    the image's header (its optical frame) and no lifetime.
+    """
+    markers = [Marker(header=copy_header(header), ns=MARKER_NAMESPACE, id=0,
+                      action=Marker.DELETEALL)]
+    for spec in specs:
+        marker = Marker(header=copy_header(header), ns=MARKER_NAMESPACE, id=spec.marker_id,
+                        type=Marker.SPHERE if spec.kind == 'sphere' else Marker.TEXT_VIEW_FACING,
+                        action=Marker.ADD, text=spec.text)
+        marker.pose.position.x, marker.pose.position.y, marker.pose.position.z = (
+            float(v) for v in spec.position)
+        marker.pose.orientation.w = 1.0
+        marker.scale.x, marker.scale.y, marker.scale.z = (float(v) for v in spec.scale)
+        marker.color.r, marker.color.g, marker.color.b, marker.color.a = (
+            float(v) for v in spec.rgba)
+        markers.append(marker)
+    return MarkerArray(markers=markers)

@@ -18,7 +18,10 @@ The ``depthclip_node``: metric depth, confidence, colorized depth and a point cl
 One camera (parameter ``cameras`` empty, the default): subscribes ``image`` (or
 ``image/compressed``) and ``camera_info``; publishes ``depth/image`` (32FC1 metres, REP 118),
 ``depth/camera_info``, ``depth/confidence``, ``depth/colorized`` (bgr8) and ``points``
-(PointCloud2), every output with the input image's header. Several cameras on one model
+(PointCloud2), every output with the input image's header. With ``grounding.queries`` set
+also ``grounding/labels`` (mono8, one label per pixel), ``grounding/markers``
+(MarkerArray, when visualization_msgs is installed), a ``label`` field in ``points`` and
+per-query values in ``/diagnostics``. Several cameras on one model
 (``cameras: [front, left]``): the same topics under each camera's name (``front/image``,
 ``front/depth/image``, ...; relative, so they follow the node namespace and remap one by
 one), and optional per-camera output frame ids (``front.frame_id``).
@@ -54,6 +57,7 @@ from depthclip_ros.core.config import (DepthClipConfig, ENGINE_PARAMETERS, NODE_
                                        NodeSettings, validate_frame_id)
 from depthclip_ros.core.embeddings import EMBEDDINGS_PARAMETER
 from depthclip_ros.core.engine import CancelledError, DepthClipEngine, ModelLoadError
+from depthclip_ros.core.grounding import grounding_values, LABELS_ENCODING, marker_specs
 from depthclip_ros.core.outputs import CameraModel, FrameOutputs, OutputRequest
 from depthclip_ros.core.pipeline import DepthPipeline, FrameSink
 from depthclip_ros.core.scale import Mounting
@@ -73,7 +77,10 @@ NODE_NAME = 'depthclip_node'
 #: (key, message type, relative topic) of each camera's outputs.
 OUTPUT_TOPICS = (('depth', Image, 'depth/image'), ('info', CameraInfo, 'depth/camera_info'),
                  ('confidence', Image, 'depth/confidence'),
-                 ('colorized', Image, 'depth/colorized'), ('points', PointCloud2, 'points'))
+                 ('colorized', Image, 'depth/colorized'), ('points', PointCloud2, 'points'),
+                 ('labels', Image, 'grounding/labels'))
+#: The markers output, when visualization_msgs is installed (:data:`msgs.MarkerArray`).
+MARKERS_TOPIC = 'grounding/markers'
 
 #: Seconds between looks at the image publishers' QoS (``qos.image_reliability: auto``).
 QOS_CHECK_PERIOD = 1.0
@@ -114,6 +121,8 @@ class DepthClipBinding(FrameSink):
         self._diag_pub = None
         self._timers: List[Any] = []
         self._floor_tf: Optional[FloorTf] = None
+        #: Cameras whose last markers message showed markers (a DELETEALL clears them).
+        self._markers_shown: Dict[str, bool] = {}
 
     @property
     def engine(self) -> Optional[DepthClipEngine]:
@@ -178,10 +187,14 @@ class DepthClipBinding(FrameSink):
             self._pubs[camera.name] = {
                 key: self.node.create_publisher(kind, self._topic(camera, topic), out_qos)
                 for key, kind, topic in OUTPUT_TOPICS}
+            if msgs.MarkerArray is not None:
+                self._pubs[camera.name]['markers'] = self.node.create_publisher(
+                    msgs.MarkerArray, self._topic(camera, MARKERS_TOPIC), out_qos)
         self._diag_pub = self.node.create_publisher(DiagnosticArray, '/diagnostics', 10)
         self.pipeline = DepthPipeline(engine, self.scheduler, self, settings)
         self._update_floor_tf(settings)
         self._sync_head_parameters()
+        self._say_if_markers_off()
 
     def activate(self) -> None:
         """Subscribe to the cameras, start the worker and the diagnostics."""
@@ -239,7 +252,8 @@ class DepthClipBinding(FrameSink):
 
         :raises StartupError: naming the camera and the topic (e.g. a name too long)
         """
-        relative = ['image', 'image/compressed', 'camera_info'] + [t for _, _, t in OUTPUT_TOPICS]
+        relative = ['image', 'image/compressed', 'camera_info', MARKERS_TOPIC] + [
+            t for _, _, t in OUTPUT_TOPICS]
         for camera in self.scheduler.cameras:
             for topic in relative:
                 try:
@@ -250,6 +264,12 @@ class DepthClipBinding(FrameSink):
                     raise StartupError(f'invalid parameter: cameras: {which} has an invalid '
                                        f'topic {self._topic(camera, topic)}: '
                                        f'{one_line(error, 200)}') from None
+
+    def _say_if_markers_off(self) -> None:
+        """Log why there are no markers when grounding is on without visualization_msgs."""
+        engine = self.engine
+        if msgs.MARKERS_MISSING and engine is not None and engine.config.grounding.queries:
+            self._log('warning', msgs.MARKERS_MISSING)
 
     def _topic(self, camera: CameraState, name: str) -> str:
         return f'{camera.name}/{name}' if camera.name else name
@@ -417,6 +437,17 @@ class DepthClipBinding(FrameSink):
                                                               'bgr8'))
         if outputs.cloud is not None:
             pubs['points'].publish(msgs.cloud_msg(outputs.cloud, header))
+        grounding = outputs.grounding
+        if grounding is not None and pubs['labels'].get_subscription_count() > 0:
+            pubs['labels'].publish(msgs.array_to_image_msg(grounding.labels, header,
+                                                           LABELS_ENCODING))
+        markers = pubs.get('markers')
+        if markers is not None and markers.get_subscription_count() > 0:
+            if grounding is not None:
+                markers.publish(msgs.markers_msg(marker_specs(grounding), header))
+                self._markers_shown[camera.name] = True
+            elif self._markers_shown.pop(camera.name, False):  # grounding turned off
+                markers.publish(msgs.markers_msg([], header))
 
     def now_ns(self) -> int:
         """Return the node clock (sim time when ``use_sim_time``)."""
@@ -466,6 +497,9 @@ class DepthClipBinding(FrameSink):
                 ('image conversion', self.converter.name),
                 ('class embeddings', engine.state.embeddings_source),
             ] + pipeline.filters(camera.name).report(settings)
+            if config.grounding.queries:
+                extra += grounding_values(pipeline.last_grounding(camera.name),
+                                          config.grounding.queries)
             name = f'{fqn}: depth'
             if camera.name:
                 extra = [('camera', camera.name)] + extra + [
@@ -488,6 +522,8 @@ class DepthClipBinding(FrameSink):
         if changed:
             self.node.get_logger().info(f'parameters updated: {", ".join(changed)}')
             self._log_embeddings_change(changed)
+            if 'grounding.queries' in changed:
+                self._say_if_markers_off()
         return SetParametersResult(successful=True)
 
     def _log_embeddings_change(self, changed: List[str]) -> None:

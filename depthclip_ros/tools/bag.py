@@ -25,6 +25,10 @@ message plus, for each processed image topic ``<ns>/image...``:
   ``<ns>/depth/camera_info`` and ``<ns>/points`` (``PointCloud2``), as the node publishes
   them; every one stamped with the source frame's header and written at the source
   message's bag timestamp.
+* with ``grounding.queries`` set, also ``<ns>/grounding/labels`` (mono8, one label per
+  pixel: 0 none, i the i-th query), ``<ns>/grounding/markers``
+  (``visualization_msgs/MarkerArray``: a sphere and a ``door 2.3 m`` text per found query,
+  after a ``DELETEALL``) and a ``label`` field in ``<ns>/points``, as the node publishes them.
 
 ``<ns>`` is the image topic without a trailing ``/compressed`` and without its last name
 when that starts with ``image`` (``/cam/image_raw/compressed`` -> ``/cam``). Intrinsics come
@@ -64,6 +68,7 @@ import numpy as np
 
 from depthclip_ros.core.config import NodeSettings
 from depthclip_ros.core.filters import CameraFilters
+from depthclip_ros.core.grounding import LABELS_ENCODING, marker_specs
 from depthclip_ros.core.outputs import (camera_info_fields, CameraModel, choose_intrinsics,
                                         compute_outputs, FrameOutputs, scaled_sizes)
 from depthclip_ros.core.text import one_line
@@ -71,10 +76,11 @@ from depthclip_ros.tools.common import (add_config_args, int_at_least, load_sett
                                         offline_unless_hub_reachable)
 from depthclip_ros.tools.rosbag_io import (bag_storage, CAMERA_INFO, CLOUD, decode_image_msg,
                                            IMAGE, IMAGE_TYPES, is_depth_topic, make_typestore,
-                                           open_reader, rosbags_api, stamp_ns)
+                                           MARKER_ARRAY, markers_message, open_reader,
+                                           rosbags_api, stamp_ns)
 
 __all__ = [
-    'BagResult', 'make_typestore', 'namespace_of', 'output_topics',
+    'BagResult', 'grounding_topics', 'make_typestore', 'namespace_of', 'output_topics',
     'process_bag', 'register', 'select_image_topics',
 ]
 
@@ -122,6 +128,12 @@ def output_topics(image_topic: str) -> Dict[str, str]:
     return {'depth': f'{ns}/depth/image', 'confidence': f'{ns}/depth/confidence',
             'colorized': f'{ns}/depth/colorized', 'info': f'{ns}/depth/camera_info',
             'points': f'{ns}/points'}
+
+
+def grounding_topics(image_topic: str) -> Dict[str, str]:
+    """Return the grounding topics of an image topic: labels, markers."""
+    ns = namespace_of(image_topic)
+    return {'labels': f'{ns}/grounding/labels', 'markers': f'{ns}/grounding/markers'}
 
 
 def select_image_topics(topics: Dict[str, str], wanted: Optional[Sequence[str]] = None,
@@ -226,6 +238,10 @@ class _MessageFactory:
             is_dense=bool(packed['is_dense']))
         return self.store.serialize_cdr(msg, CLOUD)
 
+    def markers(self, header, outputs: FrameOutputs) -> bytes:
+        msg = markers_message(self.store, marker_specs(outputs.grounding), header)
+        return self.store.serialize_cdr(msg, MARKER_ARRAY)
+
 
 def _copy_connection(writer, conn, typestore, added: Dict[Tuple, Any]):
     """Add an input connection to the writer (once per topic, type and serialization)."""
@@ -317,6 +333,12 @@ def process_bag(in_path: str, out_path: str, engine, image_topics: Optional[Sequ
         topic_types = {c.topic: c.msgtype for c in reader.connections}
         selected = select_image_topics(topic_types, image_topics)
         result = BagResult(output=out_path, storage=storage, image_topics=selected)
+        grounding = engine.state.grounding is not None
+        for topic in selected if grounding else ():
+            for name in grounding_topics(topic).values():
+                if name in topic_types:
+                    raise ValueError(f'the bag already has {name} (processed before?); '
+                                     'choose other image topics')
         namespaces = {t: namespace_of(t) for t in selected}
         info_topics = {f'{ns}/camera_info': ns for ns in namespaces.values()}
         info_conns = {c.id: info_topics[c.topic] for c in reader.connections
@@ -356,10 +378,15 @@ def process_bag(in_path: str, out_path: str, engine, image_topics: Optional[Sequ
                          'info': CAMERA_INFO, 'points': CLOUD}
                 wanted = {'depth', 'info'} | {k for k in ('confidence', 'colorized', 'points')
                                               if getattr(settings, f'publish_{k}')}
+                names = dict(output_topics(topic))
+                if grounding:
+                    names.update(grounding_topics(topic))
+                    kinds.update(labels=IMAGE, markers=MARKER_ARRAY)
+                    wanted |= {'labels', 'markers'}
                 derived[topic] = {
                     kind: writer.add_connection(name, kinds[kind], typestore=typestore,
                                                 offered_qos_profiles=qos)
-                    for kind, name in output_topics(topic).items() if kind in wanted}
+                    for kind, name in names.items() if kind in wanted}
             bar = tqdm(total=total, unit='frame', desc='depthclip bag',
                        disable=None if progress else True)
             pending: List[Tuple[int, int, Any, bytes]] = []
@@ -442,7 +469,7 @@ def _flush(engine, factory: _MessageFactory, frames: List[_Frame], pending: List
         depth, depth_range = filters[frame.topic].scaled(prediction.depth, choice.intrinsics,
                                                          settings, state)
         outputs = compute_outputs(depth, prediction.confidence, frame.rgb, choice, settings,
-                                  depth_range)
+                                  depth_range, masks=prediction.grounding)
         header = frame.header
         built = {'depth': factory.image(header, outputs.depth, '32FC1'),
                  'info': factory.camera_info(header, outputs)}
@@ -452,6 +479,9 @@ def _flush(engine, factory: _MessageFactory, frames: List[_Frame], pending: List
             built['colorized'] = factory.image(header, outputs.colorized, 'bgr8')
         if 'points' in conns and outputs.cloud is not None:
             built['points'] = factory.cloud(header, outputs.cloud)
+        if 'labels' in conns and outputs.grounding is not None:
+            built['labels'] = factory.image(header, outputs.grounding.labels, LABELS_ENCODING)
+            built['markers'] = factory.markers(header, outputs)
         for kind, data in built.items():
             # after the source message: same timestamp, later sequence number
             out.append((frame.timestamp, seq, conns[kind], data))
@@ -509,7 +539,8 @@ def register(subparsers) -> None:
         'bag', help='run DepthCLIP on the image topics of a rosbag2 (no ROS needed)',
         description='Copy a rosbag2 (sqlite3 or MCAP) and add depth, confidence, colorized '
                     'depth, camera_info and a point cloud for every frame of its image '
-                    'topics.')
+                    'topics; with grounding.queries set (--set grounding.queries=[door]) '
+                    'also grounding/labels and grounding/markers.')
     p.add_argument('input', metavar='IN', help='input bag: directory, .db3 or .mcap')
     p.add_argument('output', metavar='OUT', help='output bag directory (must not exist)')
     p.add_argument('--image-topic', action='append', metavar='TOPIC',

@@ -27,7 +27,12 @@ ignored), and writes what a person wants to look at:
 - ``points.ply``: the point cloud of the last counted frame (or the next one, if that
   frame's never comes);
 - one summary line: frames, frames/s (depth frames per second of the camera's stamps),
-  end-to-end latency (receipt minus stamp), and the weights used.
+  end-to-end latency (receipt minus stamp), and the weights used;
+- with ``--query door --query chair`` (``make demo QUERIES="door chair"``; or
+  ``grounding.queries`` in the parameters): ``overlay_NNN.png`` beside each strip, the
+  input with each found query's mask outline and ``door 2.3 m``, and one line per query.
+  The overlay is drawn from what the node published (``grounding/labels``, ``depth/image``
+  and ``depth/camera_info`` of that frame): the same median 3D points the node computes.
 
 With ``--cameras 2`` two players run (the sample room and its mirror image, with mirrored
 intrinsics) into ONE node with ``cameras: [cam0, cam1]`` that batches both cameras into one
@@ -110,6 +115,9 @@ def register(subparsers) -> None:
     parser.add_argument('--cameras', type=int, default=1, choices=(1, 2),
                         help='number of cameras: 2 runs the sample and its mirror image into '
                              'one node serving both (batched inference)')
+    parser.add_argument('--query', action='append', default=[], metavar='WORDS',
+                        help='something to find (grounding.queries; repeatable): writes an '
+                             'overlay PNG beside each strip')
     parser.add_argument('--set', dest='overrides', action='append', default=[],
                         metavar='NAME:=VALUE', help='extra node parameter (ROS syntax; '
                                                     'NAME=VALUE works too)')
@@ -131,6 +139,8 @@ class DemoPlan:
     pretrained: str
     random: bool
     depth_range: Tuple[float, float] = (1.0, 3.0)
+    #: ``grounding.queries`` of the node (empty: no grounding, no overlay).
+    queries: Tuple[str, ...] = ()
 
     @property
     def is_tag(self) -> bool:
@@ -158,6 +168,8 @@ def plan_demo(args: argparse.Namespace) -> DemoPlan:
         values.update(node_overrides([f'model.device={args.device}'], reference, '--device'))
     if args.weights is not None:
         values['model.pretrained'] = resolve_weights(args.weights, name)
+    if args.query:
+        values['grounding.queries'] = list(args.query)
     values.update(user)
     if args.cameras > 1:
         values['cameras'] = [f'cam{i}' for i in range(args.cameras)]
@@ -167,7 +179,7 @@ def plan_demo(args: argparse.Namespace) -> DemoPlan:
     pretrained = config.model.pretrained
     return DemoPlan(params=params, values=values, model_name=name, pretrained=pretrained,
                     random=args.weights == 'random' or not pretrained.strip(),
-                    depth_range=config.depth_range)
+                    depth_range=config.depth_range, queries=config.grounding.queries)
 
 
 def resolve_weights(weights: str, name: str = 'RN50') -> str:
@@ -239,7 +251,9 @@ def _node_cmd(args: argparse.Namespace, plan: DemoPlan) -> List[str]:
                   '-r', 'depth/image:=/demo/depth/image',
                   '-r', 'depth/camera_info:=/demo/depth/camera_info',
                   '-r', 'depth/confidence:=/demo/depth/confidence',
-                  '-r', 'depth/colorized:=/demo/depth/colorized', '-r', 'points:=/demo/points']
+                  '-r', 'depth/colorized:=/demo/depth/colorized', '-r', 'points:=/demo/points',
+                  '-r', 'grounding/labels:=/demo/grounding/labels',
+                  '-r', 'grounding/markers:=/demo/grounding/markers']
     else:
         remaps = ['-r', '__ns:=/demo']
     return node_command([plan.params, settings], remaps)
@@ -306,7 +320,7 @@ def run_demo(args: argparse.Namespace) -> int:
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
     rclpy.init(args=[])
-    listener = _make_listener_class()(args, streams, plan.depth_range)
+    listener = _make_listener_class()(args, streams, plan.depth_range, plan.queries)
     listener.random = plan.random
     executor = SingleThreadedExecutor()
     executor.add_node(listener)
@@ -439,8 +453,13 @@ class _Stream:
         self.colorized: Dict[int, object] = {}
         self.confidence: Dict[int, object] = {}
         self.clouds: Dict[int, object] = {}
+        #: with grounding: the labels, depth images and depth camera_info by stamp
+        self.labels: Dict[int, object] = {}
+        self.depths: Dict[int, object] = {}
+        self.infos: Dict[int, object] = {}
         self.pending: List[int] = []
         self.strips: List[str] = []
+        self.overlays: List[str] = []
         #: depth frames not counted: before every topic of the camera had delivered
         self.warm_up = 0
 
@@ -503,16 +522,17 @@ def cloud_key(stream: _Stream) -> Optional[int]:
 def _make_listener_class():
     from rclpy.node import Node
     from rclpy.qos import QoSProfile, ReliabilityPolicy
-    from sensor_msgs.msg import Image, PointCloud2
+    from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 
     class DemoListener(Node):
         """Collects each camera's input, depth, colorized, confidence and points topics."""
 
         def __init__(self, args: argparse.Namespace, streams: List[Dict[str, str]],
-                     depth_range: Tuple[float, float]):
+                     depth_range: Tuple[float, float], queries: Tuple[str, ...] = ()):
             super().__init__('depthclip_demo_listener')
             self.args = args
             self.depth_range = depth_range
+            self.queries = tuple(queries)
             self.streams = [_Stream(config) for config in streams]
             self.random = False  # True: every output is marked RANDOM_BANNER
             reliable = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
@@ -535,6 +555,12 @@ def _make_listener_class():
                 self.create_subscription(PointCloud2, f'{out}/points',
                                          lambda m, s=stream: self._keep(s, s.clouds, m),
                                          reliable)
+                if self.queries:
+                    for topic, kind, store in (('grounding/labels', Image, stream.labels),
+                                               ('depth/camera_info', CameraInfo, stream.infos)):
+                        self.create_subscription(
+                            kind, f'{out}/{topic}',
+                            lambda m, s=stream, store=store: self._keep(s, store, m), reliable)
 
         @property
         def frames(self) -> int:
@@ -558,8 +584,10 @@ def _make_listener_class():
         def on_depth(self, stream: _Stream, msg) -> None:
             if stream.frames >= self.args.frames:
                 return  # the goal is reached: later frames are not counted
+            if self.queries:
+                self._keep(stream, stream.depths, msg)
             if not (stream.inputs and stream.colorized and stream.confidence and
-                    stream.clouds):
+                    stream.clouds and (not self.queries or stream.labels and stream.infos)):
                 # The node (or the player) has not matched every topic of this listener
                 # yet: this frame's other images may never come. Count from the first
                 # frame after every topic has delivered (each topic is reliable and in
@@ -596,10 +624,51 @@ def _make_listener_class():
                                 f'{stream.prefix}strip_{len(stream.strips):03d}.png')
             cv2.imwrite(path, strip)
             stream.strips.append(path)
+            if self.queries:
+                self.write_overlay(stream, key, rgb)
             return True
 
+        def write_overlay(self, stream: _Stream, key: int, rgb) -> None:
+            """Write the frame's query masks and distances over its input; print them."""
+            import cv2
+
+            from depthclip_ros.core.grounding import draw_overlay, grounding_from_labels
+            from depthclip_ros.ros.msgs import image_msg_to_array, intrinsics_from_camera_info
+            if key not in stream.labels or key not in stream.depths or key not in stream.infos:
+                print(f'demo: {stream.prefix}frame {key}: no grounding/labels, depth and '
+                      'camera_info of this stamp came: no overlay for it')
+                return
+            grounding = grounding_from_labels(
+                self.queries, image_msg_to_array(stream.labels[key]),
+                image_msg_to_array(stream.depths[key]),
+                intrinsics_from_camera_info(stream.infos[key]))
+            overlay = draw_overlay(rgb, grounding)
+            if self.random:
+                overlay = add_banner(overlay)
+            path = os.path.join(self.args.output,
+                                f'{stream.prefix}overlay_{len(stream.strips) - 1:03d}.png')
+            cv2.imwrite(path, overlay)
+            stream.overlays.append(path)
+            for result in grounding.results:  # (the scores are not in the labels)
+                if result.found:
+                    x, y, z = result.point
+                    answer = (f'{result.distance:.2f} m at ({x:.2f}, {y:.2f}, {z:.2f}) m in '
+                              f'the optical frame ({result.pixels} px)')
+                else:
+                    answer = 'not found'
+                print(f'grounding: {stream.prefix}{os.path.basename(path)}: {result.query}: '
+                      f'{answer}')
+
         def _complete(self) -> bool:
-            return all(cloud_key(s) is not None and strip_choices(s)[1] for s in self.streams)
+            return all(self._stream_complete(s) for s in self.streams)
+
+        def _stream_complete(self, stream: _Stream) -> bool:
+            choices, decided = strip_choices(stream)
+            if cloud_key(stream) is None or not decided:
+                return False
+            # with queries: the overlay needs the labels and camera_info of those frames
+            return not self.queries or all(key in stream.labels and key in stream.infos
+                                           for key in choices.values())
 
         def finish(self, executor, weights: str) -> int:
             """Write the remaining files and print the summary; return the exit code."""
@@ -636,6 +705,9 @@ def _make_listener_class():
                 mark = f'; {RANDOM_BANNER}' if random else ''
                 print(f'wrote {len(stream.strips)} PNG strip(s) '
                       f'({", ".join(stream.strips)}) and {ply} ({count} points)')
+                if self.queries:
+                    print(f'wrote {len(stream.overlays)} grounding overlay(s) '
+                          f'({", ".join(stream.overlays)}) for {", ".join(self.queries)}')
                 print(f'demo: {label}{stream.frames} frames, {fps:.2f} frames/s, latency '
                       f'median {percentile(stream.latencies_ms, 50):.0f} ms, p95 '
                       f'{percentile(stream.latencies_ms, 95):.0f} ms{mark}')

@@ -15,17 +15,19 @@
 """
 Reading rosbag2 recordings (sqlite3 or MCAP) with the pure-Python ``rosbags`` library.
 
-Opening bags, the ROS 2 type store, decoding image and depth messages, and pairing the image
-and depth topics of a recording: what ``depthclip bag``, ``depthclip calibrate`` and the
-dataset readers share. No ROS installation needed.
+Opening bags, the ROS 2 type store, decoding image and depth messages, building messages
+of any type (the grounding markers), and pairing the image and depth topics of a recording:
+what ``depthclip bag``, ``depthclip calibrate`` and the dataset readers share. No ROS
+installation needed.
 """
 
 import bisect
 import os
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from depthclip_ros.core.grounding import MARKER_NAMESPACE, MarkerSpec
 from depthclip_ros.core.image_conversion import decode_compressed, image_to_rgb
 from depthclip_ros.tools.common import evenly
 
@@ -34,6 +36,16 @@ COMPRESSED = 'sensor_msgs/msg/CompressedImage'
 CAMERA_INFO = 'sensor_msgs/msg/CameraInfo'
 CLOUD = 'sensor_msgs/msg/PointCloud2'
 IMAGE_TYPES = (IMAGE, COMPRESSED)
+MARKER = 'visualization_msgs/msg/Marker'
+MARKER_ARRAY = 'visualization_msgs/msg/MarkerArray'
+#: visualization_msgs/Marker's type and action constants.
+SPHERE, TEXT_VIEW_FACING, ADD, DELETEALL = 2, 9, 0, 3
+
+#: rosbags' primitive type names -> NumPy dtypes (sequences and arrays of them).
+_PRIMITIVES = {'bool': np.bool_, 'byte': np.uint8, 'char': np.uint8, 'int8': np.int8,
+               'uint8': np.uint8, 'int16': np.int16, 'uint16': np.uint16, 'int32': np.int32,
+               'uint32': np.uint32, 'int64': np.int64, 'uint64': np.uint64,
+               'float32': np.float32, 'float64': np.float64}
 
 #: One image/depth pair: a name for messages, RGB uint8, depth in metres (NaN: unknown).
 Pair = Tuple[str, np.ndarray, np.ndarray]
@@ -56,6 +68,67 @@ def make_typestore():
         if hasattr(stores, name):
             return get_typestore(getattr(stores, name))
     raise ValueError('rosbags has no ROS 2 type store')  # pragma: no cover
+
+
+def default_message(typestore, msgtype: str, **values):
+    """
+    Return a message of ``msgtype``: ``values``, and every other field at its default.
+
+    Defaults are zero, empty or false. Built from the type store's field definitions, so
+    a message of many fields (a ``Marker`` of Jazzy or Kilted has textures and mesh files)
+    needs only the ones that matter.
+    """
+    fields = {}
+    for name, (node, spec) in typestore.fielddefs[msgtype][1]:
+        if name in values:
+            continue
+        kind = getattr(node, 'name', node)
+        if kind == 'BASE':
+            base = spec[0]
+            fields[name] = '' if base == 'string' else False if base == 'bool' else \
+                _PRIMITIVES[base](0).item()
+        elif kind == 'NAME':
+            fields[name] = default_message(typestore, spec)
+        else:  # ARRAY (fixed size) or SEQUENCE
+            (element_node, element), size = spec
+            element_kind = getattr(element_node, 'name', element_node)
+            if element_kind == 'BASE' and element[0] in _PRIMITIVES:
+                fields[name] = np.zeros(size if kind == 'ARRAY' else 0,
+                                        dtype=_PRIMITIVES[element[0]])
+            elif kind == 'ARRAY':
+                fields[name] = [default_message(typestore, element) if element_kind == 'NAME'
+                                else '' for _ in range(size)]
+            else:
+                fields[name] = []
+    fields.update(values)
+    return typestore.types[msgtype](**fields)
+
+
+def markers_message(typestore, specs: Sequence[MarkerSpec], header: Any):
+    """
+    Return a ``MarkerArray``: a ``DELETEALL`` of the grounding namespace, then ``specs``.
+
+    The same markers as the node's (:func:`depthclip_ros.ros.msgs.markers_msg`).
+    """
+    types = typestore.types
+
+    def marker(**values):
+        return default_message(typestore, MARKER, header=header, ns=MARKER_NAMESPACE, **values)
+
+    markers = [marker(id=0, action=DELETEALL)]
+    for spec in specs:
+        x, y, z = (float(v) for v in spec.position)
+        pose = default_message(
+            typestore, 'geometry_msgs/msg/Pose',
+            position=types['geometry_msgs/msg/Point'](x=x, y=y, z=z),
+            orientation=types['geometry_msgs/msg/Quaternion'](x=0.0, y=0.0, z=0.0, w=1.0))
+        sx, sy, sz = (float(v) for v in spec.scale)
+        r, g, b, a = (float(v) for v in spec.rgba)
+        markers.append(marker(
+            id=spec.marker_id, type=SPHERE if spec.kind == 'sphere' else TEXT_VIEW_FACING,
+            action=ADD, pose=pose, scale=types['geometry_msgs/msg/Vector3'](x=sx, y=sy, z=sz),
+            color=types['std_msgs/msg/ColorRGBA'](r=r, g=g, b=b, a=a), text=spec.text))
+    return types[MARKER_ARRAY](markers=markers)
 
 
 def open_reader(path: str):
