@@ -196,6 +196,19 @@ def test_projected_mode_exports_and_matches(small_overrides, torch_engine, tmp_p
     frame = precision_check_frames()[3]
     np.testing.assert_allclose(engine.predict_one(frame).depth,
                                reference.predict_one(frame).depth, atol=FP32_MAX_M, rtol=0)
+    # Grounding on the exported graph: its output is the semantic features themselves, so
+    # the query probabilities, labels and scores are torch's (the same pass, no second call).
+    queries = {'grounding.queries': ['door', 'chair'], 'grounding.background': ['floor'],
+               'grounding.threshold': 0.0}
+    for target in (engine, reference):
+        target.commit(target.prepare(queries))
+    ours, theirs = engine.predict_one(frame).grounding, reference.predict_one(frame).grounding
+    assert ours is not None and theirs is not None
+    assert ours.queries == theirs.queries == ('door', 'chair')
+    np.testing.assert_allclose(ours.scores, theirs.scores, atol=1e-4, rtol=0)
+    agree = np.mean(ours.labels == theirs.labels)
+    assert agree >= 0.999, agree  # a pixel may flip only where two queries tie
+    assert set(np.unique(theirs.labels)) <= {0, 1, 2} and min(theirs.scores) > 0.0
 
 
 # -------------------------------------------------------------------------------------------
