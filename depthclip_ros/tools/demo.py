@@ -618,20 +618,23 @@ def _make_listener_class():
                                     cv2.COLOR_GRAY2BGR)
             strip = side_by_side([cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), colorized, conf_bgr],
                                  labels=['input', 'depth (m)', 'confidence'])
-            if self.random:
-                strip = add_banner(strip)
-            path = os.path.join(self.args.output,
-                                f'{stream.prefix}strip_{len(stream.strips):03d}.png')
-            cv2.imwrite(path, strip)
-            stream.strips.append(path)
+            self.save(stream, strip, 'strip', len(stream.strips), stream.strips)
             if self.queries:
                 self.write_overlay(stream, key, rgb)
             return True
 
+        def save(self, stream: _Stream, image, kind: str, index: int, into: list) -> str:
+            """Write ``<prefix><kind>_<index>.png`` (with the random-weights banner); list it."""
+            import cv2
+            if self.random:
+                image = add_banner(image)
+            path = os.path.join(self.args.output, f'{stream.prefix}{kind}_{index:03d}.png')
+            cv2.imwrite(path, image)
+            into.append(path)
+            return path
+
         def write_overlay(self, stream: _Stream, key: int, rgb) -> None:
             """Write the frame's query masks and distances over its input; print them."""
-            import cv2
-
             from depthclip_ros.core.grounding import draw_overlay, grounding_from_labels
             from depthclip_ros.ros.msgs import image_msg_to_array, intrinsics_from_camera_info
             if key not in stream.labels or key not in stream.depths or key not in stream.infos:
@@ -642,13 +645,8 @@ def _make_listener_class():
                 self.queries, image_msg_to_array(stream.labels[key]),
                 image_msg_to_array(stream.depths[key]),
                 intrinsics_from_camera_info(stream.infos[key]))
-            overlay = draw_overlay(rgb, grounding)
-            if self.random:
-                overlay = add_banner(overlay)
-            path = os.path.join(self.args.output,
-                                f'{stream.prefix}overlay_{len(stream.strips) - 1:03d}.png')
-            cv2.imwrite(path, overlay)
-            stream.overlays.append(path)
+            path = self.save(stream, draw_overlay(rgb, grounding), 'overlay',
+                             len(stream.strips) - 1, stream.overlays)
             for result in grounding.results:  # (the scores are not in the labels)
                 if result.found:
                     x, y, z = result.point
