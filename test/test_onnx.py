@@ -182,7 +182,7 @@ def test_onnxruntime_keeps_prompts_bins_and_temperature_live(onnx_engine, torch_
 
 
 def test_projected_mode_exports_and_matches(small_overrides, torch_engine, tmp_path):
-    from depthclip_ros.tools.onnx_export import export_onnx
+    from depthclip_ros.core.onnx_export import export_onnx
     config = DepthClipConfig.from_flat(dict(small_overrides, feature_mode='projected',
                                             flip_tta=False))
     reference = DepthClipEngine(config, loaded=torch_engine.loaded)
@@ -248,7 +248,7 @@ def test_int8_error_is_measured_stated_and_stored(small_overrides, exported, tor
 
 def test_int8_defaults_and_a_fixed_batch_graph(small_overrides, torch_engine, tmp_path):
     """Calibration on the sample frames by default; a graph of batch 2 runs any batch."""
-    from depthclip_ros.tools.onnx_export import export_onnx, format_export
+    from depthclip_ros.core.onnx_export import export_onnx, format_export
     path = str(tmp_path / 'int8.onnx')
     fp32 = str(tmp_path / 'fp32.onnx')
     config = DepthClipConfig.from_flat(dict(small_overrides, flip_tta=False))

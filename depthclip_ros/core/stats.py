@@ -15,7 +15,9 @@
 """Summary statistics used by diagnostics, benchmarks and checks: one convention each."""
 
 import math
-from typing import Iterable, Tuple
+import statistics
+import time
+from typing import Any, Callable, Iterable, Tuple
 
 import numpy as np
 
@@ -50,3 +52,16 @@ def most_similar_rows(vectors: np.ndarray) -> Tuple[int, int, float]:
     np.fill_diagonal(cosine, -np.inf)
     i, j = np.unravel_index(int(np.argmax(cosine)), cosine.shape)
     return int(min(i, j)), int(max(i, j)), float(cosine[i, j])
+
+
+def median_ms(fn: Callable[[], Any], repeats: int, sync: Callable[[], None]) -> float:
+    """Run ``fn`` once to warm up, then ``repeats`` times; return the median in ms."""
+    fn()
+    sync()
+    times = []
+    for _ in range(max(1, repeats)):
+        start = time.perf_counter()
+        fn()
+        sync()
+        times.append((time.perf_counter() - start) * 1000.0)
+    return statistics.median(times)

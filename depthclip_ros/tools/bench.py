@@ -39,7 +39,7 @@ All numbers are medians over ``--repeats`` timed runs after one warm-up run, per
   (predict per frame, as ``fp32_ms``), ``speedup_vs_torch_fp32`` and the mean / p99 / max
   ``|depth - torch fp32 depth|`` on the sample frames as above: torch fp32 (and bf16 /
   fp16 as timed above), then onnxruntime (when installed; ``--skip-onnx`` skips it) on
-  graphs exported for this run into a temporary folder (:mod:`~depthclip_ros.tools.onnx_export`:
+  graphs exported for this run into a temporary folder (:mod:`~depthclip_ros.core.onnx_export`:
   fp32, and int8 calibrated on the sample frames): CPU fp32 and int8; with a CUDA
   ``model.device``, CUDA fp32 and TensorRT fp16 and int8 where this onnxruntime has them.
   ``int8_speedup_vs_fastest_torch``: the fastest torch row's ms over the CPU int8 row's.
@@ -64,7 +64,7 @@ from depthclip_ros.core.grounding import grounding_probabilities, locate_queries
 from depthclip_ros.core.loading import cpu_has_native_bf16, ModelLoadError
 from depthclip_ros.core.model import DenseFeatures
 from depthclip_ros.core.text import one_line
-from depthclip_ros.tools.common import median_ms
+from depthclip_ros.tools.common import CommandError, median_ms
 
 
 def _sync_for(device: str) -> Callable[[], None]:
@@ -332,7 +332,7 @@ def _onnx_rows(fp32_engine: DepthClipEngine, frames, repeats: int, sync, check_f
     notes = out['precision_notes']
     try:
         ort = import_onnxruntime()
-        from depthclip_ros.tools.onnx_export import export_onnx, onnx_api
+        from depthclip_ros.core.onnx_export import export_onnx, ExportCheckError, onnx_api
         onnx_api()
     except (ModelLoadError, ValueError):
         notes.append('onnxruntime not timed: onnx / onnxruntime are not installed (pip '
@@ -349,7 +349,10 @@ def _onnx_rows(fp32_engine: DepthClipEngine, frames, repeats: int, sync, check_f
     rows = []
     with tempfile.TemporaryDirectory(prefix='depthclip-bench-') as tmp:
         fp32_file, int8_file = os.path.join(tmp, 'fp32.onnx'), os.path.join(tmp, 'int8.onnx')
-        export_onnx(cpu_engine, int8_file, int8=True, repeats=0, fp32_output=fp32_file)
+        try:
+            export_onnx(cpu_engine, int8_file, int8=True, repeats=0, fp32_output=fp32_file)
+        except ExportCheckError as error:
+            raise CommandError(str(error)) from None
         for label, path, precision, providers in onnx_variants(
                 ort.get_available_providers(), fp32_engine.device, fp32_file, int8_file):
             config = base.with_updates({'model.backend': 'onnxruntime', 'model.onnx_file': path,

@@ -34,7 +34,7 @@ Each command lives in its own module, which adds its subcommand(s) with
     :mod:`depthclip_ros.tools.adapt`, :mod:`depthclip_ros.tools.bag`
 ``depthclip export onnx [--int8] ...``
     :mod:`depthclip_ros.tools.export_command` (the export:
-    :mod:`~depthclip_ros.tools.onnx_export`)
+    :mod:`~depthclip_ros.core.onnx_export`)
 
 Errors users can act on (a bad argument, a missing file, settings that do not fit) end the
 command with one line ``depthclip <command>: error: <reason>`` and exit code 2 (argparse's

@@ -23,15 +23,14 @@ import json
 import math
 import os
 import socket
-import statistics
 import sys
 import tempfile
 import threading
-import time
 from typing import Any, Callable, List, Tuple
 from urllib.parse import urlparse
 
 from depthclip_ros.core.config import is_checkpoint_path
+from depthclip_ros.core.stats import median_ms  # noqa: F401 (the commands time with it)
 
 
 class CommandError(Exception):
@@ -311,14 +310,3 @@ def cached_random_checkpoint(name: str = 'RN50', announce: str = '') -> str:
 # -------------------------------------------------------------------------------------------
 # Timing
 # -------------------------------------------------------------------------------------------
-def median_ms(fn: Callable[[], Any], repeats: int, sync: Callable[[], None]) -> float:
-    """Run ``fn`` once to warm up, then ``repeats`` times; return the median in ms."""
-    fn()
-    sync()
-    times = []
-    for _ in range(max(1, repeats)):
-        start = time.perf_counter()
-        fn()
-        sync()
-        times.append((time.perf_counter() - start) * 1000.0)
-    return statistics.median(times)

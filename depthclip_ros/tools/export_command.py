@@ -15,15 +15,15 @@
 """
 ``depthclip export onnx``'s command line: the image encoder for ``model.backend: onnxruntime``.
 
-The export itself lives in :mod:`depthclip_ros.tools.onnx_export`, imported only when the
+The export itself lives in :mod:`depthclip_ros.core.onnx_export`, imported only when the
 command runs (``depthclip -h`` does not wait for torch).
 """
 
 import argparse
 import os
 
-from depthclip_ros.tools.common import (add_config_args, dumps, int_at_least, load_engine_config,
-                                        offline_unless_hub_reachable)
+from depthclip_ros.tools.common import (add_config_args, CommandError, dumps, int_at_least,
+                                        load_engine_config, offline_unless_hub_reachable)
 
 
 def batch_arg(text: str):
@@ -84,7 +84,7 @@ def run_export(args: argparse.Namespace) -> int:
         raise ValueError('--image-topic needs --calibration BAG')
     if args.calibration and not os.path.exists(args.calibration):
         raise ValueError(f'--calibration {args.calibration} does not exist')
-    from depthclip_ros.tools import onnx_export as ox
+    from depthclip_ros.core import onnx_export as ox
     ox.onnx_api()
     config = load_engine_config(args)
     offline_unless_hub_reachable(config.model.pretrained)
@@ -102,8 +102,12 @@ def run_export(args: argparse.Namespace) -> int:
     from depthclip_ros.tools.bench import new_engine
     engine = new_engine(config.with_updates({'model.backend': 'torch', 'model.device': 'cpu',
                                              'model.precision': 'fp32'}))
-    result = ox.export_onnx(engine, output, batch=args.batch,
-                            opset=args.opset or ox.DEFAULT_OPSET, int8=args.int8,
-                            calibration=frames, calibration_name=name, repeats=args.repeats)
+    try:
+        result = ox.export_onnx(engine, output, batch=args.batch,
+                                opset=args.opset or ox.DEFAULT_OPSET, int8=args.int8,
+                                calibration=frames, calibration_name=name,
+                                repeats=args.repeats)
+    except ox.ExportCheckError as error:
+        raise CommandError(str(error)) from None
     print(dumps(result.to_dict()) if args.json else ox.format_export(result))
     return 0

@@ -53,7 +53,7 @@ from depthclip_ros.core.backends import (CPU, import_onnxruntime, INPUT_NAME, IN
 from depthclip_ros.core.engine import (depth_difference, DepthClipEngine, DepthDifference,
                                        precision_check_frames)
 from depthclip_ros.core.model import DenseFeatures
-from depthclip_ros.tools.common import CommandError, median_ms
+from depthclip_ros.core.stats import median_ms
 
 LOG = logging.getLogger('depthclip_ros')
 
@@ -67,6 +67,10 @@ MAX_FP32_DEPTH_DIFF_M = 1e-3
 DEFAULT_CALIBRATION_FRAMES = 32
 #: Operators quantized in int8 graphs (the normalization after them stays fp32).
 INT8_OP_TYPES = ('Conv', 'MatMul', 'Gemm')
+
+
+class ExportCheckError(RuntimeError):
+    """The exported graph does not give torch's depth: nothing was written."""
 
 
 @dataclass
@@ -152,7 +156,7 @@ def export_onnx(engine: DepthClipEngine, output: str, batch: Union[int, str] = '
     :param repeats: timed runs per speed measurement (0: no speed measurement)
     :param fp32_output: with ``int8``, also write the checked fp32 graph there
     :raises ValueError: a bad argument, or onnx / onnxruntime missing
-    :raises CommandError: the exported graph does not match torch (nothing written)
+    :raises ExportCheckError: the exported graph does not match torch (nothing written)
     """
     onnx = onnx_api()
     if engine.backend != 'torch' or engine.precision != 'fp32' or engine.device != 'cpu':
@@ -183,7 +187,7 @@ def export_onnx(engine: DepthClipEngine, output: str, batch: Union[int, str] = '
             check_max_feature_diff=f'{max_feature_diff:.3g}',
             check_max_depth_diff_m=f'{fp32_depth.maximum:.3g}')
         if not fp32_depth.maximum <= MAX_FP32_DEPTH_DIFF_M:
-            raise CommandError(
+            raise ExportCheckError(
                 f'the exported graph differs from torch by up to {fp32_depth.maximum:.3g} m of '
                 f'depth on the sample frames (limit {MAX_FP32_DEPTH_DIFF_M:g} m; features '
                 f'{max_feature_diff:.3g}): {output} not written')
