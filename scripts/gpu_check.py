@@ -240,7 +240,8 @@ def run(argv: Optional[Sequence[str]] = None) -> Dict:
     for batch in batches:
         cmd = [sys.executable, '-m', 'depthclip_ros.tools.cli', 'bench', '--json',
                '--skip-baseline', '--batch', str(batch), '--repeats', str(repeats),
-               '--set', 'model.pretrained=', '--set', f'model.device={args.device}']
+               '--set', 'model.pretrained=', '--set', f'model.device={args.device}',
+               '--set', 'model.backend=torch']
         if args.quick:
             cmd += ['--size', '64x64', '--set', 'input.height=64', '--set', 'input.width=64',
                     '--set', 'model.precision=fp32']

@@ -14,10 +14,13 @@
 
 """Shared fixtures: local-only DDS, seeded random CLIP checkpoints, small configurations."""
 
+import atexit
 import importlib.metadata
 import importlib.util
 import os
 from pathlib import Path
+import shutil
+import tempfile
 
 from import_scan import ros_import_chain
 import pytest
@@ -30,6 +33,10 @@ from depthclip_ros.tools.dds_env import use_local_dds
 use_local_dds('test')
 # Never reach for a model hub from a test.
 os.environ['HF_HUB_OFFLINE'] = '1'
+# model.backend auto's exported graphs and choices go to a folder of this run (removed at
+# exit), never to the user's cache.
+os.environ['DEPTHCLIP_CACHE_DIR'] = tempfile.mkdtemp(prefix='depthclip-test-cache-')
+atexit.register(shutil.rmtree, os.environ['DEPTHCLIP_CACHE_DIR'], ignore_errors=True)
 
 #: rclpy's major version → its ROS 2 distribution (for the report header).
 RCLPY_DISTROS = {3: 'Humble', 4: 'Iron', 7: 'Jazzy', 9: 'Kilted'}
@@ -108,13 +115,15 @@ def small_overrides(rn50_checkpoint):
     """
     Engine settings for fast tests: the random RN50 checkpoint at a small input size.
 
-    fp32 explicitly: ``auto`` picks bf16 on CPUs with native bf16 and fp32 elsewhere, and
-    tests must do the same arithmetic whichever CPU runs them (test_engine.py tests auto).
+    torch fp32 explicitly: ``auto`` picks bf16 or onnxruntime by this CPU's speed, and tests
+    must do the same arithmetic whichever CPU runs them (test_engine.py and
+    test_backend_choice.py test auto).
     """
     return {
         'model.pretrained': rn50_checkpoint,
         'model.device': 'cpu',
         'model.precision': 'fp32',
+        'model.backend': 'torch',
         'input.height': 128,
         'input.width': 160,
     }

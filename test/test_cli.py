@@ -37,7 +37,7 @@ def test_predict_end_to_end_on_image_files(tmp_path, rn50_checkpoint, capsys):
     rc = main(['predict', frames[0], frames[1], str(jpg), '--params', PARAMS,
                '--output', str(out), '--batch', '2',
                '--set', f'model.pretrained={rn50_checkpoint}', '--set', 'model.device=cpu',
-               '--set', 'model.precision=fp32',
+               '--set', 'model.precision=fp32', '--set', 'model.backend=torch',
                '--set', 'input.height=128', '--set', 'input.width=160',
                '--set', 'depth_bins=[2, 3, 4, 5, 6, 7, 8]'])
     assert rc == 0
@@ -93,7 +93,7 @@ def test_checkpoint_command_writes_loadable_random_weights(tmp_path, capsys):
 def test_bench_json_has_the_documented_keys(rn50_checkpoint, capsys):
     rc = main(['bench', '--json', '--size', '120x160', '--repeats', '1',
                '--set', f'model.pretrained={rn50_checkpoint}', '--set', 'model.device=cpu',
-               '--set', 'model.precision=fp32',
+               '--set', 'model.precision=fp32', '--set', 'model.backend=torch',
                '--set', 'input.height=64', '--set', 'input.width=64',
                '--set', 'flip_tta=false', '--skip-precision', '--skip-baseline'])
     assert rc == 0
@@ -114,7 +114,8 @@ def test_bench_node_runs_on_random_weights_from_an_empty_pretrained(tmp_path):
     """The settings reach the node in a parameter file: an empty value is fine there."""
     proc = subprocess.run(
         [sys.executable, '-m', 'depthclip_ros.tools.cli', 'bench', '--node', '--json',
-         '--set', 'model.pretrained=', '--set', 'model.device=cpu', '--set', 'input.height=64',
+         '--set', 'model.pretrained=', '--set', 'model.device=cpu',
+         '--set', 'model.backend=torch', '--set', 'input.height=64',
          '--set', 'input.width=64', '--set', 'flip_tta=false', '--size', '96x128',
          '--duration', '1', '--repeats', '1'],
         capture_output=True, text=True, timeout=300, cwd=str(tmp_path))
@@ -135,7 +136,7 @@ def test_bench_reports_reduced_precision_differences(capsys):
     from depthclip_ros.tools.bench import format_report
     rc = main(['bench', '--json', '--size', '64x64', '--repeats', '1', '--force-bf16',
                '--set', 'model.pretrained=', '--set', 'model.device=cpu',
-               '--set', 'model.precision=fp32',
+               '--set', 'model.precision=fp32', '--set', 'model.backend=torch',
                '--set', 'input.height=64', '--set', 'input.width=64',
                '--set', 'flip_tta=false', '--skip-baseline', '--skip-onnx'])
     assert rc == 0
@@ -158,7 +159,7 @@ def test_per_patch_baseline_encodes_49_crops_separately(rn50_checkpoint):
     from depthclip_ros.tools.bench import per_patch_frame
     engine = DepthClipEngine(DepthClipConfig.from_flat({
         'model.pretrained': rn50_checkpoint, 'model.device': 'cpu', 'model.precision': 'fp32',
-        'input.height': 64, 'input.width': 64}))
+        'model.backend': 'torch', 'input.height': 64, 'input.width': 64}))
     image = np.zeros((48, 64, 3), np.uint8)
     image[:, 32:] = 255
     embeddings = per_patch_frame(engine, image, flip=False)

@@ -31,7 +31,8 @@ from depthclip_ros.core.sample import sample_frames
 from depthclip_ros.tools.demo import (_Stream, add_banner, add_ply_comment, cloud_key,
                                       frame_settled, RANDOM_BANNER, strip_choices)
 
-SMALL = ['--device', 'cpu', '--set', 'input.height:=128', '--set', 'input.width:=160']
+SMALL = ['--device', 'cpu', '--set', 'input.height:=128', '--set', 'input.width:=160',
+         '--set', 'model.backend:=torch']
 
 
 def run_demo(args, tmp_path, extra_env=None, timeout=600):

@@ -326,7 +326,7 @@ def vit_checkpoint(tmp_path_factory):
 def test_vit_needs_projected_mode(vit_checkpoint):
     cfg = DepthClipConfig.from_flat({'model.name': 'ViT-B-32', 'model.pretrained':
                                      vit_checkpoint, 'model.device': 'cpu',
-                                     'model.precision': 'fp32',
+                                     'model.precision': 'fp32', 'model.backend': 'torch',
                                      'input.height': 128, 'input.width': 160})
     with pytest.raises(ModelLoadError, match='use feature_mode: projected'):
         DepthClipEngine(cfg)

@@ -276,6 +276,7 @@ def test_predict_query_end_to_end_on_the_sample(tmp_path, rn50_checkpoint, capsy
     rc = main(['predict', frame, '--output', str(out), '--query', 'door', '--query', 'chair',
                '--set', f'model.pretrained={rn50_checkpoint}', '--set', 'model.device=cpu',
                '--set', 'model.precision=fp32', '--set', 'grounding.threshold=0',
+               '--set', 'model.backend=torch',
                '--set', 'input.height=128', '--set', 'input.width=160'])
     assert rc == 0
     lines = capsys.readouterr().out.splitlines()

@@ -19,6 +19,7 @@ import copy
 import io
 import json
 import logging
+import os
 import re
 import sys
 from types import SimpleNamespace
@@ -29,6 +30,7 @@ import pytest
 import torch
 
 from depthclip_ros.core import backends
+from depthclip_ros.core.backend_choice import cache_root
 from depthclip_ros.core.backends import (choose_providers, CPU, CUDA, OnnxEncoder,
                                          provider_options, TENSORRT, TENSORRT_WORKSPACE_BYTES,
                                          visual_fingerprint)
@@ -440,7 +442,8 @@ def test_provider_options_for_tensorrt_and_cuda(tmp_path):
     trt, = provider_options([TENSORRT], False, torch.device('cuda'), (128, 160), False)
     assert trt['trt_fp16_enable'] == 'False' and trt['device_id'] == '0'
     assert 'trt_profile_min_shapes' not in trt  # a fixed batch needs no profile
-    assert trt['trt_engine_cache_path'].endswith('depthclip/tensorrt')
+    # the package's cache (here the test run's $DEPTHCLIP_CACHE_DIR; else ~/.cache/depthclip)
+    assert trt['trt_engine_cache_path'] == os.path.join(cache_root(), 'tensorrt')
 
 
 def test_a_provider_that_does_not_start(small_overrides, exported, torch_engine, monkeypatch):
@@ -502,7 +505,8 @@ def test_bench_reports_backends_against_torch_fp32(rn50_checkpoint):
     from depthclip_ros.tools.bench import format_report
     rc, out = run_cli('bench', '--json', '--size', '64x64', '--repeats', '1', '--skip-baseline',
                       '--set', f'model.pretrained={rn50_checkpoint}', '--set', 'model.device=cpu',
-                      '--set', 'model.precision=fp32', '--set', 'input.height=64',
+                      '--set', 'model.precision=fp32', '--set', 'model.backend=torch',
+                      '--set', 'input.height=64',
                       '--set', 'input.width=64', '--set', 'flip_tta=false')
     assert rc == 0
     result = json.loads(out.strip().splitlines()[-1])

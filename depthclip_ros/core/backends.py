@@ -46,18 +46,20 @@ import numpy as np
 import torch
 from torch import nn
 
+from depthclip_ros.core.backend_choice import cache_root
 from depthclip_ros.core.config import (DepthClipConfig, FEATURE_MODES, MAX_INPUT_SIDE,
                                        MIN_INPUT_SIDE, ModelConfig, NORMALIZATIONS)
 from depthclip_ros.core.files import check_regular_file, short
 from depthclip_ros.core.grounding import unsupported_reason
-from depthclip_ros.core.loading import LoadedModel, ModelLoadError
+from depthclip_ros.core.loading import LoadedModel, ModelLoadError, resolve_device
 from depthclip_ros.core.model import DenseFeatures, UnsupportedBackboneError
 from depthclip_ros.core.text import one_line
 
 LOG = logging.getLogger('depthclip_ros')
 
-__all__ = ['choose_providers', 'Encoder', 'encoder_model_config', 'import_onnxruntime',
-           'make_encoder', 'OnnxEncoder', 'OnnxProvenance', 'provider_options',
+__all__ = ['auto_exports_for_gpu', 'check_provenance', 'choose_providers', 'Encoder',
+           'encoder_model_config', 'import_onnxruntime', 'make_encoder', 'onnx_installed',
+           'OnnxEncoder', 'OnnxProvenance', 'provider_options', 'read_provenance',
            'TorchEncoder', 'visual_fingerprint']
 
 #: Longest metadata value read, characters (fingerprints and notes are far shorter).
@@ -107,6 +109,16 @@ def import_onnxruntime():
             "(CPU) or onnxruntime-gpu (CUDA, TensorRT), or pip install 'depthclip_ros[onnx]'; "
             'or set model.backend to torch') from None
     return onnxruntime
+
+
+def onnx_installed() -> bool:
+    """Return whether onnx and onnxruntime import (what exporting and running a graph need)."""
+    try:
+        import onnx  # noqa: F401
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 # -------------------------------------------------------------------------------------------
@@ -305,9 +317,8 @@ def choose_providers(requested: Sequence[str], available: Sequence[str],
 
 
 def tensorrt_cache_dir() -> str:
-    """Return where TensorRT engines and timing caches are kept: the user's cache."""
-    cache = os.environ.get('XDG_CACHE_HOME') or os.path.expanduser('~/.cache')
-    return os.path.join(cache, 'depthclip', 'tensorrt')
+    """Return where TensorRT engines and timing caches are kept (the package's cache)."""
+    return os.path.join(cache_root(), 'tensorrt')
 
 
 def provider_options(providers: Sequence[str], fp16: bool, device: torch.device,
@@ -682,6 +693,15 @@ def _session(ort, path: str, providers: Sequence[str], options: Sequence[Dict[st
                              ) from None
 
 
+def read_provenance(path: str) -> OnnxProvenance:
+    """
+    Read an exported file's provenance without building an inference session for it.
+
+    :raises ModelLoadError: onnxruntime is missing, or the file is no exported encoder
+    """
+    return OnnxProvenance.from_metadata(_light_metadata(import_onnxruntime(), path), path)
+
+
 def _light_metadata(ort, path: str) -> Dict[str, str]:
     """Read a model's metadata with an unoptimized CPU session (no engine is built)."""
     so = ort.SessionOptions()
@@ -702,13 +722,32 @@ def encoder_model_config(config: DepthClipConfig) -> ModelConfig:
     """
     Return the model settings to load the torch CLIP model with, for ``model.backend``.
 
-    onnxruntime: the image tower is loaded in fp32 (its weights are fingerprinted against
-    the file; only the text encoder runs in torch), whatever ``model.precision`` says about
-    the onnxruntime side.
+    onnxruntime (and auto where it will run TensorRT): the image tower is loaded in fp32 (its
+    weights are fingerprinted against the file; only the text encoder runs in torch),
+    whatever ``model.precision`` says about the onnxruntime side.
     """
-    if config.model.backend == 'onnxruntime':
+    if config.model.backend == 'onnxruntime' or auto_exports_for_gpu(config):
         return replace(config.model, precision='fp32')
     return config.model
+
+
+def auto_exports_for_gpu(config: DepthClipConfig) -> bool:
+    """
+    Return whether ``model.backend: auto`` will run TensorRT fp16 from an exported graph.
+
+    That is on a CUDA ``model.device`` with an onnxruntime that has TensorRT, and
+    ``model.precision`` auto or fp16 (see :mod:`~depthclip_ros.core.backend_choice`).
+    """
+    m = config.model
+    if m.backend != AUTO or m.precision not in (AUTO, 'fp16'):
+        return False
+    try:
+        if resolve_device(m.device).type != 'cuda':
+            return False
+        ort = import_onnxruntime()
+    except ModelLoadError:
+        return False
+    return TENSORRT in ort.get_available_providers()
 
 
 def make_encoder(config: DepthClipConfig, loaded: LoadedModel) -> Encoder:

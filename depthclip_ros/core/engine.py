@@ -23,7 +23,11 @@ bins.
 
 from dataclasses import dataclass
 import logging
+import math
+import os
+import statistics
 import threading
+import time
 from typing import Any, Callable, List, Mapping, Optional, Sequence, Tuple
 
 import cv2
@@ -31,8 +35,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from depthclip_ros.core import loading
-from depthclip_ros.core.backends import encoder_model_config, make_encoder, TorchEncoder
+from depthclip_ros.core import backend_choice as bc, loading
+from depthclip_ros.core.backends import (auto_exports_for_gpu, check_provenance,
+                                         encoder_model_config, make_encoder, onnx_installed,
+                                         OnnxEncoder, read_provenance, TorchEncoder,
+                                         visual_fingerprint)
 from depthclip_ros.core.config import DepthClipConfig, read_only_names
 from depthclip_ros.core.embeddings import (AdaptedEmbeddings, check_compatible, embeddings_key,
                                            EMBEDDINGS_PARAMETER, load_embeddings)
@@ -43,8 +50,8 @@ from depthclip_ros.core.loading import load_clip, LoadedModel, ModelLoadError
 from depthclip_ros.core.model import (average_mirrored, CancelledError, class_embeddings,
                                       class_probabilities, confidence, expected_depth,
                                       normalization_stats)
-from depthclip_ros.core.sample import load_sample_rgb, SAMPLE_FRAME_COUNT
-from depthclip_ros.core.stats import percentile
+from depthclip_ros.core.sample import precision_check_frames
+from depthclip_ros.core.stats import depth_difference, DepthDifference  # noqa: F401 (re-export)
 from depthclip_ros.core.text import one_line
 
 __all__ = ['CancelledError', 'DepthClipEngine', 'DepthDifference', 'depth_difference',
@@ -92,49 +99,6 @@ class LiveState:
             return 'prompts (prompts.templates, prompts.objects, prompts.depth_classes)'
         return (f'{EMBEDDINGS_PARAMETER} {self.adapted.path}: {self.adapted.summary()}; '
                 'prompts.* do not drive the class embeddings while it is set')
-
-
-@dataclass(frozen=True)
-class DepthDifference:
-    """Absolute depth differences between two predictions of the same frames, metres."""
-
-    mean: float
-    p99: float
-    maximum: float
-
-
-def depth_difference(reference: Sequence[np.ndarray],
-                     other: Sequence[np.ndarray]) -> DepthDifference:
-    """
-    Compare depth maps pixel by pixel: mean, 99th percentile and maximum of ``|other - ref|``.
-
-    :param reference: depth maps (e.g. fp32 predictions)
-    :param other: depth maps of the same shapes, in the same order
-    :raises ValueError: no maps, or different counts or shapes
-    """
-    if len(reference) == 0 or len(reference) != len(other):
-        raise ValueError('depth_difference needs the same non-zero number of depth maps, got '
-                         f'{len(reference)} and {len(other)}')
-    diffs = []
-    for a, b in zip(reference, other):
-        if a.shape != b.shape:
-            raise ValueError(f'depth maps differ in shape: {a.shape} and {b.shape}')
-        diffs.append(np.abs(b.astype(np.float64) - a.astype(np.float64)).ravel())
-    diff = np.concatenate(diffs)
-    return DepthDifference(mean=float(diff.mean()), p99=percentile(diff, 99.0),
-                           maximum=float(diff.max()))
-
-
-def precision_check_frames() -> List[np.ndarray]:
-    """
-    Return the frames reduced precisions are compared with fp32 on: the bundled samples.
-
-    :return: RGB uint8 frames (empty when the package data is missing)
-    """
-    try:
-        return [load_sample_rgb(i) for i in range(SAMPLE_FRAME_COUNT)]
-    except FileNotFoundError:
-        return []
 
 
 def check_images(images: Sequence[np.ndarray]) -> None:
@@ -220,7 +184,10 @@ class DepthClipEngine:
         self._state = self._make_state(config, previous=None, adapted=adapted)
         if adapted is not None:
             LOG.info(f'class embeddings from {self._state.embeddings_source}')
-        if self._loaded.check_bf16 and isinstance(self._encoder, TorchEncoder):
+        self._choice = ''
+        if config.model.backend == 'auto':
+            self._choose_backend()
+        elif self._loaded.check_bf16 and isinstance(self._encoder, TorchEncoder):
             self._choose_fp32_or_bf16()
 
     # ---------------------------------------------------------------------------- properties
@@ -245,6 +212,8 @@ class DepthClipEngine:
     @property
     def precision_reason(self) -> str:
         """Return one line saying which precision is used and why (``auto``'s measurement)."""
+        if self._choice:
+            return f'{self._encoder.precision_reason}; {self._choice}'
         return self._encoder.precision_reason
 
     @property
@@ -325,6 +294,201 @@ class DepthClipEngine:
             loaded.precision_reason = (
                 f'auto: native bf16 CPU, but bf16 is {difference.p99:.3f} m p99 from fp32 on '
                 f'the sample frames (limit {limit:g} m): fp32')
+
+    # ------------------------------------------------------------------------------ backend
+    def _choose_backend(self) -> None:
+        """
+        ``model.backend: auto``: run the fastest correct encoder (:mod:`.backend_choice`).
+
+        A stored choice for these graphs and this machine is used as it is; otherwise every
+        candidate predicts the sample frames, the ONNX graphs are exported into the cache
+        first (once), and the choice is stored. A stored graph that does not load is
+        exported again.
+        """
+        loaded, m = self._loaded, self.config.model
+        loaded.check_bf16 = False
+        if loaded.device.type == 'cuda':
+            self._choose_gpu_backend()
+            return
+        frames = precision_check_frames()
+        tried, left = bc.cpu_candidates(m.precision, loading.cpu_has_native_bf16(),
+                                        onnx_installed(), bc.cpu_has_vnni())
+        if len(tried) == 1:  # model.precision bf16 or fp16: loaded so already
+            self._choice = f'model.backend auto: {tried[0].name} (model.precision {m.precision})'
+            return
+        if not frames:
+            self._choice = ('model.backend auto: torch fp32 (the bundled sample frames to '
+                            'compare the candidates on are missing)')
+            return
+        from depthclip_ros.core.onnx_export import graph_versions
+        folder = os.path.join(bc.cache_dir(), bc.graph_key(
+            self.config, visual_fingerprint(loaded.model.visual), graph_versions()))
+        choice_file = os.path.join(folder, bc.machine_key(torch.get_num_threads(),
+                                                          self.config.flip_tta))
+        stored = bc.load_choice(choice_file)
+        if stored is not None:
+            chosen, trials = stored
+            try:
+                self._adopt(chosen, folder)
+                trial = next(t for t in trials if t.candidate == chosen)
+                self._choice = f'{bc.summary(trial, trials)}; stored in {choice_file}'
+                LOG.info(self._choice)
+                return
+            except ModelLoadError as error:
+                LOG.warning(f'model.backend auto: the stored {chosen.name} does not load '
+                            f'({one_line(error, limit=300)}): choosing again')
+        trials = self._trials(tried, folder, frames) + left
+        chosen = bc.pick(trials)
+        self._adopt(chosen.candidate, folder)
+        os.makedirs(folder, exist_ok=True)
+        bc.save_choice(choice_file, chosen.candidate, trials)
+        self._choice = bc.summary(chosen, trials)
+        LOG.info(self._choice)
+
+    def _trials(self, tried: Sequence[bc.Candidate], folder: str,
+                frames: Sequence[np.ndarray]) -> List[bc.Trial]:
+        """Run every candidate on ``frames``: its speed and its distance to torch fp32."""
+        reference, ms = self._timed_depths(frames)
+        trials = [bc.Trial(bc.TORCH_FP32, ms, 0.0)]
+        int8 = bc.ONNX_INT8 in tried
+        for candidate in tried[1:]:
+            try:
+                if candidate == bc.TORCH_BF16:
+                    trials.append(self._bf16_trial(reference, frames))
+                else:
+                    trials.append(self._onnx_trial(candidate, folder, int8, reference, frames))
+            except (ModelLoadError, RuntimeError, ValueError) as error:
+                trials.append(bc.Trial(candidate, note=f'failed: {one_line(error, limit=200)}'))
+        return trials
+
+    def _timed_depths(self, frames: Sequence[np.ndarray]) -> Tuple[List[np.ndarray], float]:
+        """Predict ``frames`` one at a time; return the depths and the median ms a frame."""
+        depths, seconds = [], []
+        for frame in frames:
+            start = time.perf_counter()
+            depths.append(self.predict_one(frame).depth)
+            seconds.append(time.perf_counter() - start)
+        return depths, 1000.0 * statistics.median(seconds[1:] or seconds)  # 1st: warm-up
+
+    def _bf16_trial(self, reference: Sequence[np.ndarray],
+                    frames: Sequence[np.ndarray]) -> bc.Trial:
+        visual = self._encoder.features.visual
+        fp32_tensors = visual.state_dict()  # the fp32 weights themselves, not copies
+        visual.to(dtype=torch.bfloat16)
+        try:
+            depths, ms = self._timed_depths(frames)
+        finally:
+            visual.load_state_dict(fp32_tensors, assign=True)
+        return bc.Trial(bc.TORCH_BF16, ms, depth_difference(reference, depths).p99)
+
+    def _onnx_trial(self, candidate: bc.Candidate, folder: str, int8: bool,
+                    reference: Sequence[np.ndarray], frames: Sequence[np.ndarray]) -> bc.Trial:
+        self._ensure_graphs(folder, int8)
+        path = os.path.join(folder, bc.INT8_GRAPH if candidate == bc.ONNX_INT8
+                            else bc.FP32_GRAPH)
+        if candidate == bc.ONNX_INT8:  # measured at export: not run when over the limit
+            try:
+                p99 = float(read_provenance(path).int8_p99_diff_m)
+            except ValueError:
+                p99 = math.nan
+            if not p99 <= bc.MAX_P99_M:
+                return bc.Trial(candidate, p99_m=p99, note=f'{p99:.3f} m p99 from fp32 at '
+                                f'export, over {bc.MAX_P99_M:g} m')
+        torch_encoder = self._encoder
+        self._encoder = self._onnx_encoder(path, ['CPUExecutionProvider'], 'fp32')
+        try:
+            depths, ms = self._timed_depths(frames)
+        finally:
+            self._encoder = torch_encoder
+        return bc.Trial(candidate, ms, depth_difference(reference, depths).p99)
+
+    def _ensure_graphs(self, folder: str, int8: bool) -> None:
+        """Export the graphs into ``folder`` unless each is there and made for this model."""
+        fingerprint = visual_fingerprint(self._loaded.model.visual)
+        for name in (bc.FP32_GRAPH, bc.INT8_GRAPH) if int8 else (bc.FP32_GRAPH,):
+            path = os.path.join(folder, name)
+            if not os.path.exists(path):
+                break
+            try:
+                check_provenance(read_provenance(path), self.config, fingerprint, path)
+            except ModelLoadError as error:
+                LOG.warning(f'model.backend auto: the cached {path} cannot be used '
+                            f'({one_line(error, limit=300)}): exporting it again')
+                break
+        else:
+            return
+        self._export_graphs(self, folder, int8)
+
+    @staticmethod
+    def _export_graphs(cpu_engine: 'DepthClipEngine', folder: str, int8: bool) -> None:
+        """Export the fp32 (and int8) graph of ``cpu_engine`` (torch fp32) into ``folder``."""
+        from depthclip_ros.core.onnx_export import export_onnx, ExportCheckError
+        os.makedirs(folder, exist_ok=True)
+        what = 'fp32 and int8 graphs' if int8 else 'fp32 graph'
+        LOG.info(f'model.backend auto: exporting the image encoder to ONNX ({what}) into '
+                 f'{folder}; once: later starts reuse it ...')
+        start = time.perf_counter()
+        fp32_path = os.path.join(folder, bc.FP32_GRAPH)
+        try:
+            if int8:
+                export_onnx(cpu_engine, os.path.join(folder, bc.INT8_GRAPH), int8=True,
+                            repeats=0, fp32_output=fp32_path)
+            else:
+                export_onnx(cpu_engine, fp32_path, repeats=0)
+        except ExportCheckError as error:
+            raise ModelLoadError(f'model.backend auto: {error}') from None
+        LOG.info(f'model.backend auto: exported in {time.perf_counter() - start:.1f} s')
+
+    def _onnx_encoder(self, path: str, providers: Sequence[str], precision: str
+                      ) -> OnnxEncoder:
+        config = self.config.with_updates({'model.backend': 'onnxruntime',
+                                           'model.onnx_file': path,
+                                           'model.onnx_providers': list(providers),
+                                           'model.precision': precision})
+        return OnnxEncoder(config, self._loaded)
+
+    def _adopt(self, candidate: bc.Candidate, folder: str) -> None:
+        """
+        Run the image encoder as ``candidate`` from now on.
+
+        :raises ModelLoadError: its cached graph does not load
+        """
+        loaded = self._loaded
+        if candidate == bc.TORCH_BF16:
+            self._encoder.features.visual.to(dtype=torch.bfloat16)
+            loaded.precision, loaded.dtype = 'bf16', torch.bfloat16
+            loaded.precision_reason = 'auto: bf16 torch'
+        elif candidate in (bc.ONNX_FP32, bc.ONNX_INT8):
+            name = bc.INT8_GRAPH if candidate == bc.ONNX_INT8 else bc.FP32_GRAPH
+            self._encoder = self._onnx_encoder(os.path.join(folder, name),
+                                               ['CPUExecutionProvider'], 'fp32')
+        elif candidate != bc.TORCH_FP32:
+            raise ModelLoadError(f'model.backend auto: unknown choice {candidate.name}')
+
+    def _choose_gpu_backend(self) -> None:
+        """CUDA: TensorRT fp16 from the cached fp32 graph where onnxruntime has it, else torch."""
+        from depthclip_ros.core.onnx_export import graph_versions
+        if not auto_exports_for_gpu(self.config):
+            self._choice = (f'model.backend auto: torch {self.precision} on CUDA (no '
+                            'TensorRT in this onnxruntime)')
+            return
+        folder = os.path.join(bc.cache_dir(), bc.graph_key(
+            self.config, visual_fingerprint(self._loaded.model.visual), graph_versions()))
+        path = os.path.join(folder, bc.FP32_GRAPH)
+        try:
+            if not os.path.exists(path):
+                cpu = DepthClipEngine(self.config.with_updates(
+                    {'model.backend': 'torch', 'model.device': 'cpu', 'model.precision': 'fp32'}))
+                self._export_graphs(cpu, folder, int8=False)
+            self._encoder = self._onnx_encoder(path, ['auto'], 'fp16')
+            self._choice = f'model.backend auto: TensorRT fp16 ({path})'
+        except ModelLoadError as error:
+            loaded = self._loaded
+            loaded.model.visual.half()
+            loaded.precision, loaded.dtype = 'fp16', torch.float16
+            self._choice = (f'model.backend auto: torch fp16 on CUDA (TensorRT failed: '
+                            f'{one_line(error, limit=200)})')
+        LOG.info(self._choice)
 
     # ------------------------------------------------------------------------------ settings
     @property

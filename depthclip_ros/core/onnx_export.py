@@ -31,6 +31,9 @@ calibration frames (each frame and, with flip TTA, its mirror); the depth error 
 torch fp32 is measured and stored in the file, and an error above
 :data:`~depthclip_ros.core.backends.INT8_WARN_P99_M` at the 99th percentile is reported as
 a warning (the file is still written: int8 is opt-in).
+
+The engine is an argument, never imported: the engine itself exports through this module
+for ``model.backend: auto`` (:mod:`~depthclip_ros.core.backend_choice`).
 """
 
 import contextlib
@@ -50,10 +53,10 @@ from depthclip_ros import __version__
 from depthclip_ros.core.backends import (CPU, import_onnxruntime, INPUT_NAME, INT8_WARN_P99_M,
                                          METADATA_PREFIX, OnnxProvenance, OUTPUT_NAME,
                                          visual_fingerprint)
-from depthclip_ros.core.engine import (depth_difference, DepthClipEngine, DepthDifference,
-                                       precision_check_frames)
+from depthclip_ros.core.loading import ModelLoadError
 from depthclip_ros.core.model import DenseFeatures
-from depthclip_ros.core.stats import median_ms
+from depthclip_ros.core.sample import precision_check_frames
+from depthclip_ros.core.stats import depth_difference, DepthDifference, median_ms
 
 LOG = logging.getLogger('depthclip_ros')
 
@@ -130,6 +133,21 @@ def onnx_api():
     return onnx
 
 
+def graph_versions() -> Dict[str, str]:
+    """Return the versions that shape an exported graph (a cache of graphs is keyed by them)."""
+    try:
+        import onnx
+        onnx_version = onnx.__version__
+    except ImportError:
+        onnx_version = 'none'
+    try:
+        ort_version = import_onnxruntime().__version__
+    except ModelLoadError:
+        ort_version = 'none'
+    return {'depthclip_ros': __version__, 'torch': torch.__version__, 'onnx': onnx_version,
+            'onnxruntime': ort_version, 'opset': str(DEFAULT_OPSET)}
+
+
 def default_output(config, int8: bool) -> str:
     """Return the default file name, e.g. ``depthclip_RN50_paper_416x544.onnx``."""
     suffix = '_int8' if int8 else ''
@@ -137,7 +155,7 @@ def default_output(config, int8: bool) -> str:
             f'{config.input.width}{suffix}.onnx')
 
 
-def export_onnx(engine: DepthClipEngine, output: str, batch: Union[int, str] = 'dynamic',
+def export_onnx(engine: Any, output: str, batch: Union[int, str] = 'dynamic',
                 opset: int = DEFAULT_OPSET, int8: bool = False,
                 calibration: Optional[Sequence[np.ndarray]] = None,
                 calibration_name: str = 'the bundled sample frames',
@@ -145,7 +163,8 @@ def export_onnx(engine: DepthClipEngine, output: str, batch: Union[int, str] = '
     """
     Export ``engine``'s image encoder to ``output``, check it against torch, then write it.
 
-    :param engine: a torch-backend fp32 engine on the CPU with the configuration to export
+    :param engine: a torch-backend fp32 :class:`~depthclip_ros.core.engine.DepthClipEngine` on
+        the CPU with the configuration to export
         (model, weights, feature mode, input size, normalization; prompts, bins and flip
         TTA are used for the check)
     :param batch: ``dynamic`` or the graph's fixed batch size (the engine runs larger
@@ -237,7 +256,7 @@ def _no_sync() -> None:
     return None
 
 
-def _export_fp32(onnx, engine: DepthClipEngine, path: str, batch: Union[int, str],
+def _export_fp32(onnx, engine: Any, path: str, batch: Union[int, str],
                  opset: int) -> OnnxProvenance:
     """Trace the image encoder into ``path`` with its provenance in the metadata."""
     cfg = engine.config
@@ -282,16 +301,16 @@ def _write_metadata(onnx, path: str, provenance: OnnxProvenance) -> None:
     onnx.save(model, path)
 
 
-def _onnx_engine(engine: DepthClipEngine, path: str) -> DepthClipEngine:
+def _onnx_engine(engine: Any, path: str) -> Any:
     """Return an onnxruntime (CPU) engine running ``path``, sharing ``engine``'s model."""
     config = engine.config.with_updates({'model.backend': 'onnxruntime',
                                          'model.onnx_file': path,
                                          'model.onnx_providers': [CPU],
                                          'model.precision': 'fp32'})
-    return DepthClipEngine(config, loaded=engine.loaded)
+    return type(engine)(config, loaded=engine.loaded)
 
 
-def _batches(engine: DepthClipEngine, frames: Iterable[np.ndarray]) -> List[torch.Tensor]:
+def _batches(engine: Any, frames: Iterable[np.ndarray]) -> List[torch.Tensor]:
     """Return the normalized input of each frame and, with flip TTA, of its mirror."""
     out = []
     for frame in frames:
@@ -303,19 +322,19 @@ def _batches(engine: DepthClipEngine, frames: Iterable[np.ndarray]) -> List[torc
 
 
 @torch.inference_mode()
-def _max_feature_diff(engine: DepthClipEngine, other: DepthClipEngine,
+def _max_feature_diff(engine: Any, other: Any,
                       frames: Sequence[np.ndarray]) -> float:
     batch = torch.cat(_batches(engine, frames))
     return float((engine.encode(batch) - other.encode(batch)).abs().max())
 
 
-def _depths(engine: DepthClipEngine, frames: Sequence[np.ndarray]) -> List[np.ndarray]:
+def _depths(engine: Any, frames: Sequence[np.ndarray]) -> List[np.ndarray]:
     """Return the depth of each frame at the paper's temperature, one frame at a time."""
     state = engine.prepare({'temperature': PAPER_TEMPERATURE})
     return [engine.predict([frame], state=state)[0].depth for frame in frames]
 
 
-def _quantize(fp32_path: str, int8_path: str, tmp: str, engine: DepthClipEngine,
+def _quantize(fp32_path: str, int8_path: str, tmp: str, engine: Any,
               frames: Sequence[np.ndarray], batch: Union[int, str]) -> None:
     """Quantize ``fp32_path`` to int8 (static), calibrated on ``frames``."""
     from onnxruntime import quantization as oq

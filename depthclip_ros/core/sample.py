@@ -500,3 +500,15 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 if __name__ == '__main__':
     sys.exit(main())
+
+
+def precision_check_frames() -> List[np.ndarray]:
+    """
+    Return the frames reduced precisions are compared with fp32 on: the bundled samples.
+
+    :return: RGB uint8 frames (empty when the package data is missing)
+    """
+    try:
+        return [load_sample_rgb(i) for i in range(SAMPLE_FRAME_COUNT)]
+    except FileNotFoundError:
+        return []

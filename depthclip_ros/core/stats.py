@@ -14,10 +14,11 @@
 
 """Summary statistics used by diagnostics, benchmarks and checks: one convention each."""
 
+from dataclasses import dataclass
 import math
 import statistics
 import time
-from typing import Any, Callable, Iterable, Tuple
+from typing import Any, Callable, Iterable, Sequence, Tuple
 
 import numpy as np
 
@@ -65,3 +66,34 @@ def median_ms(fn: Callable[[], Any], repeats: int, sync: Callable[[], None]) -> 
         sync()
         times.append((time.perf_counter() - start) * 1000.0)
     return statistics.median(times)
+
+
+@dataclass(frozen=True)
+class DepthDifference:
+    """Absolute depth differences between two predictions of the same frames, metres."""
+
+    mean: float
+    p99: float
+    maximum: float
+
+
+def depth_difference(reference: Sequence[np.ndarray],
+                     other: Sequence[np.ndarray]) -> DepthDifference:
+    """
+    Compare depth maps pixel by pixel: mean, 99th percentile and maximum of ``|other - ref|``.
+
+    :param reference: depth maps (e.g. fp32 predictions)
+    :param other: depth maps of the same shapes, in the same order
+    :raises ValueError: no maps, or different counts or shapes
+    """
+    if len(reference) == 0 or len(reference) != len(other):
+        raise ValueError('depth_difference needs the same non-zero number of depth maps, got '
+                         f'{len(reference)} and {len(other)}')
+    diffs = []
+    for a, b in zip(reference, other):
+        if a.shape != b.shape:
+            raise ValueError(f'depth maps differ in shape: {a.shape} and {b.shape}')
+        diffs.append(np.abs(b.astype(np.float64) - a.astype(np.float64)).ravel())
+    diff = np.concatenate(diffs)
+    return DepthDifference(mean=float(diff.mean()), p99=percentile(diff, 99.0),
+                           maximum=float(diff.max()))
