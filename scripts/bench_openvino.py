@@ -24,9 +24,11 @@ elsewhere) and once with ``f32`` forced. An int8 QDQ graph runs int8 in both run
 of them get the same batch: one frame and its mirror image, as the engine runs with flip
 TTA. Rounds run every runtime once, in an order that rotates from round to round, so that
 load from other processes falls on all of them alike. Prints, per runtime, the median and
-minimum ms per run, onnxruntime's median over it (above 1: faster than onnxruntime) and the
-largest |features difference| from onnxruntime (the graph's output); with ``--reference``
-also from onnxruntime on a reference graph (the fp32 export, to rate an int8 graph).
+minimum ms per run, onnxruntime's median over it (above 1: faster than onnxruntime), the
+median over rounds of the ratio within a round (steadier under changing load) and the
+largest and mean |features difference| from onnxruntime (the graph's output); with
+``--reference`` also from onnxruntime on a reference graph (the fp32 export, to rate an
+int8 graph). ``--save-features`` keeps the features, to turn them into depth elsewhere.
 
 Needs ``openvino``, ``onnxruntime`` and ``numpy`` only, not the package: run it in a venv
 of its own, for example::
@@ -75,6 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--input', default=None,
                         help='.npy normalized (N, 3, H, W) float32 batch (default: a '
                              'synthetic frame and its mirror)')
+    parser.add_argument('--save-features', default=None, metavar='FILE.npz',
+                        help='also save the features of every runtime (and the reference)')
     parser.add_argument('--json', action='store_true', help='print JSON instead of a table')
     return parser
 
@@ -140,9 +144,10 @@ def openvino_runner(path: str, threads: int, precision: Optional[str]
     return {'run': run, 'precision': str(getattr(hint, 'type_name', hint))}
 
 
-def max_abs_diff(a: np.ndarray, b: np.ndarray) -> float:
-    """Return max |a - b| (float64)."""
-    return float(np.max(np.abs(a.astype(np.float64) - b.astype(np.float64))))
+def abs_diff(a: np.ndarray, b: np.ndarray) -> Dict[str, float]:
+    """Return the max and mean of |a - b| (in float64)."""
+    diff = np.abs(a.astype(np.float64) - b.astype(np.float64))
+    return {'max': float(np.max(diff)), 'mean': float(np.mean(diff))}
 
 
 def measure(runners: Dict[str, Callable[[np.ndarray], np.ndarray]], batch: np.ndarray,
@@ -202,18 +207,26 @@ def run(argv: Optional[Sequence[str]] = None) -> Dict[str, object]:
     reference = None
     if args.reference:
         reference = onnxruntime_runner(args.reference, threads)(batch)
+    if args.save_features:
+        extra = {'reference': reference} if reference is not None else {}
+        np.savez(args.save_features, **features, **extra)
     times = measure(runners, batch, args.repeats, args.warmup)
 
     ort_median = statistics.median(times['onnxruntime'])
     rows = []
     for name in runners:
         median = statistics.median(times[name])
-        diff = max_abs_diff(features[name], features['onnxruntime'])
+        diff = abs_diff(features[name], features['onnxruntime'])
         row = {'runtime': name, 'label': labels[name], 'median_ms': median,
                'min_ms': min(times[name]), 'speedup_vs_onnxruntime': ort_median / median,
-               'max_feature_diff_vs_onnxruntime': diff, 'ms_all': times[name]}
+               'paired_speedup_vs_onnxruntime': statistics.median(
+                   o / t for o, t in zip(times['onnxruntime'], times[name])),
+               'max_feature_diff_vs_onnxruntime': diff['max'],
+               'mean_feature_diff_vs_onnxruntime': diff['mean'], 'ms_all': times[name]}
         if reference is not None:
-            row['max_feature_diff_vs_reference'] = max_abs_diff(features[name], reference)
+            diff = abs_diff(features[name], reference)
+            row['max_feature_diff_vs_reference'] = diff['max']
+            row['mean_feature_diff_vs_reference'] = diff['mean']
         rows.append(row)
     load = [f'{v:.2f}' for v in os.getloadavg()] if hasattr(os, 'getloadavg') else []
     return {
@@ -255,16 +268,21 @@ def format_table(report: Dict[str, object]) -> str:
              f'{report["threads"]} threads, {report["cpu_count"]} cores '
              f'({" ".join(report["cpu_flags"]) or "flags unknown"}), load average '
              f'{" ".join(report["load_average"])}, {report["repeats"]} interleaved rounds',
-             f'{"runtime":<38} {"median ms":>9} {"min ms":>8} {"vs ort":>7} '
-             f'{"max |d feat| ort":>16}' + (f' {"max |d feat| ref":>16}'
-                                            if report['reference'] else '')]
+             f'{"runtime":<38} {"median ms":>9} {"min ms":>8} {"vs ort":>7} {"paired":>7} '
+             f'{"|d feat| ort max / mean":>23}' + (f' {"|d feat| ref max / mean":>23}'
+                                                   if report['reference'] else '')]
     for r in report['results']:
         line = (f'{r["label"]:<38} {r["median_ms"]:>9.1f} {r["min_ms"]:>8.1f} '
                 f'{r["speedup_vs_onnxruntime"]:>6.2f}x '
-                f'{r["max_feature_diff_vs_onnxruntime"]:>16.2e}')
+                f'{r["paired_speedup_vs_onnxruntime"]:>6.2f}x '
+                f'{r["max_feature_diff_vs_onnxruntime"]:>13.2e} / '
+                f'{r["mean_feature_diff_vs_onnxruntime"]:.2e}')
         if report['reference']:
-            line += f' {r["max_feature_diff_vs_reference"]:>16.2e}'
+            line += (f' {r["max_feature_diff_vs_reference"]:>13.2e} / '
+                     f'{r["mean_feature_diff_vs_reference"]:.2e}')
         lines.append(line)
+    lines.append('vs ort: the median of onnxruntime / this median; paired: the median over '
+                 'rounds of onnxruntime ms / this ms in the same round')
     lines.append(f'(largest |feature| from onnxruntime: {report["max_abs_feature"]:.3g})')
     return '\n'.join(lines)
 
