@@ -101,9 +101,11 @@ def test_bench_json_has_the_documented_keys(rn50_checkpoint, capsys):
     for key in ('encoder_ms', 'encoder_passes', 'predict_ms', 'per_patch_ms', 'fp32_ms',
                 'bf16_ms', 'device', 'predict_over_encoder', 'precision', 'precision_reason',
                 'bf16_mean_abs_diff_m', 'bf16_p99_abs_diff_m', 'bf16_max_abs_diff_m',
-                'fp16_mean_abs_diff_m', 'fp16_p99_abs_diff_m', 'fp16_max_abs_diff_m'):
+                'fp16_mean_abs_diff_m', 'fp16_p99_abs_diff_m', 'fp16_max_abs_diff_m',
+                'backend', 'auto_choice'):
         assert key in result, key
     assert result['device'] == 'cpu' and result['encoder_passes'] == 1
+    assert result['backend'] == 'torch' and result['auto_choice'] is None  # no rows
     assert result['precision'] == 'fp32'
     assert result['precision_reason'] == 'explicit: model.precision fp32'
     assert result['encoder_ms'] > 0 and result['predict_ms'] > 0

@@ -46,7 +46,8 @@ def test_demo_end_to_end_with_a_local_checkpoint(tmp_path, rn50_checkpoint):
     out = tmp_path / 'demo'
     proc = run_demo(['--weights', rn50_checkpoint, '--frames', '3', '--every', '2',
                      '--rate', '4', '--output', str(out), '--device', 'cpu',
-                     '--set', 'input.height:=128', '--set', 'input.width:=160'], tmp_path)
+                     '--set', 'input.height:=128', '--set', 'input.width:=160',
+                     '--set', 'model.backend:=torch'], tmp_path)
     assert proc.returncode == 0, proc.stderr + proc.stdout
     assert 'Traceback' not in proc.stderr
     lines = proc.stdout.splitlines()
@@ -71,7 +72,8 @@ def test_demo_with_two_cameras_on_one_node(tmp_path, rn50_checkpoint):
     out = tmp_path / 'demo2'
     proc = run_demo(['--weights', rn50_checkpoint, '--frames', '2', '--every', '2',
                      '--rate', '4', '--output', str(out), '--device', 'cpu', '--cameras', '2',
-                     '--set', 'input.height:=128', '--set', 'input.width:=160'], tmp_path)
+                     '--set', 'input.height:=128', '--set', 'input.width:=160',
+                     '--set', 'model.backend:=torch'], tmp_path)
     assert proc.returncode == 0, proc.stderr + proc.stdout
     assert 'Traceback' not in proc.stderr
     summary = [line for line in proc.stdout.splitlines() if line.startswith('demo: ')]

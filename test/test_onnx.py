@@ -502,7 +502,7 @@ def test_cuda_and_tensorrt_on_a_gpu(small_overrides, exported, tmp_path, monkeyp
 # bench
 # -------------------------------------------------------------------------------------------
 def test_bench_reports_backends_against_torch_fp32(rn50_checkpoint):
-    from depthclip_ros.tools.bench import format_report
+    from depthclip_ros.tools.bench import auto_choice, format_report
     rc, out = run_cli('bench', '--json', '--size', '64x64', '--repeats', '1', '--skip-baseline',
                       '--set', f'model.pretrained={rn50_checkpoint}', '--set', 'model.device=cpu',
                       '--set', 'model.precision=fp32', '--set', 'model.backend=torch',
@@ -521,15 +521,34 @@ def test_bench_reports_backends_against_torch_fp32(rn50_checkpoint):
         assert row['ms'] > 0 and row['speedup_vs_torch_fp32'] > 0
     fastest = min(r['ms'] for r in result['backends'] if r['backend'] == 'torch')
     assert result['int8_speedup_vs_fastest_torch'] == pytest.approx(fastest / int8['ms'])
+    assert result['auto_choice'] == auto_choice(result['backends'])
+    assert result['auto_choice'] in {f'{b} {p}' for b, p in rows}
     assert result['onnxruntime_version'] == ort.__version__
     assert 'onnxruntime  int8' in format_report(result)
     rc, out = run_cli('bench', '--json', '--size', '64x64', '--repeats', '1', '--skip-baseline',
                       '--skip-onnx', '--set', f'model.pretrained={rn50_checkpoint}',
                       '--set', 'model.device=cpu', '--set', 'model.precision=fp32',
+                      '--set', 'model.backend=torch',
                       '--set', 'input.height=64', '--set', 'input.width=64')
     assert rc == 0
     backends_run = {r['backend'] for r in json.loads(out.strip().splitlines()[-1])['backends']}
     assert backends_run == {'torch'}
+
+
+def test_auto_choice_from_bench_rows():
+    """The bench's rows say what auto would run: CPU rows only, torch kept on a near tie."""
+    from depthclip_ros.tools.bench import auto_choice
+
+    def row(backend, precision, ms, p99, providers=''):
+        return {'backend': backend, 'precision': precision, 'ms': ms, 'p99_abs_diff_m': p99,
+                'providers': providers}
+    rows = [row('torch', 'fp32', 1635, 0.0), row('torch', 'bf16', 700, 0.01),
+            row('onnxruntime', 'fp32', 1368, 3e-6, CPU), row('onnxruntime', 'int8', 500, 0.27,
+                                                             CPU),
+            row('onnxruntime', 'fp16', 50, 0.001, 'TensorrtExecutionProvider')]
+    assert auto_choice(rows) == 'torch bf16'
+    assert auto_choice(rows[:1] + [row('onnxruntime', 'fp32', 1600, 0.0, CPU)]) == 'torch fp32'
+    assert auto_choice([row('torch', 'fp32', 1635, None)]) is None  # no sample frames
 
 
 # -------------------------------------------------------------------------------------------

@@ -43,6 +43,21 @@ All numbers are medians over ``--repeats`` timed runs after one warm-up run, per
   fp32, and int8 calibrated on the sample frames): CPU fp32 and int8; with a CUDA
   ``model.device``, CUDA fp32 and TensorRT fp16 and int8 where this onnxruntime has them.
   ``int8_speedup_vs_fastest_torch``: the fastest torch row's ms over the CPU int8 row's.
+  ``auto_choice``: what ``model.backend: auto`` picks from these CPU rows (the fastest
+  within 0.05 m p99 of torch fp32; :mod:`~depthclip_ros.core.backend_choice`); None on CUDA.
+- ``backend``: the backend the headline figures (``encoder_ms``, ``predict_ms``) ran on,
+  with ``model.backend: auto`` the one it chose (its figures are in ``precision_reason``).
+- ``trunk_gflop_per_image`` / ``trunk_gflop_per_frame``: the image encoder's convolutions
+  and matrix products at the input size, counted from their shapes
+  (:mod:`~depthclip_ros.tools.bench_flops`), per image and per frame (``images_per_frame``:
+  2 with flip TTA); ``achieved_gflop_s`` / ``encoder_gflop_s``: the frame's GFLOP over
+  ``predict_ms`` / ``encoder_ms``; ``matmul_peak_gflop_s``: this machine's best rate of a
+  ``peak_matrix_size``-square matrix product with ``peak_threads`` threads per arithmetic
+  the rows use (fp32 always, bf16 / fp16 in torch where native, int8: onnxruntime's
+  ``MatMulInteger``, GOP/s; None where not measurable, with a note), ``fp32_peak_gflop_s``,
+  and ``fraction_of_peak`` (predict against the peak of the engine's own precision). Each
+  ``backends`` row has ``gflop_s``, ``peak`` (the arithmetic it is compared with, ``''``:
+  none), ``peak_gflop_s`` and ``fraction_of_peak``.
 - ``grounding`` (``--grounding``): what ``grounding.queries`` adds per frame with 1, 4 and
   16 queries (:func:`grounding_rows`); empty without the flag.
 """
@@ -56,6 +71,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from depthclip_ros.core.backend_choice import Candidate, pick, Trial
 from depthclip_ros.core.backends import CPU, CUDA, import_onnxruntime, TENSORRT
 from depthclip_ros.core.config import DepthClipConfig
 from depthclip_ros.core.engine import depth_difference, DepthClipEngine, precision_check_frames
@@ -64,6 +80,8 @@ from depthclip_ros.core.grounding import grounding_probabilities, locate_queries
 from depthclip_ros.core.loading import cpu_has_native_bf16, ModelLoadError
 from depthclip_ros.core.model import DenseFeatures
 from depthclip_ros.core.text import one_line
+from depthclip_ros.tools.bench_flops import (add_efficiency, measure_peaks, PEAK_SIZE, row_peak,
+                                             trunk_gflop_per_image)
 from depthclip_ros.tools.common import CommandError, median_ms
 
 
@@ -131,8 +149,12 @@ def per_patch_frame(engine: DepthClipEngine, image: np.ndarray, flip: bool,
 def run_benchmark(config: DepthClipConfig, size=(480, 640), batch: int = 1,
                   repeats: int = 5, baseline: bool = True, precisions: bool = True,
                   force_bf16: bool = False, onnx: bool = True,
-                  grounding: bool = False) -> Dict[str, Any]:
-    """Measure the engine; see the module docstring for what each key means."""
+                  grounding: bool = False, peak_size: int = PEAK_SIZE) -> Dict[str, Any]:
+    """
+    Measure the engine; see the module docstring for what each key means.
+
+    :param peak_size: side of the matrices of the peak probes (:mod:`bench_flops`)
+    """
     if batch < 1:
         raise ValueError('--batch must be >= 1')
     notes: List[str] = []
@@ -147,6 +169,7 @@ def run_benchmark(config: DepthClipConfig, size=(480, 640), batch: int = 1,
         batch_tensor = torch.cat([batch_tensor, torch.flip(batch_tensor, dims=[3])])
     result: Dict[str, Any] = {
         'device': engine.device,
+        'backend': engine.backend_description,
         'precision': engine.precision,
         'precision_reason': engine.precision_reason,
         'weights': engine.weights,
@@ -179,12 +202,60 @@ def run_benchmark(config: DepthClipConfig, size=(480, 640), batch: int = 1,
         result['per_patch_ms'] = None
     result.update(_precisions(engine, frames, repeats, sync, force_bf16, onnx) if precisions
                   else dict(_no_precisions(), fp32_ms=None, precision_notes=[], backends=[],
-                            int8_speedup_vs_fastest_torch=None, onnxruntime_version=None))
+                            int8_speedup_vs_fastest_torch=None, onnxruntime_version=None,
+                            auto_choice=None))
     result['bf16_native_cpu'] = cpu_has_native_bf16()
-    result['notes'] = notes + result.pop('precision_notes')
+    result.update(_efficiency(engine, result, peak_size))
+    result['notes'] = notes + result.pop('precision_notes') + result.pop('efficiency_notes')
     result['grounding'] = (grounding_rows(engine, frames[0], result['predict_ms'], repeats, sync)
                            if grounding else [])
     return result
+
+
+def _efficiency(engine: DepthClipEngine, result: Dict[str, Any],
+                peak_size: int) -> Dict[str, Any]:
+    """The trunk's GFLOP, the achieved rates and the peaks they are compared with."""
+    cfg = engine.config
+    loaded = engine.loaded
+    per_image = trunk_gflop_per_image(loaded.model, cfg.feature_mode,
+                                      (cfg.input.height, cfg.input.width), loaded.dtype,
+                                      loaded.device)
+    images = 2 if cfg.flip_tta else 1
+    per_frame = per_image * images
+    notes: List[str] = []
+    cuda = engine.device.startswith('cuda')
+    wanted = {'fp32', engine.precision} if engine.precision in ('fp32', 'bf16', 'fp16') \
+        else {'fp32'}
+    wanted |= {row_peak(r, cuda) for r in result['backends']} - {''}
+    if 'bf16' in wanted and not cuda and not cpu_has_native_bf16():
+        wanted.discard('bf16')
+        notes.append('bf16 matrix-product peak not measured: this CPU emulates bf16 (no '
+                     'native bf16), so the bf16 row has no peak to compare with')
+    if cuda:
+        wanted.discard('int8')  # onnxruntime's CPU kernel is not the GPU's
+    peaks, peak_notes = measure_peaks(wanted, engine.device if cuda else 'cpu', peak_size)
+    notes += peak_notes
+    add_efficiency(result, per_frame, peaks)
+    if any(r['peak_gflop_s'] is None for r in result['backends']):
+        notes.append('rows without a peak: no matrix-product probe for their arithmetic here '
+                     '(e.g. TensorRT int8, emulated bf16)')
+    own = peaks.get(engine.precision)
+    achieved = per_frame / (result['predict_ms'] / 1000.0)
+    return {
+        'trunk_gflop_per_image': per_image,
+        'images_per_frame': images,
+        'trunk_gflop_per_frame': per_frame,
+        'flop_count': 'convolutions and matrix products of the image encoder at the input '
+                      'size, from their shapes (2 per multiply-accumulate)',
+        'achieved_gflop_s': achieved,
+        'encoder_gflop_s': per_frame / (result['encoder_ms'] / 1000.0),
+        'peak_matrix_size': peak_size,
+        'peak_threads': torch.get_num_threads(),
+        'matmul_peak_gflop_s': peaks,
+        'fp32_peak_gflop_s': peaks.get('fp32'),
+        'fraction_of_peak': achieved / own if own else None,
+        'efficiency_notes': notes,
+    }
 
 
 #: The queries ``--grounding`` times (the first 1, 4 and 16).
@@ -298,7 +369,18 @@ def _precisions(engine: DepthClipEngine, frames, repeats: int, sync,
             and r['providers'] == CPU]
     fastest_torch = min(r['ms'] for r in rows if r['backend'] == 'torch')
     out['int8_speedup_vs_fastest_torch'] = fastest_torch / int8[0]['ms'] if int8 else None
+    out['auto_choice'] = auto_choice(rows) if engine.device == 'cpu' else None
     return out
+
+
+def auto_choice(rows: Sequence[Dict[str, Any]]) -> Optional[str]:
+    """Return what ``model.backend: auto`` would pick from CPU ``backends`` rows (or None)."""
+    trials = [Trial(Candidate(r['backend'], r['precision']), r['ms'], r['p99_abs_diff_m'])
+              for r in rows if r['providers'] in ('', CPU) and r['p99_abs_diff_m'] is not None]
+    try:
+        return pick(trials).candidate.name
+    except ValueError:
+        return None
 
 
 def _row(backend: str, precision: str, providers: str, ms: float, fp32_ms: float,
@@ -405,19 +487,34 @@ def format_report(result: Dict[str, Any]) -> str:
                              f"{result[f'{precision}_mean_abs_diff_m']:.4f} m, p99 "
                              f"{result[f'{precision}_p99_abs_diff_m']:.4f} m, max "
                              f"{result[f'{precision}_max_abs_diff_m']:.4f} m")
+    if result.get('trunk_gflop_per_frame') is not None:
+        peaks = ', '.join(f'{name} {value:.1f}' for name, value in
+                          sorted(result['matmul_peak_gflop_s'].items()) if value is not None)
+        fraction = result.get('fraction_of_peak')
+        lines.append(f"  trunk {result['trunk_gflop_per_image']:.2f} GFLOP per image x "
+                     f"{result['images_per_frame']} = {result['trunk_gflop_per_frame']:.2f} "
+                     f"GFLOP per frame; predict {result['achieved_gflop_s']:.1f} GFLOP/s"
+                     + (f' = {fraction:.2f} x its peak' if fraction else ''))
+        lines.append(f"  matrix-product peaks ({result['peak_matrix_size']}^2, "
+                     f"{result['peak_threads']} threads, GFLOP/s; int8: GOP/s): {peaks or 'n/a'}")
     if result.get('backends'):
         lines.append('  backend      precision  ms/frame   vs torch fp32  |d depth| mean / p99 / '
-                     'max (m)   providers')
+                     'max (m)   GFLOP/s  of peak  providers')
         for row in result['backends']:
             diffs = ('n/a' if row['p99_abs_diff_m'] is None else
                      f"{row['mean_abs_diff_m']:.3g} / {row['p99_abs_diff_m']:.3g} / "
                      f"{row['max_abs_diff_m']:.3g}")
+            rate = '' if row.get('gflop_s') is None else f"{row['gflop_s']:7.1f}"
+            share = ('n/a' if row.get('fraction_of_peak') is None else
+                     f"{row['fraction_of_peak']:.2f} {row['peak']}")
             lines.append(f"  {row['backend']:<12} {row['precision']:<9} {row['ms']:9.1f}   "
                          f"{row['speedup_vs_torch_fp32']:6.2f}x       {diffs:<27} "
-                         f"{row['providers']}".rstrip())
+                         f"{rate:>7}  {share:<9} {row['providers']}".rstrip())
         if result.get('int8_speedup_vs_fastest_torch') is not None:
             lines.append('  onnxruntime int8 (CPU) vs the fastest torch row: '
                          f"{result['int8_speedup_vs_fastest_torch']:.2f}x")
+        if result.get('auto_choice'):
+            lines.append(f"  model.backend auto would pick: {result['auto_choice']}")
     for row in result.get('grounding') or []:
         lines.append(f"  grounding, {row['queries']:2d} queries: +{row['extra_ms']:7.1f} ms "
                      f"({row['percent']:.1f} % of predict); predict with them "
