@@ -301,7 +301,7 @@ def test_float_consumers_rewires_only_readers_that_are_not_int8():
 
 @pytest.fixture(scope='module')
 def branch_checkpoint(rn50_checkpoint, tmp_path_factory):
-    """The random RN50 with active residual branches (its last BatchNorms at 0.25, not 0)."""
+    """Save the random RN50 with active residual branches (last BatchNorms at 0.25, not 0)."""
     from safetensors.torch import load_file, save_file
     state = load_file(rn50_checkpoint)
     for name in state:
