@@ -77,7 +77,7 @@ MAX_FP32_DEPTH_DIFF_M = 1e-3
 DEFAULT_CALIBRATION_FRAMES = 32
 #: Operators quantized in int8 graphs (the normalization after them stays fp32).
 INT8_OP_TYPES = ('Conv', 'MatMul', 'Gemm')
-#: Operators an int8 copy of a tensor can be read by without leaving the residual stream.
+#: Pools a projection shortcut may read its block input through (:func:`float_path_nodes`).
 _POOL_OP_TYPES = ('AveragePool', 'MaxPool')
 
 
