@@ -32,6 +32,16 @@ torch fp32 is measured and stored in the file, and an error above
 :data:`~depthclip_ros.core.backends.INT8_WARN_P99_M` at the 99th percentile is reported as
 a warning (the file is still written: int8 is opt-in).
 
+Mixed precision (:func:`float_path_nodes`, :func:`float_consumers`): the features are L2
+normalized, so depth depends on their direction only, and a per-tensor int8 step is the
+same absolute error at every position: where the features are short (dark, flat image
+regions) it turns into a large error of direction. Quantizing the residual stream
+itself (the stem, the projection shortcuts, and every Add, pool and normalization reading a
+quantized copy of the stream) added that error again at every stage. So the stem and the
+projection shortcuts stay fp32 (about a fifth of RN50's multiply-adds), operators that are
+not quantized read the float tensor rather than its int8 copy, and the convolutions of the
+residual branches (the rest) run in int8.
+
 The engine is an argument, never imported: the engine itself exports through this module
 for ``model.backend: auto`` (:mod:`~depthclip_ros.core.backend_choice`).
 """
@@ -70,6 +80,8 @@ MAX_FP32_DEPTH_DIFF_M = 1e-3
 DEFAULT_CALIBRATION_FRAMES = 32
 #: Operators quantized in int8 graphs (the normalization after them stays fp32).
 INT8_OP_TYPES = ('Conv', 'MatMul', 'Gemm')
+#: Pools a projection shortcut may read its block input through (:func:`float_path_nodes`).
+_POOL_OP_TYPES = ('AveragePool', 'MaxPool')
 
 
 class ExportCheckError(RuntimeError):
@@ -356,13 +368,103 @@ def _quantize(fp32_path: str, int8_path: str, tmp: str, engine: Any,
 
     prepared = os.path.join(tmp, 'prepared.onnx')
     oq.quant_pre_process(fp32_path, prepared, skip_symbolic_shape=True)
+    kept = float_path_nodes(onnx_api().load(prepared).graph)
     with _quiet_quantizer():
         oq.quantize_static(prepared, int8_path, Reader(), quant_format=oq.QuantFormat.QDQ,
                            per_channel=True, activation_type=oq.QuantType.QUInt8,
                            weight_type=oq.QuantType.QInt8,
-                           op_types_to_quantize=list(INT8_OP_TYPES),
+                           op_types_to_quantize=list(INT8_OP_TYPES), nodes_to_exclude=kept,
                            calibrate_method=oq.CalibrationMethod.MinMax,
                            calibration_providers=[CPU])
+    onnx = onnx_api()
+    model = onnx.load(int8_path)
+    float_consumers(model.graph, kept)
+    onnx.save(model, int8_path)
+
+
+def float_path_nodes(graph) -> List[str]:
+    """
+    Return the names of the convolutions of ``graph`` that int8 leaves in fp32.
+
+    The stem (the convolutions from the input up to the first tensor that several operators
+    read: its int8 error every later stage would carry) and the projection shortcuts (a Conv
+    whose output an Add reads and whose input, directly or through a pool, another Conv also
+    reads: the first block of each ResNet stage). A ViT keeps its patch embedding only.
+    """
+    producer = {out: node for node in graph.node for out in node.output}
+    readers: Dict[str, List[Any]] = {}
+    for node in graph.node:
+        for name in node.input:
+            if node.op_type != 'Shape':  # shape arithmetic reads no values
+                readers.setdefault(name, []).append(node)
+    kept = []
+    tensor = graph.input[0].name
+    while len(readers.get(tensor, [])) == 1:
+        node = readers[tensor][0]
+        if node.op_type == 'Conv':
+            kept.append(node.name)
+        tensor = node.output[0]
+    for node in graph.node:
+        if node.op_type != 'Conv' or node.name in kept:
+            continue
+        source = node.input[0]
+        if source in producer and producer[source].op_type in _POOL_OP_TYPES:
+            source = producer[source].input[0]
+        feeds_add = any(r.op_type == 'Add' for r in readers.get(node.output[0], []))
+        if feeds_add and any(r is not node and r.op_type == 'Conv'
+                             for r in readers.get(source, [])):
+            kept.append(node.name)
+    return kept
+
+
+def float_consumers(graph, kept: Iterable[str] = ()) -> int:
+    """
+    Let only int8 operators read dequantized activations; return how many inputs changed.
+
+    onnxruntime's quantizer hands every reader of a quantized tensor its int8 copy (a
+    Quantize-Dequantize pair), also the Adds, pools, fp32 convolutions (``kept``) and the
+    normalization: the residual stream would be rounded again at every block. Those read the
+    float tensor instead. An int8 operator's own output keeps its pair (onnxruntime fuses it
+    into the int8 kernel).
+    """
+    kept = set(kept)
+    producer = {out: node for node in graph.node for out in node.output}
+    weights = {init.name for init in graph.initializer}
+    quantized_input = {node.output[0]: node.input[0] for node in graph.node
+                       if node.op_type == 'QuantizeLinear'}
+    source = {node.output[0]: quantized_input[node.input[0]] for node in graph.node
+              if node.op_type == 'DequantizeLinear' and node.input[0] in quantized_input}
+
+    def int8(node) -> bool:
+        return node.op_type in INT8_OP_TYPES and node.name not in kept
+
+    changed = 0
+    for node in graph.node:
+        if node.op_type in ('QuantizeLinear', 'DequantizeLinear') or int8(node):
+            continue
+        for i, name in enumerate(node.input):
+            original = source.get(name)
+            if original is None or original in weights:
+                continue
+            if original in producer and int8(producer[original]):
+                continue
+            node.input[i] = original
+            changed += 1
+    _remove_unread(graph, ('QuantizeLinear', 'DequantizeLinear'))
+    return changed
+
+
+def _remove_unread(graph, op_types: Sequence[str]) -> None:
+    """Remove the nodes of ``op_types`` whose outputs nothing reads (repeatedly)."""
+    outputs = {out.name for out in graph.output}
+    while True:
+        read = {name for node in graph.node for name in node.input} | outputs
+        unread = [node for node in graph.node if node.op_type in op_types
+                  and not any(out in read for out in node.output)]
+        if not unread:
+            return
+        for node in unread:
+            graph.node.remove(node)
 
 
 @contextlib.contextmanager
