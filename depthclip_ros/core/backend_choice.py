@@ -89,7 +89,7 @@ class Trial:
     """
     What one candidate did on the sample frames.
 
-    :ivar ms: median milliseconds per frame (``None``: not run)
+    :ivar ms: milliseconds per frame, the fastest of the timed frames (``None``: not run)
     :ivar p99_m: 99th percentile of ``|depth - torch fp32|`` in metres (``None``: not run)
     :ivar note: why it was not run, or failed
     """
