@@ -133,6 +133,15 @@ class Trial:
             raise ValueError(f'bad trial entry: {error}') from None
 
 
+def read_cpuinfo() -> str:
+    """Return the text of ``/proc/cpuinfo`` (empty where there is none)."""
+    try:
+        with open('/proc/cpuinfo', encoding='utf-8') as f:
+            return f.read()
+    except OSError:
+        return ''
+
+
 def cpu_has_vnni(flags: Optional[str] = None) -> bool:
     """
     Return whether the CPU has VNNI (the int8 dot products onnxruntime's u8s8 kernels use).
@@ -140,11 +149,7 @@ def cpu_has_vnni(flags: Optional[str] = None) -> bool:
     :param flags: the text of ``/proc/cpuinfo`` (``None``: read it)
     """
     if flags is None:
-        try:
-            with open('/proc/cpuinfo', encoding='utf-8') as f:
-                flags = f.read()
-        except OSError:
-            return False
+        flags = read_cpuinfo()
     words = set(flags.split())
     return bool(words & {'avx512_vnni', 'avx_vnni', 'amx_int8'})
 
@@ -274,11 +279,7 @@ def machine_key(threads: int, flip_tta: bool, cpuinfo: Optional[str] = None) -> 
     :param cpuinfo: the text of ``/proc/cpuinfo`` (``None``: read it)
     """
     if cpuinfo is None:
-        try:
-            with open('/proc/cpuinfo', encoding='utf-8') as f:
-                cpuinfo = f.read()
-        except OSError:
-            cpuinfo = ''
+        cpuinfo = read_cpuinfo()
     first: Dict[str, str] = {}
     for line in cpuinfo.splitlines():
         name, _, value = line.partition(':')
