@@ -26,6 +26,8 @@ the CPU has no VNNI or no bf16, onnx is missing, the cache holds garbage.
 import json
 import logging
 import os
+import shutil
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -184,26 +186,22 @@ def test_a_choice_file_round_trips_and_garbage_reads_as_none(tmp_path):
 needs_onnx = pytest.mark.skipif(not onnx_installed(), reason='onnx / onnxruntime not installed')
 
 
-@pytest.fixture
-def auto_config(rn50_checkpoint, tmp_path, monkeypatch):
+def auto_on_this_cpu(patch, root):
     """
-    Auto on this CPU with the candidates torch fp32 and onnxruntime fp32, cache in tmp_path.
+    Auto with the candidates torch fp32 and onnxruntime fp32, its cache under ``root``.
 
-    bf16 and int8 are left out (the CPU's flags are replaced) to keep the start short; their
-    own tests above cover them.
+    bf16 and int8 are left out (the CPU's flags are replaced) to keep the starts short; the
+    tests above cover them.
     """
-    monkeypatch.setenv(bc.CACHE_ENV, str(tmp_path))
-    monkeypatch.setattr(loading, 'cpu_has_native_bf16', lambda: False)
-    monkeypatch.setattr(bc, 'cpu_has_vnni', lambda flags=None: False)
-    return DepthClipConfig.from_flat({'model.pretrained': rn50_checkpoint,
-                                      'model.device': 'cpu', 'model.backend': 'auto',
-                                      'input.height': 64, 'input.width': 96})
+    patch.setenv(bc.CACHE_ENV, str(root))
+    patch.setattr(loading, 'cpu_has_native_bf16', lambda: False)
+    patch.setattr(bc, 'cpu_has_vnni', lambda flags=None: False)
 
 
-@pytest.fixture
-def cache(tmp_path):
-    """Return the folder of the graphs and choices (``auto_config`` sets the cache root)."""
-    return tmp_path / 'onnx'
+def auto_config(checkpoint):
+    return DepthClipConfig.from_flat({'model.pretrained': checkpoint, 'model.device': 'cpu',
+                                      'model.backend': 'auto', 'input.height': 64,
+                                      'input.width': 96})
 
 
 def choose(trial):
@@ -211,57 +209,95 @@ def choose(trial):
     return lambda found: next(t for t in found if t.candidate == trial)
 
 
-def start(config, caplog):
-    caplog.clear()
-    with caplog.at_level(logging.INFO, logger='depthclip_ros'):
+class Lines(logging.Handler):
+    """Collect the package's log lines (INFO and up) of one start."""
+
+    def __init__(self):
+        super().__init__(logging.INFO)
+        self.lines = []
+
+    def emit(self, record):
+        self.lines.append(record.getMessage())
+
+
+def start(config):
+    """Return a new engine and its log, as one text."""
+    logger, lines = logging.getLogger('depthclip_ros'), Lines()
+    level = logger.level
+    logger.addHandler(lines)
+    logger.setLevel(logging.INFO)
+    try:
         engine = DepthClipEngine(config)
-    return engine, caplog.text
+    finally:
+        logger.removeHandler(lines)
+        logger.setLevel(level)
+    return engine, '\n'.join(lines.lines)
+
+
+@pytest.fixture(scope='module')
+def first(rn50_checkpoint, tmp_path_factory):
+    """The first start into an empty cache (onnxruntime fp32 chosen): engine, log, cache root."""
+    if not onnx_installed():
+        pytest.skip('onnx / onnxruntime not installed')
+    root = tmp_path_factory.mktemp('auto-cache')
+    with pytest.MonkeyPatch.context() as patch:
+        auto_on_this_cpu(patch, root)
+        patch.setattr(bc, 'pick', choose(ONNX_FP32))
+        engine, log = start(auto_config(rn50_checkpoint))
+    return SimpleNamespace(engine=engine, log=log, root=root, folder=root / 'onnx')
+
+
+def choice_file(folder):
+    [graphs] = os.listdir(folder)
+    [name] = [f for f in os.listdir(folder / graphs) if f.startswith('choice_')]
+    return folder / graphs / name
 
 
 @needs_onnx
-def test_first_start_exports_and_stores_and_later_starts_reuse(auto_config, caplog, cache,
-                                                               monkeypatch):
-    monkeypatch.setattr(bc, 'pick', choose(ONNX_FP32))
-    engine, log = start(auto_config, caplog)
+def test_the_first_start_exports_chooses_and_stores(first, rn50_checkpoint):
+    log, engine = first.log, first.engine
     assert 'exporting the image encoder to ONNX (fp32 graph)' in log
     assert 'model.backend auto: exported in ' in log
     assert 'model.backend auto: onnxruntime fp32, the fastest' in log
     assert (engine.backend, engine.precision) == ('onnxruntime', 'fp32')
     assert 'model.backend auto: onnxruntime fp32' in engine.precision_reason
-    [folder] = os.listdir(cache)
-    assert folder.startswith('RN50_paper_64x96_')
-    files = sorted(os.listdir(cache / folder))
-    assert 'fp32.onnx' in files and any(f.startswith('choice_') for f in files)
-    chosen, found = bc.load_choice(str(cache / folder / next(
-        f for f in files if f.startswith('choice_'))))
+    [graphs] = os.listdir(first.folder)
+    assert graphs.startswith('RN50_paper_64x96_')
+    assert 'fp32.onnx' in os.listdir(first.folder / graphs)
+    chosen, found = bc.load_choice(str(choice_file(first.folder)))
     assert chosen == ONNX_FP32
     assert [t.candidate for t in found] == [TORCH_FP32, ONNX_FP32, TORCH_BF16, ONNX_INT8]
     assert all(t.ms > 0 for t in found[:2]) and found[1].p99_m < 1e-3
-
+    assert 'no native bf16' in found[2].note and 'no VNNI' in found[3].note
     # the depth is torch fp32's
-    torch_engine = DepthClipEngine(auto_config.with_updates({'model.backend': 'torch'}))
+    torch_engine = DepthClipEngine(auto_config(rn50_checkpoint).with_updates(
+        {'model.backend': 'torch', 'model.precision': 'fp32'}))
     frames = precision_check_frames()
     diff = depth_difference([torch_engine.predict_one(f).depth for f in frames],
                             [engine.predict_one(f).depth for f in frames])
     assert diff.maximum < 1e-3
 
-    # a later start: no export, no timing, the same encoder
+
+@needs_onnx
+def test_a_later_start_reuses_the_graph_and_the_choice(first, rn50_checkpoint, monkeypatch):
+    auto_on_this_cpu(monkeypatch, first.root)
     monkeypatch.setattr(bc, 'pick', choose(TORCH_FP32))  # would change the choice if re-run
-    again, log = start(auto_config, caplog)
+    again, log = start(auto_config(rn50_checkpoint))
     assert 'exporting' not in log and 'stored in' in log
     assert (again.backend, again.precision) == ('onnxruntime', 'fp32')
-    image = frames[0]
-    assert np.array_equal(again.predict_one(image).depth, engine.predict_one(image).depth)
+    image = precision_check_frames()[0]
+    assert np.array_equal(again.predict_one(image).depth, first.engine.predict_one(image).depth)
 
 
 @needs_onnx
-def test_a_corrupt_cached_graph_is_exported_again(auto_config, caplog, cache, monkeypatch):
+def test_a_corrupt_cached_graph_is_exported_again(first, rn50_checkpoint, tmp_path,
+                                                  monkeypatch):
+    shutil.copytree(first.root, tmp_path / 'cache')
+    auto_on_this_cpu(monkeypatch, tmp_path / 'cache')
     monkeypatch.setattr(bc, 'pick', choose(ONNX_FP32))
-    start(auto_config, caplog)
-    [folder] = os.listdir(cache)
-    graph = cache / folder / 'fp32.onnx'
+    graph = choice_file(tmp_path / 'cache' / 'onnx').parent / 'fp32.onnx'
     graph.write_bytes(b'not a graph at all')
-    engine, log = start(auto_config, caplog)
+    engine, log = start(auto_config(rn50_checkpoint))
     assert 'the stored onnxruntime fp32 does not load' in log
     assert 'cannot be used' in log and 'exporting the image encoder to ONNX' in log
     assert (engine.backend, engine.precision) == ('onnxruntime', 'fp32')
@@ -269,25 +305,26 @@ def test_a_corrupt_cached_graph_is_exported_again(auto_config, caplog, cache, mo
 
 
 @needs_onnx
-def test_a_corrupt_choice_file_is_chosen_again(auto_config, caplog, cache, monkeypatch):
+def test_a_corrupt_choice_file_is_chosen_again(first, rn50_checkpoint, tmp_path, monkeypatch):
+    shutil.copytree(first.root, tmp_path / 'cache')
+    auto_on_this_cpu(monkeypatch, tmp_path / 'cache')
+    choice = choice_file(tmp_path / 'cache' / 'onnx')
+    choice.write_text('{"chosen": ')
     monkeypatch.setattr(bc, 'pick', choose(TORCH_FP32))
-    start(auto_config, caplog)
-    [folder] = os.listdir(cache)
-    [choice] = [f for f in os.listdir(cache / folder) if f.startswith('choice_')]
-    (cache / folder / choice).write_text('{"chosen": ')
-    monkeypatch.setattr(bc, 'pick', choose(ONNX_FP32))
-    engine, log = start(auto_config, caplog)
+    engine, log = start(auto_config(rn50_checkpoint))
     assert 'exporting' not in log  # the graph is still good
-    assert 'model.backend auto: onnxruntime fp32, the fastest' in log
-    assert engine.backend == 'onnxruntime'
-    assert bc.load_choice(str(cache / folder / choice))[0] == ONNX_FP32
+    assert 'model.backend auto: torch fp32, the fastest' in log
+    assert (engine.backend, engine.precision) == ('torch', 'fp32')
+    assert bc.load_choice(str(choice))[0] == TORCH_FP32
 
 
-def test_without_onnx_auto_compares_torch_only(auto_config, caplog, monkeypatch):
+def test_without_onnx_auto_compares_torch_only(rn50_checkpoint, tmp_path, monkeypatch):
+    auto_on_this_cpu(monkeypatch, tmp_path)
     monkeypatch.setattr('depthclip_ros.core.engine.onnx_installed', lambda: False)
     monkeypatch.setattr(loading, 'cpu_has_native_bf16', lambda: True)
     monkeypatch.setattr(bc, 'pick', choose(TORCH_FP32))
-    engine, log = start(auto_config, caplog)
+    engine, log = start(auto_config(rn50_checkpoint))
     assert (engine.backend, engine.precision) == ('torch', 'fp32')
     assert 'exporting' not in log
     assert 'onnxruntime fp32: onnx / onnxruntime not installed' in engine.precision_reason
+    assert 'torch bf16 ' in engine.precision_reason  # it ran
