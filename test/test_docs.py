@@ -12,7 +12,7 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""The README documents what the package really has."""
+"""The README and the docs/ pages document what the package really has."""
 
 import argparse
 import ast
@@ -29,22 +29,57 @@ import pytest
 from depthclip_ros import launch_common
 from depthclip_ros.core.config import ENGINE_PARAMETERS, load_params_file, NODE_PARAMETERS
 from depthclip_ros.tools.cli import build_parser
-from depthclip_ros.tools.param_docs import (BEGIN, END, main as param_docs_main,
+from depthclip_ros.tools.param_docs import (BEGIN, DEFAULT_PAGE, END, main as param_docs_main,
                                             node_parameter_specs, render_table)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+#: The README's longest length: a page a user reads in five minutes.
+README_MAX_LINES = 250
 
 
-def readme() -> str:
-    with open(os.path.join(REPO, 'README.md'), encoding='utf-8') as f:
+def read(path: str) -> str:
+    with open(os.path.join(REPO, path), encoding='utf-8') as f:
         return f.read()
 
 
+def readme() -> str:
+    return read('README.md')
+
+
+def doc_pages():
+    """Return the README and every docs/ page, relative to the repository root."""
+    pages = sorted(os.path.relpath(p, REPO) for p in glob.glob(os.path.join(REPO, 'docs', '*.md')))
+    return ['README.md'] + pages
+
+
+def all_docs() -> str:
+    """Return the README and every docs/ page, one text."""
+    return '\n'.join(read(page) for page in doc_pages())
+
+
+def parameters_page() -> str:
+    return read(DEFAULT_PAGE)
+
+
 def test_parameter_table_is_generated_from_the_descriptions():
-    text = readme()
+    text = parameters_page()
     block = text[text.index(BEGIN):text.index(END) + len(END)]
     assert block == render_table(), (
-        'README parameter table is stale: run python -m depthclip_ros.tools.param_docs README.md')
+        f'{DEFAULT_PAGE} parameter table is stale: '
+        f'run python -m depthclip_ros.tools.param_docs {DEFAULT_PAGE}')
+    for page in doc_pages():  # one table, in one place
+        if page != DEFAULT_PAGE:
+            assert BEGIN not in read(page) and END not in read(page), page
+
+
+def test_param_docs_updates_the_parameters_page_by_default(tmp_path, monkeypatch, capsys):
+    (tmp_path / 'docs').mkdir()
+    page = tmp_path / DEFAULT_PAGE
+    page.write_text(f'intro\n{BEGIN}\nold\n{END}\nend\n', encoding='utf-8')
+    monkeypatch.chdir(tmp_path)
+    assert param_docs_main([]) == 0
+    assert page.read_text(encoding='utf-8') == f'intro\n{render_table()}\nend\n'
+    assert capsys.readouterr().out.startswith('updated')
 
 
 def test_param_docs_updates_a_readme_and_fails_in_one_line(tmp_path, capsys):
@@ -67,7 +102,7 @@ def test_param_docs_updates_a_readme_and_fails_in_one_line(tmp_path, capsys):
 
 def test_every_parameter_in_the_yaml_is_documented():
     names = set(load_params_file(os.path.join(REPO, 'config', 'depthclip.yaml')))
-    documented = set(re.findall(r'^\| `([a-z_.]+)` \|', readme(), re.M))
+    documented = set(re.findall(r'^\| `([a-z_.]+)` \|', parameters_page(), re.M))
     assert names <= documented, names - documented
     assert {spec.name for spec in node_parameter_specs()} <= documented
 
@@ -85,7 +120,7 @@ def test_quick_start_has_exactly_the_two_make_commands():
 
 
 def test_every_launch_file_and_command_is_documented():
-    text = readme()
+    text = all_docs()
     for path in glob.glob(os.path.join(REPO, 'launch', '*.launch.py')):
         assert os.path.basename(path) in text, os.path.basename(path)
     commands = build_parser()._subparsers._group_actions[0].choices
@@ -365,3 +400,61 @@ def test_the_bash_blocks_of_the_install_docs_parse():
 def test_the_command_check_catches_what_does_not_fit(command, words):
     with pytest.raises(CommandError, match=re.escape(words)):
         check_command(command, {})
+
+
+# ------------------------------------------------------------- the README and the docs pages
+def heading_anchors(text):
+    """Return the anchors GitHub gives the headings of a Markdown text."""
+    prose = re.sub(r'```.*?```', '', text, flags=re.S)
+    anchors = set()
+    for heading in re.findall(r'^#+ (.+)$', prose, re.M):
+        slug = re.sub(r'[^\w\- ]', '', heading.strip().lower()).replace(' ', '-')
+        anchors.add(slug)
+    return anchors
+
+
+def relative_links(text):
+    """Return the (target, anchor) of every relative Markdown link outside code blocks."""
+    prose = re.sub(r'```.*?```', '', text, flags=re.S)
+    prose = re.sub(r'`[^`]*`', '', prose)
+    links = []
+    for target in re.findall(r'\]\(([^)\s]+)\)', prose):
+        if re.match(r'[a-z]+:', target):
+            continue
+        path, _, anchor = target.partition('#')
+        links.append((path, anchor))
+    return links
+
+
+def test_the_readme_is_read_in_five_minutes():
+    lines = readme().splitlines()
+    assert len(lines) <= README_MAX_LINES, len(lines)
+    for heading in ('## Quick start', '## With a ROS 2 distribution', "## The node's topics",
+                    '## Where to go next'):
+        assert any(line.startswith(heading) for line in lines), heading
+
+
+def test_the_readme_links_every_docs_page():
+    linked = {os.path.normpath(path) for path, _ in relative_links(readme())}
+    for page in doc_pages()[1:]:
+        assert page in linked, page
+
+
+def test_every_relative_link_between_the_pages_resolves():
+    errors = []
+    for page in doc_pages():
+        for path, anchor in relative_links(read(page)):
+            target = os.path.normpath(os.path.join(os.path.dirname(page), path)) if path else page
+            if not os.path.exists(os.path.join(REPO, target)):
+                errors.append(f'{page}: {path}: no such file')
+            elif anchor and target.endswith('.md') and anchor not in heading_anchors(read(target)):
+                errors.append(f'{page}: {path}#{anchor}: no such heading')
+    assert not errors, errors
+
+
+def test_no_page_sends_the_reader_to_a_readme_section_that_moved():
+    """A "see the README, <section>" reference names a page, not the README."""
+    readme_headings = {h.strip() for h in re.findall(r'^## (.+)$', readme(), re.M)}
+    for page in doc_pages():
+        for section in re.findall(r'README(?:\.md)?, "([^"]+)"', read(page)):
+            assert any(h.startswith(section) for h in readme_headings), (page, section)
