@@ -17,8 +17,8 @@ The parameter table of ``docs/parameters.md``, generated from the parameter desc
 
 ``python -m depthclip_ros.tools.param_docs docs/parameters.md`` (the default path) rewrites
 the table between the ``<!-- params:begin -->`` and ``<!-- params:end -->`` markers;
-``test/test_docs.py`` fails when the page and the descriptions disagree. Engine and node parameters all come
-from the one parameter table of :mod:`depthclip_ros.core.config`.
+``test/test_docs.py`` fails when the page and the descriptions disagree. Engine and node
+parameters all come from the one parameter table of :mod:`depthclip_ros.core.config`.
 """
 
 import argparse
