@@ -226,6 +226,15 @@ def _parse(parser_args, words):
     return args
 
 
+def launch_arguments(launch_name):
+    """Return the arguments a launch file takes: a camera launch file takes the core's too."""
+    declared = {a.name: a for a in launch_common.declared_arguments(launch_name)}
+    if launch_common.LAUNCH_FILES[launch_name].drivers:  # it includes camera.launch.py
+        for argument in launch_common.declared_arguments('camera'):
+            declared.setdefault(argument.name, argument)
+    return declared
+
+
 def _check_ros2(words):
     if words[:2] == ['ros2', 'launch']:
         if words[2] != package_name():
@@ -233,8 +242,7 @@ def _check_ros2(words):
         launch_file = words[3]
         if not os.path.isfile(os.path.join(REPO, 'launch', launch_file)):
             raise CommandError(f'no launch/{launch_file}')
-        declared = {a.name: a for a in
-                    launch_common.declared_arguments(launch_file[:-len('.launch.py')])}
+        declared = launch_arguments(launch_file[:-len('.launch.py')])
         for word in words[4:]:
             name, _, value = word.partition(':=')
             if name not in declared or not value:
@@ -249,6 +257,8 @@ def _check_ros2(words):
             if rest[0] != '--ros-args':
                 raise CommandError(f'{rest[0]}: --ros-args expected')
             for flag, value in zip(rest[1::2], rest[2::2]):
+                if flag == '--params-file' or (flag == '-r' and ':=' in value):
+                    continue
                 if flag != '-p' or value.partition(':=')[0] not in parameter_names():
                     raise CommandError(f'{flag} {value}')
     elif words[:3] == ['ros2', 'param', 'set']:
@@ -387,6 +397,9 @@ def test_the_bash_blocks_of_the_install_docs_parse():
     ('ros2 launch depthclip_ros demo.launch.py image', 'does not declare'),
     ('ros2 run depthclip_ros depthclip_nod', 'no executable'),
     ('ros2 run depthclip_ros depthclip_node --ros-args -p model.pretraine:=x', 'model.pretr'),
+    ('ros2 run depthclip_ros depthclip_node --ros-args --params-file a.yaml -p x:=1', '-p x:=1'),
+    ('ros2 launch depthclip_ros realsense.launch.py use_rvz:=true', 'does not declare'),
+    ('ros2 launch depthclip_ros cameras.launch.py rviz_config:=a.rviz', 'does not declare'),
     ('python -m colcon build --packages-select depthclip', '--packages-select'),
     ('colcon build --symlink-install-typo --packages-select depthclip_ros', 'unrecognized'),
     ('rosdep install --from-paths src -y --skip-keys "python3-torch python3-torchx"', 'torchx'),
@@ -458,3 +471,59 @@ def test_no_page_sends_the_reader_to_a_readme_section_that_moved():
     for page in doc_pages():
         for section in re.findall(r'README(?:\.md)?, "([^"]+)"', read(page)):
             assert any(h.startswith(section) for h in readme_headings), (page, section)
+
+
+#: The commands of the docs that test_docs checks against the package, wherever they are.
+PACKAGE_COMMANDS = ('ros2 launch depthclip_ros ', 'ros2 run depthclip_ros ', 'ros2 param set ')
+#: A misspelt parameter the docs show being refused.
+MISSPELT_EXAMPLES = {'temporal.alpah'}
+
+
+def page_commands(text):
+    """Return the commands of a page: its bash blocks' and its inline code spans'."""
+    commands = [c for block in bash_blocks(text) for c in block_commands(block)]
+    prose = re.sub(r'```.*?```', '', text, flags=re.S)
+    return commands + [' '.join(span.split()) for span in re.findall(r'`([^`]+)`', prose)]
+
+
+def test_every_package_command_of_every_page_fits_the_package():
+    subcommands = set(build_parser()._subparsers._group_actions[0].choices)
+    errors, checked = [], 0
+    for page in doc_pages():
+        for command in page_commands(read(page)):
+            if '<' in command or command.strip() == 'ros2 param set':  # a placeholder, a name
+                continue
+            if command.startswith(PACKAGE_COMMANDS):
+                checked += 1
+                command = re.sub(r'\$\([^)]*\)', 'PREFIX', command)  # $(ros2 pkg prefix ...)
+                try:
+                    check_command(command, {})
+                except CommandError as error:
+                    errors.append(f'{page}: {error}')
+            elif command.startswith('depthclip ') and not command.startswith('depthclip -'):
+                checked += 1
+                if command.split()[1] not in subcommands:
+                    errors.append(f'{page}: {command}: no such depthclip command')
+            for name in re.findall(r'--set ([a-z_.]+):?=', command):
+                if name != 'name' and name not in parameter_names():
+                    errors.append(f'{page}: {command}: --set {name}: no such parameter')
+    assert checked > 50, checked
+    assert not errors, errors
+
+
+def test_every_parameter_named_in_the_docs_exists():
+    names = parameter_names()
+    groups = {name.split('.')[0] for name in names if '.' in name}
+    errors = []
+    for page in doc_pages():
+        text = read(page)
+        for span in re.findall(r'`([^`\n]+)`', text):
+            for word in re.findall(r'\b([a-z_]+\.[a-z_.]*[a-z_])\b', span):
+                if word.split('.')[0] not in groups or word in names:
+                    continue
+                if word.endswith(('.py', '.yaml')) or word.endswith('.*'):
+                    continue  # a file (camera.launch.py, temporal.py), a group
+                if word in MISSPELT_EXAMPLES and 'did you mean' in text:
+                    continue
+                errors.append(f'{page}: {word}')
+    assert not errors, errors
