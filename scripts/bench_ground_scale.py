@@ -14,7 +14,7 @@
 # limitations under the License.
 
 """
-Print the README's ground-scale table: the live scale on ray-cast rooms with saturated depth.
+Print the ground-scale table of docs/navigation.md: the live scale on saturated ray-cast rooms.
 
 The construction is :mod:`depthclip_ros.tools.ground_bench` (rooms with walls and boxes,
 cameras 0.2 to 2.5 m up, pitched 0 to 45 deg, rolled +-5 deg; predictions = depth / k with

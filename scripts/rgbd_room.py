@@ -20,7 +20,7 @@ A ``folder`` dataset: ``OUT/rgb/fNNN.png`` and ``OUT/depth/fNNN.npy`` (float32 m
 rendered by :func:`depthclip_ros.core.sample.render_scene`). Frame ``i`` is seen from its own
 camera position along the room (evenly from -2 to 1.5 m) and is, in turn, the plain view, a
 crop (80 %, resized back: another field of view), a brighter view (x1.3) or a mirrored view.
-No ROS needed. Example (the README's adaptation benchmark)::
+No ROS needed. Example (the adaptation benchmark of docs/adaptation.md)::
 
     python scripts/rgbd_room.py /tmp/room --frames 50 --size 416x544
     depthclip adapt /tmp/room -o /tmp/room.npz

@@ -12,7 +12,7 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""The README documents what the package really has."""
+"""The README and the docs/ pages document what the package really has."""
 
 import argparse
 import ast
@@ -29,22 +29,57 @@ import pytest
 from depthclip_ros import launch_common
 from depthclip_ros.core.config import ENGINE_PARAMETERS, load_params_file, NODE_PARAMETERS
 from depthclip_ros.tools.cli import build_parser
-from depthclip_ros.tools.param_docs import (BEGIN, END, main as param_docs_main,
+from depthclip_ros.tools.param_docs import (BEGIN, DEFAULT_PAGE, END, main as param_docs_main,
                                             node_parameter_specs, render_table)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+#: The README's longest length: a page a user reads in five minutes.
+README_MAX_LINES = 250
 
 
-def readme() -> str:
-    with open(os.path.join(REPO, 'README.md'), encoding='utf-8') as f:
+def read(path: str) -> str:
+    with open(os.path.join(REPO, path), encoding='utf-8') as f:
         return f.read()
 
 
+def readme() -> str:
+    return read('README.md')
+
+
+def doc_pages():
+    """Return the README and every docs/ page, relative to the repository root."""
+    pages = sorted(os.path.relpath(p, REPO) for p in glob.glob(os.path.join(REPO, 'docs', '*.md')))
+    return ['README.md'] + pages
+
+
+def all_docs() -> str:
+    """Return the README and every docs/ page, one text."""
+    return '\n'.join(read(page) for page in doc_pages())
+
+
+def parameters_page() -> str:
+    return read(DEFAULT_PAGE)
+
+
 def test_parameter_table_is_generated_from_the_descriptions():
-    text = readme()
+    text = parameters_page()
     block = text[text.index(BEGIN):text.index(END) + len(END)]
     assert block == render_table(), (
-        'README parameter table is stale: run python -m depthclip_ros.tools.param_docs README.md')
+        f'{DEFAULT_PAGE} parameter table is stale: '
+        f'run python -m depthclip_ros.tools.param_docs {DEFAULT_PAGE}')
+    for page in doc_pages():  # one table, in one place
+        if page != DEFAULT_PAGE:
+            assert BEGIN not in read(page) and END not in read(page), page
+
+
+def test_param_docs_updates_the_parameters_page_by_default(tmp_path, monkeypatch, capsys):
+    (tmp_path / 'docs').mkdir()
+    page = tmp_path / DEFAULT_PAGE
+    page.write_text(f'intro\n{BEGIN}\nold\n{END}\nend\n', encoding='utf-8')
+    monkeypatch.chdir(tmp_path)
+    assert param_docs_main([]) == 0
+    assert page.read_text(encoding='utf-8') == f'intro\n{render_table()}\nend\n'
+    assert capsys.readouterr().out.startswith('updated')
 
 
 def test_param_docs_updates_a_readme_and_fails_in_one_line(tmp_path, capsys):
@@ -67,7 +102,7 @@ def test_param_docs_updates_a_readme_and_fails_in_one_line(tmp_path, capsys):
 
 def test_every_parameter_in_the_yaml_is_documented():
     names = set(load_params_file(os.path.join(REPO, 'config', 'depthclip.yaml')))
-    documented = set(re.findall(r'^\| `([a-z_.]+)` \|', readme(), re.M))
+    documented = set(re.findall(r'^\| `([a-z_.]+)` \|', parameters_page(), re.M))
     assert names <= documented, names - documented
     assert {spec.name for spec in node_parameter_specs()} <= documented
 
@@ -85,7 +120,7 @@ def test_quick_start_has_exactly_the_two_make_commands():
 
 
 def test_every_launch_file_and_command_is_documented():
-    text = readme()
+    text = all_docs()
     for path in glob.glob(os.path.join(REPO, 'launch', '*.launch.py')):
         assert os.path.basename(path) in text, os.path.basename(path)
     commands = build_parser()._subparsers._group_actions[0].choices
@@ -191,6 +226,15 @@ def _parse(parser_args, words):
     return args
 
 
+def launch_arguments(launch_name):
+    """Return the arguments a launch file takes: a camera launch file takes the core's too."""
+    declared = {a.name: a for a in launch_common.declared_arguments(launch_name)}
+    if launch_common.LAUNCH_FILES[launch_name].drivers:  # it includes camera.launch.py
+        for argument in launch_common.declared_arguments('camera'):
+            declared.setdefault(argument.name, argument)
+    return declared
+
+
 def _check_ros2(words):
     if words[:2] == ['ros2', 'launch']:
         if words[2] != package_name():
@@ -198,8 +242,7 @@ def _check_ros2(words):
         launch_file = words[3]
         if not os.path.isfile(os.path.join(REPO, 'launch', launch_file)):
             raise CommandError(f'no launch/{launch_file}')
-        declared = {a.name: a for a in
-                    launch_common.declared_arguments(launch_file[:-len('.launch.py')])}
+        declared = launch_arguments(launch_file[:-len('.launch.py')])
         for word in words[4:]:
             name, _, value = word.partition(':=')
             if name not in declared or not value:
@@ -214,6 +257,8 @@ def _check_ros2(words):
             if rest[0] != '--ros-args':
                 raise CommandError(f'{rest[0]}: --ros-args expected')
             for flag, value in zip(rest[1::2], rest[2::2]):
+                if flag == '--params-file' or (flag == '-r' and ':=' in value):
+                    continue
                 if flag != '-p' or value.partition(':=')[0] not in parameter_names():
                     raise CommandError(f'{flag} {value}')
     elif words[:3] == ['ros2', 'param', 'set']:
@@ -352,6 +397,9 @@ def test_the_bash_blocks_of_the_install_docs_parse():
     ('ros2 launch depthclip_ros demo.launch.py image', 'does not declare'),
     ('ros2 run depthclip_ros depthclip_nod', 'no executable'),
     ('ros2 run depthclip_ros depthclip_node --ros-args -p model.pretraine:=x', 'model.pretr'),
+    ('ros2 run depthclip_ros depthclip_node --ros-args --params-file a.yaml -p x:=1', '-p x:=1'),
+    ('ros2 launch depthclip_ros realsense.launch.py use_rvz:=true', 'does not declare'),
+    ('ros2 launch depthclip_ros cameras.launch.py rviz_config:=a.rviz', 'does not declare'),
     ('python -m colcon build --packages-select depthclip', '--packages-select'),
     ('colcon build --symlink-install-typo --packages-select depthclip_ros', 'unrecognized'),
     ('rosdep install --from-paths src -y --skip-keys "python3-torch python3-torchx"', 'torchx'),
@@ -365,3 +413,117 @@ def test_the_bash_blocks_of_the_install_docs_parse():
 def test_the_command_check_catches_what_does_not_fit(command, words):
     with pytest.raises(CommandError, match=re.escape(words)):
         check_command(command, {})
+
+
+# ------------------------------------------------------------- the README and the docs pages
+def heading_anchors(text):
+    """Return the anchors GitHub gives the headings of a Markdown text."""
+    prose = re.sub(r'```.*?```', '', text, flags=re.S)
+    anchors = set()
+    for heading in re.findall(r'^#+ (.+)$', prose, re.M):
+        slug = re.sub(r'[^\w\- ]', '', heading.strip().lower()).replace(' ', '-')
+        anchors.add(slug)
+    return anchors
+
+
+def relative_links(text):
+    """Return the (target, anchor) of every relative Markdown link outside code blocks."""
+    prose = re.sub(r'```.*?```', '', text, flags=re.S)
+    prose = re.sub(r'`[^`]*`', '', prose)
+    links = []
+    for target in re.findall(r'\]\(([^)\s]+)\)', prose):
+        if re.match(r'[a-z]+:', target):
+            continue
+        path, _, anchor = target.partition('#')
+        links.append((path, anchor))
+    return links
+
+
+def test_the_readme_is_read_in_five_minutes():
+    lines = readme().splitlines()
+    assert len(lines) <= README_MAX_LINES, len(lines)
+    for heading in ('## Quick start', '## With a ROS 2 distribution', "## The node's topics",
+                    '## Where to go next'):
+        assert any(line.startswith(heading) for line in lines), heading
+
+
+def test_the_readme_links_every_docs_page():
+    linked = {os.path.normpath(path) for path, _ in relative_links(readme())}
+    for page in doc_pages()[1:]:
+        assert page in linked, page
+
+
+def test_every_relative_link_between_the_pages_resolves():
+    errors = []
+    for page in doc_pages():
+        for path, anchor in relative_links(read(page)):
+            target = os.path.normpath(os.path.join(os.path.dirname(page), path)) if path else page
+            if not os.path.exists(os.path.join(REPO, target)):
+                errors.append(f'{page}: {path}: no such file')
+            elif anchor and target.endswith('.md') and anchor not in heading_anchors(read(target)):
+                errors.append(f'{page}: {path}#{anchor}: no such heading')
+    assert not errors, errors
+
+
+def test_no_page_sends_the_reader_to_a_readme_section_that_moved():
+    """A "see the README, <section>" reference names a page, not the README."""
+    readme_headings = {h.strip() for h in re.findall(r'^## (.+)$', readme(), re.M)}
+    for page in doc_pages():
+        for section in re.findall(r'README(?:\.md)?, "([^"]+)"', read(page)):
+            assert any(h.startswith(section) for h in readme_headings), (page, section)
+
+
+#: The commands of the docs that test_docs checks against the package, wherever they are.
+PACKAGE_COMMANDS = ('ros2 launch depthclip_ros ', 'ros2 run depthclip_ros ', 'ros2 param set ')
+#: A misspelt parameter the docs show being refused.
+MISSPELT_EXAMPLES = {'temporal.alpah'}
+
+
+def page_commands(text):
+    """Return the commands of a page: its bash blocks' and its inline code spans'."""
+    commands = [c for block in bash_blocks(text) for c in block_commands(block)]
+    prose = re.sub(r'```.*?```', '', text, flags=re.S)
+    return commands + [' '.join(span.split()) for span in re.findall(r'`([^`]+)`', prose)]
+
+
+def test_every_package_command_of_every_page_fits_the_package():
+    subcommands = set(build_parser()._subparsers._group_actions[0].choices)
+    errors, checked = [], 0
+    for page in doc_pages():
+        for command in page_commands(read(page)):
+            if '<' in command or command.strip() == 'ros2 param set':  # a placeholder, a name
+                continue
+            if command.startswith(PACKAGE_COMMANDS):
+                checked += 1
+                command = re.sub(r'\$\([^)]*\)', 'PREFIX', command)  # $(ros2 pkg prefix ...)
+                try:
+                    check_command(command, {})
+                except CommandError as error:
+                    errors.append(f'{page}: {error}')
+            elif command.startswith('depthclip ') and not command.startswith('depthclip -'):
+                checked += 1
+                if command.split()[1] not in subcommands:
+                    errors.append(f'{page}: {command}: no such depthclip command')
+            for name in re.findall(r'--set ([a-z_.]+):?=', command):
+                if name != 'name' and name not in parameter_names():
+                    errors.append(f'{page}: {command}: --set {name}: no such parameter')
+    assert checked > 50, checked
+    assert not errors, errors
+
+
+def test_every_parameter_named_in_the_docs_exists():
+    names = parameter_names()
+    groups = {name.split('.')[0] for name in names if '.' in name}
+    errors = []
+    for page in doc_pages():
+        text = read(page)
+        for span in re.findall(r'`([^`\n]+)`', text):
+            for word in re.findall(r'\b([a-z_]+\.[a-z_.]*[a-z_])\b', span):
+                if word.split('.')[0] not in groups or word in names:
+                    continue
+                if word.endswith(('.py', '.yaml')) or word.endswith('.*'):
+                    continue  # a file (camera.launch.py, temporal.py), a group
+                if word in MISSPELT_EXAMPLES and 'did you mean' in text:
+                    continue
+                errors.append(f'{page}: {word}')
+    assert not errors, errors

@@ -23,7 +23,7 @@ frames.
 
 Best-effort samples bigger than Fast DDS's default 512 KB shared-memory segment are lost
 when the machine is busy (ros2/rmw_fastrtps#739), whatever the node does; both processes
-therefore use the profile the README gives for best-effort drivers
+therefore use the profile docs/troubleshooting.md gives for best-effort drivers
 (``config/fastdds_large_images.xml``: a 16 MB shared-memory segment). The driver is a
 process of its own because Fast DDS reads the profiles file once per process: in this one,
 earlier test modules have started Fast DDS without it.

@@ -33,7 +33,7 @@ The construction (:func:`make_room`, :func:`render`, :func:`predict`):
   ``-|log(d / b_j)| / 0.1``), which saturates gradually as the real head does.
 
 :func:`run_case` feeds such frames to :class:`~depthclip_ros.core.scale.GroundScale` as
-the node does; ``scripts/bench_ground_scale.py`` prints the table of the README.
+the node does; ``scripts/bench_ground_scale.py`` prints the table of docs/navigation.md.
 """
 
 from dataclasses import dataclass

@@ -13,12 +13,12 @@
 # limitations under the License.
 
 """
-The README's parameter table, generated from the parameter descriptions.
+The parameter table of ``docs/parameters.md``, generated from the parameter descriptions.
 
-``python -m depthclip_ros.tools.param_docs README.md`` rewrites the table between the
-``<!-- params:begin -->`` and ``<!-- params:end -->`` markers; ``test/test_docs.py`` fails
-when the README and the descriptions disagree. Engine and node parameters all come
-from the one parameter table of :mod:`depthclip_ros.core.config`.
+``python -m depthclip_ros.tools.param_docs docs/parameters.md`` (the default path) rewrites
+the table between the ``<!-- params:begin -->`` and ``<!-- params:end -->`` markers;
+``test/test_docs.py`` fails when the page and the descriptions disagree. Engine and node
+parameters all come from the one parameter table of :mod:`depthclip_ros.core.config`.
 """
 
 import argparse
@@ -31,6 +31,8 @@ from depthclip_ros.core.config import (ENGINE_PARAMETERS, find_share_file, load_
 
 BEGIN = '<!-- params:begin -->'
 END = '<!-- params:end -->'
+#: The page that holds the table, relative to the repository root.
+DEFAULT_PAGE = os.path.join('docs', 'parameters.md')
 
 
 def _type_name(value: Any) -> str:
@@ -97,13 +99,13 @@ def update_readme(path: str) -> bool:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    """Update the README given on the command line (default: ./README.md)."""
+    """Update the page given on the command line (default: ./docs/parameters.md)."""
     parser = argparse.ArgumentParser(
         prog='python -m depthclip_ros.tools.param_docs',
-        description='Rewrite the parameter table of a README from the parameter table.')
-    parser.add_argument('readme', nargs='?', default=os.path.join(os.getcwd(), 'README.md'),
-                        help='the README to update (default: ./README.md)')
-    path = parser.parse_args(argv).readme
+        description='Rewrite the parameter table of a docs page from the parameter table.')
+    parser.add_argument('page', nargs='?', default=os.path.join(os.getcwd(), DEFAULT_PAGE),
+                        help=f'the page to update (default: ./{DEFAULT_PAGE})')
+    path = parser.parse_args(argv).page
     try:
         changed = update_readme(path)
     except OSError as error:
