@@ -236,7 +236,7 @@ def start(config):
 
 @pytest.fixture(scope='module')
 def first(rn50_checkpoint, tmp_path_factory):
-    """The first start into an empty cache (onnxruntime fp32 chosen): engine, log, cache root."""
+    """Start into an empty cache (onnxruntime fp32 chosen); return engine, log, cache root."""
     if not onnx_installed():
         pytest.skip('onnx / onnxruntime not installed')
     root = tmp_path_factory.mktemp('auto-cache')

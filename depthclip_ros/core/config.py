@@ -18,8 +18,8 @@ Every setting of depthclip_ros: one parameter table, the engine and node setting
 Every parameter has a dotted name (``model.name``, ``prompts.depth_classes``, ``cloud.stride``,
 ...) and exactly one :class:`ParamSpec` in :data:`PARAMETERS`: its description, range or
 choices and whether it is read-only. The ROS node builds its parameter descriptors from that
-table, the README's parameter table is generated from it, and the validation below checks
-values against it, so a range is written once. Defaults live in the dataclasses
+table, the parameter table of docs/parameters.md is generated from it, and the validation
+below checks values against it, so a range is written once. Defaults live in the dataclasses
 (:class:`DepthClipConfig` for the engine, :class:`NodeSettings` for the outputs, the image
 subscription and diagnostics), which ``config/depthclip.yaml`` repeats (a test checks it).
 

@@ -59,7 +59,7 @@ BEST_EFFORT_HINT = (
     "best-effort images larger than about 0.5 MB are lost by Fast DDS's default "
     'shared-memory transport (ros2/rmw_fastrtps#739): if the camera publishes reliably (most '
     'drivers do), set qos.image_reliability: reliable (or auto); otherwise enlarge the Fast '
-    'DDS shared-memory segment (see the README, "Troubleshooting")')
+    'DDS shared-memory segment (see docs/troubleshooting.md)')
 RELIABLE_HINT = ("check that the publisher's QoS matches qos.image_reliability: reliable "
                  '(a best-effort publisher does not connect to a reliable subscription) and '
                  'input_transport')

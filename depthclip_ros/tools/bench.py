@@ -214,7 +214,7 @@ def run_benchmark(config: DepthClipConfig, size=(480, 640), batch: int = 1,
 
 def _efficiency(engine: DepthClipEngine, result: Dict[str, Any],
                 peak_size: int) -> Dict[str, Any]:
-    """The trunk's GFLOP, the achieved rates and the peaks they are compared with."""
+    """Return the trunk's GFLOP, the achieved rates and the peaks they are compared with."""
     cfg = engine.config
     loaded = engine.loaded
     per_image = trunk_gflop_per_image(loaded.model, cfg.feature_mode,
