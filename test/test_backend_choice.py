@@ -328,3 +328,17 @@ def test_without_onnx_auto_compares_torch_only(rn50_checkpoint, tmp_path, monkey
     assert 'exporting' not in log
     assert 'onnxruntime fp32: onnx / onnxruntime not installed' in engine.precision_reason
     assert 'torch bf16 ' in engine.precision_reason  # it ran
+
+
+@needs_onnx
+def test_a_read_only_cache_costs_the_onnx_candidates_never_the_start(rn50_checkpoint, tmp_path,
+                                                                     monkeypatch):
+    """A robot whose cache folder cannot be written: torch runs, the log says why."""
+    blocked = tmp_path / 'file'
+    blocked.write_text('a file where the cache folder would be')
+    auto_on_this_cpu(monkeypatch, blocked)
+    monkeypatch.setattr(bc, 'pick', choose(TORCH_FP32))
+    engine, log = start(auto_config(rn50_checkpoint))
+    assert (engine.backend, engine.precision) == ('torch', 'fp32')
+    assert 'onnxruntime fp32: failed: ' in engine.precision_reason
+    assert 'cannot store the choice' in log and bc.CACHE_ENV in log

@@ -339,8 +339,13 @@ class DepthClipEngine:
         trials = self._trials(tried, folder, frames) + left
         chosen = bc.pick(trials)
         self._adopt(chosen.candidate, folder)
-        os.makedirs(folder, exist_ok=True)
-        bc.save_choice(choice_file, chosen.candidate, trials)
+        try:
+            os.makedirs(folder, exist_ok=True)
+            bc.save_choice(choice_file, chosen.candidate, trials)
+        except OSError as error:  # a read-only cache: choose again at the next start
+            LOG.warning(f'model.backend auto: cannot store the choice in {choice_file} '
+                        f'({one_line(error, limit=200)}): the next start chooses again; set '
+                        f'{bc.CACHE_ENV} to a writable folder')
         self._choice = bc.summary(chosen, trials)
         LOG.info(self._choice)
 
@@ -356,7 +361,7 @@ class DepthClipEngine:
                     trials.append(self._bf16_trial(reference, frames))
                 else:
                     trials.append(self._onnx_trial(candidate, folder, int8, reference, frames))
-            except (ModelLoadError, RuntimeError, ValueError) as error:
+            except (ModelLoadError, OSError, RuntimeError, ValueError) as error:
                 trials.append(bc.Trial(candidate, note=f'failed: {one_line(error, limit=200)}'))
         return trials
 
